@@ -1,0 +1,56 @@
+//! The library's one error type.
+
+use std::path::{Path, PathBuf};
+
+/// Every failure the library reports. `Display` gives one line that names the file and the problem.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file could not be read, created or renamed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file concerned.
+        path: PathBuf,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+    /// A file given by the user is malformed, unsupported or out of the accepted limits.
+    #[error("{}: {msg}", path.display())]
+    BadFile {
+        /// The file concerned.
+        path: PathBuf,
+        /// What is wrong with it, in one line.
+        msg: String,
+    },
+    /// An argument or in-memory value given by the caller is out of range or inconsistent.
+    #[error("{0}")]
+    Invalid(String),
+    /// A bug or an unexpected state inside Reprise.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// An I/O error about `path`.
+    pub fn io(path: &Path, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    /// A malformed or unsupported user file.
+    pub fn bad_file(path: &Path, msg: impl Into<String>) -> Self {
+        Error::BadFile {
+            path: path.to_path_buf(),
+            msg: msg.into(),
+        }
+    }
+
+    /// True when the user can fix this by changing the input (exit code 2), false for internal failures.
+    pub fn is_user_error(&self) -> bool {
+        !matches!(self, Error::Internal(_))
+    }
+}
+
+/// The library's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

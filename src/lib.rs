@@ -1,0 +1,14 @@
+//! Reprise: continue, accompany and develop MIDI, and render it, from the terminal.
+//!
+//! Data flows one way: `.mid` → [`midi::read_file`] → [`midi::Score`] → [`tokens::Vocab`] ids → models →
+//! ids → `Score` → [`midi::write_file`] / [`audio::render`].
+
+pub mod atomic_file;
+pub mod audio;
+pub mod bench;
+pub mod error;
+pub mod midi;
+pub mod tokens;
+
+pub use error::{Error, Result};
+pub use midi::Score;

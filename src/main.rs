@@ -1,0 +1,354 @@
+//! The `reprise` command line: parses arguments, dispatches, maps errors to exit codes.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use reprise::audio::{self, soundfont, RenderOptions};
+use reprise::midi::{self, gm, Score, TrackRole};
+
+/// Continue, accompany and develop MIDI, and render it, from the terminal.
+#[derive(Parser)]
+#[command(name = "reprise", version, arg_required_else_help = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Render a MIDI file to a stereo 16-bit WAV with a SoundFont (the built-in General MIDI bank by default).
+    Render {
+        /// The MIDI file to render.
+        input: PathBuf,
+        /// The WAV file to write.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// An SF2 SoundFont (SF3 is not supported). Default: the built-in soundfonts/sf_GMbank.sf2.
+        #[arg(long)]
+        soundfont: Option<PathBuf>,
+        /// Output sample rate in Hz (16000–192000).
+        #[arg(long, default_value_t = 44_100)]
+        sample_rate: u32,
+        /// Linear gain applied to the mix (0–100).
+        #[arg(long, default_value_t = 1.0)]
+        gain: f32,
+        /// Render threads (0 = one per core).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        /// Print nothing but errors.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Describe MIDI files: tracks, programs, notes, duration, tempo, time signatures.
+    Info {
+        /// One or more MIDI files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Measure speed.
+    Bench {
+        #[command(subcommand)]
+        what: BenchCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCmd {
+    /// Rendering speed in multiples of real time, beside FluidSynth on the same MIDI and SF2 when installed.
+    Render {
+        /// MIDI file to render; default: a generated dense General MIDI arrangement.
+        #[arg(long)]
+        midi: Option<PathBuf>,
+        /// Length of the generated arrangement in seconds.
+        #[arg(long, default_value_t = 60.0)]
+        seconds: f64,
+        /// SF2 to use for both renderers; default: the built-in bank.
+        #[arg(long)]
+        soundfont: Option<PathBuf>,
+        /// Runs per renderer; the best is reported.
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+        /// Do not run FluidSynth even if it is installed.
+        #[arg(long)]
+        no_fluidsynth: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("reprise: internal error: {info}");
+    }));
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("reprise: {err:#}");
+            let user = err
+                .downcast_ref::<reprise::Error>()
+                .is_none_or(reprise::Error::is_user_error);
+            ExitCode::from(if user { 2 } else { 1 })
+        }
+    }
+}
+
+fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
+    match cmd {
+        Cmd::Render {
+            input,
+            output,
+            soundfont,
+            sample_rate,
+            gain,
+            threads,
+            quiet,
+        } => {
+            let opts = RenderOptions {
+                sample_rate,
+                gain,
+                threads,
+                ..Default::default()
+            };
+            render(&input, &output, soundfont.as_deref(), &opts, quiet)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Info { files } => Ok(info(&files)),
+        Cmd::Bench { what } => match what {
+            BenchCmd::Render {
+                midi,
+                seconds,
+                soundfont,
+                repeats,
+                no_fluidsynth,
+            } => {
+                bench_render(
+                    midi.as_deref(),
+                    seconds,
+                    soundfont.as_deref(),
+                    repeats,
+                    !no_fluidsynth,
+                )?;
+                Ok(ExitCode::SUCCESS)
+            }
+        },
+    }
+}
+
+fn render(
+    input: &Path,
+    output: &Path,
+    sf2: Option<&Path>,
+    opts: &RenderOptions,
+    quiet: bool,
+) -> anyhow::Result<()> {
+    let score = midi::read_file(input)?;
+    if score.notes.is_empty() {
+        return Err(reprise::Error::bad_file(input, "has no notes to render").into());
+    }
+    let sf = soundfont::load(sf2)?;
+    let bar = progress_bar(quiet, "rendering");
+    if !quiet && bar.is_hidden() {
+        eprintln!(
+            "rendering {} ({:.1} s of music)",
+            input.display(),
+            score.duration()
+        );
+    }
+    let audio = audio::render(&score, &sf, opts, &mut |f| {
+        bar.set_position((f * 1000.0) as u64)
+    })?;
+    bar.finish_and_clear();
+    let stats = audio::write_wav(&audio, output)?;
+    if !quiet {
+        let peak_db = 20.0 * stats.peak.max(1e-9).log10();
+        eprintln!(
+            "wrote {} ({:.1} s, {} Hz stereo, peak {peak_db:.1} dBFS)",
+            output.display(),
+            audio.seconds(),
+            audio.sample_rate
+        );
+    }
+    if stats.clipped > 0 {
+        eprintln!(
+            "warning: {} samples clipped; try --gain {:.2}",
+            stats.clipped,
+            opts.gain / stats.peak
+        );
+    }
+    Ok(())
+}
+
+/// A progress bar on a TTY (0–1000), hidden otherwise or when quiet.
+fn progress_bar(quiet: bool, what: &str) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(1000);
+    let style = ProgressStyle::with_template("{msg} [{bar:40}] {percent:>3}% {elapsed}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style.progress_chars("=> "));
+    bar.set_message(what.to_string());
+    bar.enable_steady_tick(Duration::from_millis(100));
+    bar
+}
+
+fn info(files: &[PathBuf]) -> ExitCode {
+    let mut failed = 0;
+    for path in files {
+        match midi::read_file(path) {
+            Ok(score) => print!("{}", describe(path, &score)),
+            Err(e) => {
+                eprintln!("reprise: {e}");
+                failed += 1;
+            }
+        }
+    }
+    if files.len() > 1 {
+        eprintln!("{} of {} files read", files.len() - failed, files.len());
+    }
+    if failed > 0 {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// A human-readable summary of a score.
+fn describe(path: &Path, score: &Score) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let secs = score.duration();
+    let _ = writeln!(
+        out,
+        "{}: {} notes in {} tracks, {}:{:04.1}, {} ticks/quarter",
+        path.display(),
+        score.notes.len(),
+        score.tracks.len(),
+        (secs / 60.0).floor(),
+        secs % 60.0,
+        score.ppq()
+    );
+    let bpms: Vec<f64> = score
+        .tempo_map
+        .changes()
+        .iter()
+        .map(|c| 60e6 / c.us_per_quarter as f64)
+        .collect();
+    let (lo, hi) = bpms
+        .iter()
+        .fold((f64::MAX, 0f64), |(l, h), &b| (l.min(b), h.max(b)));
+    let _ = if bpms.len() == 1 {
+        writeln!(out, "  tempo {:.1} BPM", bpms[0])
+    } else {
+        writeln!(
+            out,
+            "  tempo {:.1} BPM at start, {lo:.1}–{hi:.1} BPM over {} changes",
+            bpms[0],
+            bpms.len() - 1
+        )
+    };
+    if let Some(ts) = score.time_signatures.first() {
+        let more = score.time_signatures.len() - 1;
+        let more = if more > 0 {
+            format!(" (+{more} changes)")
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            out,
+            "  time signature {}/{}{more}",
+            ts.numerator, ts.denominator
+        );
+    }
+    if !score.sustain.is_empty() {
+        let _ = writeln!(out, "  sustain pedal: {} spans", score.sustain.len());
+    }
+    for (i, track) in score.tracks.iter().enumerate() {
+        let _ = writeln!(out, "  {}", describe_track(score, i, track));
+    }
+    out
+}
+
+fn describe_track(score: &Score, index: usize, track: &midi::Track) -> String {
+    let notes: Vec<&midi::Note> = score.track_notes(index).collect();
+    let name = if track.name.is_empty() {
+        "(unnamed)".to_string()
+    } else {
+        format!("\"{}\"", track.name)
+    };
+    let role = match track.role {
+        TrackRole::Other => String::new(),
+        TrackRole::Voice(v) => format!(
+            " [{}]",
+            ["soprano", "alto", "tenor", "bass"]
+                .get(v as usize)
+                .unwrap_or(&"voice")
+        ),
+        r => format!(" [{}]", format!("{r:?}").to_lowercase()),
+    };
+    let mut programs: Vec<(u8, u8)> = notes.iter().map(|n| (n.channel, n.program)).collect();
+    programs.sort_unstable();
+    programs.dedup();
+    let programs: Vec<String> = programs
+        .iter()
+        .map(|&(ch, p)| {
+            let drums = ch == midi::score::DRUM_CHANNEL;
+            format!("ch {} {} ({p})", ch + 1, gm::program_name(p, drums))
+        })
+        .collect();
+    let range = match (
+        notes.iter().map(|n| n.pitch).min(),
+        notes.iter().map(|n| n.pitch).max(),
+    ) {
+        (Some(lo), Some(hi)) => format!(", pitches {lo}–{hi}"),
+        _ => String::new(),
+    };
+    format!(
+        "track {index} {name}{role}: {} notes{range}; {}",
+        notes.len(),
+        programs.join(", ")
+    )
+}
+
+fn bench_render(
+    midi_path: Option<&Path>,
+    seconds: f64,
+    sf2: Option<&Path>,
+    repeats: usize,
+    fluidsynth: bool,
+) -> anyhow::Result<()> {
+    if !(1.0..=3600.0).contains(&seconds) {
+        anyhow::bail!(reprise::Error::Invalid(format!(
+            "--seconds {seconds} is out of range 1–3600"
+        )));
+    }
+    let (score, timings) =
+        reprise::bench::render_speed(midi_path, seconds, sf2, repeats, fluidsynth)?;
+    println!(
+        "render benchmark: {:.1} s of music, {} notes, {} channels, best of {repeats}, {} cores",
+        score.duration(),
+        score.notes.len(),
+        {
+            let mut ch: Vec<u8> = score.notes.iter().map(|n| n.channel).collect();
+            ch.sort_unstable();
+            ch.dedup();
+            ch.len()
+        },
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    for t in &timings {
+        println!(
+            "  {:<22} {:>7.3} s  {:>6.1}× real time",
+            t.name, t.seconds, t.realtime
+        );
+    }
+    if fluidsynth && timings.len() < 3 {
+        println!(
+            "  fluidsynth not found on PATH (apt-get install --no-install-recommends fluidsynth)"
+        );
+    }
+    Ok(())
+}

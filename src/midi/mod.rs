@@ -1,0 +1,15 @@
+//! MIDI files in and out, and the `Score` they meet at.
+
+pub mod gm;
+pub mod read;
+pub mod score;
+pub mod sustain;
+pub mod write;
+
+pub use read::{parse, read_file};
+pub use score::{
+    Control, ControlKind, Note, Score, SustainSpan, TempoChange, TempoMap, TimeSignature, Track,
+    TrackRole,
+};
+pub use sustain::apply_sustain;
+pub use write::{to_bytes, write_file};

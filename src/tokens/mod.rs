@@ -1,0 +1,42 @@
+//! Tokenisers: a `Score` to token ids and back, behind one `Vocab` trait.
+
+pub mod grid;
+pub mod performance;
+
+use crate::error::Result;
+use crate::midi::Score;
+
+pub use grid::{Chorale, GridVocab};
+pub use performance::PerformanceVocab;
+
+/// Id of the padding token in every vocabulary.
+pub const PAD: u32 = 0;
+/// Id of the begin-of-sequence token in every vocabulary.
+pub const BOS: u32 = 1;
+/// Id of the end-of-sequence token in every vocabulary.
+pub const EOS: u32 = 2;
+
+/// A vocabulary: encodes a `Score` into token ids and decodes ids back into a `Score`.
+///
+/// Ids `PAD`, `BOS` and `EOS` are shared by all vocabularies. `encode` returns the music's tokens
+/// without BOS/EOS; `decode` skips PAD and BOS and stops at EOS.
+pub trait Vocab {
+    /// Number of distinct ids (ids are `0..size()`).
+    fn size(&self) -> usize;
+    /// The score as token ids.
+    fn encode(&self, score: &Score) -> Result<Vec<u32>>;
+    /// Token ids back into a score; ids outside the vocabulary are an error.
+    fn decode(&self, ids: &[u32]) -> Result<Score>;
+    /// A readable name for `id`, e.g. `NOTE_ON(60)`.
+    fn token_name(&self, id: u32) -> String;
+}
+
+/// The name of a shared special token, if `id` is one.
+pub(crate) fn special_name(id: u32) -> Option<&'static str> {
+    match id {
+        PAD => Some("PAD"),
+        BOS => Some("BOS"),
+        EOS => Some("EOS"),
+        _ => None,
+    }
+}
