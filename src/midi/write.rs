@@ -6,7 +6,7 @@ use std::path::Path;
 use midly::num::{u15, u24, u28, u4, u7};
 use midly::{Format, Header, MetaMessage, MidiMessage, Smf, Timing, TrackEvent, TrackEventKind};
 
-use super::score::{ControlKind, Score, TrackRole};
+use super::score::{ControlKind, Note, Score, TrackRole};
 use crate::atomic_file::write_atomic;
 use crate::error::{Error, Result};
 
@@ -36,7 +36,9 @@ pub fn to_bytes(score: &Score) -> Result<Vec<u8>> {
         )]);
     }
     let mut programs = [None::<u8>; 16];
-    for n in &score.notes {
+    let mut notes: Vec<&Note> = score.notes.iter().collect();
+    notes.sort_by_key(|n| (n.start_tick, n.track, n.pitch));
+    for n in notes {
         let Some(track) = tracks.get_mut(n.track + 1) else {
             return Err(Error::Invalid(format!(
                 "note refers to missing track {}",
@@ -49,7 +51,7 @@ pub fn to_bytes(score: &Score) -> Result<Vec<u8>> {
             let message = MidiMessage::ProgramChange {
                 program: u7::new(n.program & 127),
             };
-            track.push((n.start_tick, 1, TrackEventKind::Midi { channel, message }));
+            track.push((n.start_tick, 3, TrackEventKind::Midi { channel, message }));
         }
         let key = u7::new(n.pitch & 127);
         let on = MidiMessage::NoteOn {
@@ -62,15 +64,15 @@ pub fn to_bytes(score: &Score) -> Result<Vec<u8>> {
         };
         track.push((
             n.start_tick,
-            5,
+            3,
             TrackEventKind::Midi {
                 channel,
                 message: on,
             },
         ));
         track.push((
-            n.end_tick,
-            4,
+            n.end_tick.max(n.start_tick + 1),
+            2,
             TrackEventKind::Midi {
                 channel,
                 message: off,
@@ -85,7 +87,7 @@ pub fn to_bytes(score: &Score) -> Result<Vec<u8>> {
                 controller: u7::new(64),
                 value: u7::new(value),
             };
-            track.push((tick, 3, TrackEventKind::Midi { channel, message }));
+            track.push((tick, 1, TrackEventKind::Midi { channel, message }));
         }
     }
     for c in &score.controls {
@@ -100,12 +102,12 @@ pub fn to_bytes(score: &Score) -> Result<Vec<u8>> {
             },
         };
         let channel = u4::new(c.channel & 15);
-        track.push((c.tick, 2, TrackEventKind::Midi { channel, message }));
+        track.push((c.tick, 0, TrackEventKind::Midi { channel, message }));
     }
     let end = score.end_tick();
     let mut smf = Smf::new(Header::new(Format::Parallel, Timing::Metrical(ppq)));
     for events in tracks {
-        smf.tracks.push(to_track(events, end)?);
+        smf.tracks.push(to_track(events, end));
     }
     let mut out = Vec::new();
     smf.write_std(&mut out)
@@ -137,26 +139,32 @@ fn conductor(score: &Score) -> Vec<(u64, u8, TrackEventKind<'static>)> {
     events
 }
 
-/// Orders events by (tick, kind rank), turns absolute ticks into deltas and ends the track at `end`.
-fn to_track(
-    mut events: Vec<(u64, u8, TrackEventKind<'_>)>,
-    end: u64,
-) -> Result<Vec<TrackEvent<'_>>> {
+/// Orders events by (tick, rank) — controls 0, sustain 1, note-offs 2, program changes and note-ons 3,
+/// the last two kept in insertion order so that each program change precedes its note — turns absolute
+/// ticks into deltas and ends the track at `end`. Gaps too long for one delta are bridged by empty markers.
+fn to_track(mut events: Vec<(u64, u8, TrackEventKind<'_>)>, end: u64) -> Vec<TrackEvent<'_>> {
     events.sort_by_key(|&(tick, rank, _)| (tick, rank));
     let mut out = Vec::with_capacity(events.len() + 1);
     let mut last = 0u64;
     let end = end.max(events.last().map_or(0, |e| e.0));
     events.push((end, u8::MAX, TrackEventKind::Meta(MetaMessage::EndOfTrack)));
+    let max_delta = u28::max_value().as_int() as u64;
     for (tick, _, kind) in events {
-        let gap = tick - last;
-        let delta = u32::try_from(gap)
-            .ok()
-            .and_then(u28::try_from)
-            .ok_or_else(|| Error::Invalid(format!("gap of {gap} ticks is too long for MIDI")))?;
-        out.push(TrackEvent { delta, kind });
+        while tick - last > max_delta {
+            let kind = TrackEventKind::Meta(MetaMessage::Marker(b""));
+            out.push(TrackEvent {
+                delta: u28::max_value(),
+                kind,
+            });
+            last += max_delta;
+        }
+        out.push(TrackEvent {
+            delta: u28::new((tick - last) as u32),
+            kind,
+        });
         last = tick;
     }
-    Ok(out)
+    out
 }
 
 /// The name written for a track: its own, or one that `read` maps back to the same role.

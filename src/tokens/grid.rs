@@ -16,6 +16,8 @@ pub const PITCH: u32 = 4;
 pub const SIZE: u32 = PITCH + 128;
 /// Voices per step.
 pub const VOICES: usize = 4;
+/// The longest score the grid encodes, in sixteenths (about 7 hours at 100 BPM).
+pub const MAX_STEPS: usize = 1 << 20;
 /// Voice names in serialisation order.
 pub const VOICE_NAMES: [&str; VOICES] = ["Soprano", "Alto", "Tenor", "Bass"];
 
@@ -193,7 +195,8 @@ impl GridVocab {
     /// A score on the 16th-note grid: notes snap to the nearest 16th (at least one step long).
     /// Voices come from the tracks' chorale roles, else from exactly four pitched tracks ordered by
     /// mean pitch, else by pitch rank at each step (highest = soprano, lowest = bass).
-    pub fn score_to_chorale(&self, score: &Score) -> Chorale {
+    /// Scores longer than `MAX_STEPS` sixteenths are refused.
+    pub fn score_to_chorale(&self, score: &Score) -> Result<Chorale> {
         let step = (score.ppq() as f64 / 4.0).max(1.0);
         let snap = |tick: u64| (tick as f64 / step).round() as usize;
         let notes: Vec<_> = score.notes.iter().filter(|n| !n.is_drum()).collect();
@@ -202,6 +205,11 @@ impl GridVocab {
             .map(|n| snap(n.end_tick).max(snap(n.start_tick) + 1))
             .max()
             .unwrap_or(0);
+        if len > MAX_STEPS {
+            return Err(Error::Invalid(format!(
+                "score is {len} sixteenths long; the grid takes at most {MAX_STEPS}"
+            )));
+        }
         let mut steps = vec![[-1i16; VOICES]; len];
         if let Some(voice_of_track) = voice_tracks(score) {
             for n in &notes {
@@ -233,23 +241,24 @@ impl GridVocab {
                 *step = rank_voices(&pitches);
             }
         }
-        Chorale { steps }
+        Ok(Chorale { steps })
     }
 }
 
-/// Maps track index → voice when the tracks say which voice they are, or when there are exactly four
-/// pitched tracks (ordered by mean pitch, highest = soprano).
+/// Maps track index → voice when every pitched track says which voice it is, or when there are exactly
+/// four pitched tracks (ordered by mean pitch, highest = soprano).
 fn voice_tracks(score: &Score) -> Option<HashMap<usize, usize>> {
-    let roles: HashMap<usize, usize> = score
-        .tracks
+    let pitched_tracks: Vec<usize> = (0..score.tracks.len())
+        .filter(|&t| score.track_notes(t).any(|n| !n.is_drum()))
+        .collect();
+    let roles: HashMap<usize, usize> = pitched_tracks
         .iter()
-        .enumerate()
-        .filter_map(|(i, t)| match t.role {
+        .filter_map(|&i| match score.tracks[i].role {
             TrackRole::Voice(v) if (v as usize) < VOICES => Some((i, v as usize)),
             _ => None,
         })
         .collect();
-    if roles.len() == VOICES {
+    if !roles.is_empty() && roles.len() == pitched_tracks.len() {
         return Some(roles);
     }
     let mut pitched: Vec<(usize, f64)> = (0..score.tracks.len())
@@ -292,7 +301,7 @@ impl Vocab for GridVocab {
     }
 
     fn encode(&self, score: &Score) -> Result<Vec<u32>> {
-        Ok(self.encode_chorale(&self.score_to_chorale(score)))
+        Ok(self.encode_chorale(&self.score_to_chorale(score)?))
     }
 
     fn decode(&self, ids: &[u32]) -> Result<Score> {
@@ -356,7 +365,7 @@ mod tests {
             .map(|n| (n.pitch, n.start_tick, n.end_tick))
             .collect();
         assert_eq!(alto, [(67, 0, 240), (67, 360, 480)]);
-        assert_eq!(v.score_to_chorale(&s), c);
+        assert_eq!(v.score_to_chorale(&s).unwrap(), c);
         assert_eq!(v.decode_chorale(&v.encode_chorale(&c)).unwrap(), c);
     }
 
@@ -368,7 +377,7 @@ mod tests {
             s.push_note_ticks(t, 0, 0, p, 80, 0, 120);
         }
         s.push_note_ticks(t, 0, 0, 62, 80, 120, 240);
-        let c = GridVocab::default().score_to_chorale(&s);
+        let c = GridVocab::default().score_to_chorale(&s).unwrap();
         assert_eq!(c.steps, vec![[72, 67, 64, 48], [62, -1, -1, -1]]);
     }
 }

@@ -133,6 +133,9 @@ impl PerformanceVocab {
                 close(&mut notes, p, prev, now);
             }
         }
+        // A NOTE_OFF right after its NOTE_ON lasts one step; a re-strike in that same step is the same note.
+        notes.sort_by_key(|n| (n.pitch, n.on, std::cmp::Reverse(n.off)));
+        notes.dedup_by_key(|n| (n.pitch, n.on));
         notes.sort_by_key(|n| (n.on, n.pitch));
         Ok(notes)
     }
