@@ -39,6 +39,16 @@ where
     result
 }
 
+/// Checks early, before any long work, that `target` can be written: creates and removes its temp file.
+pub fn check_writable(target: &Path) -> Result<()> {
+    if target.file_name().is_none() || target.is_dir() {
+        return Err(Error::bad_file(target, "output path is a directory"));
+    }
+    let tmp = temp_path(target);
+    File::create(&tmp).map_err(|e| Error::io(target, e))?;
+    std::fs::remove_file(&tmp).map_err(|e| Error::io(target, e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -144,7 +144,9 @@ fn render(
     opts: &RenderOptions,
     quiet: bool,
 ) -> anyhow::Result<()> {
+    opts.validate()?;
     let score = midi::read_file(input)?;
+    reprise::atomic_file::check_writable(output)?;
     if score.notes.is_empty() {
         return Err(reprise::Error::bad_file(input, "has no notes to render").into());
     }
@@ -223,10 +225,11 @@ fn describe(path: &Path, score: &Score) -> String {
     let secs = score.duration();
     let _ = writeln!(
         out,
-        "{}: {} notes in {} tracks, {}:{:04.1}, {} ticks/quarter",
+        "{}: {} notes in {} track{}, {}:{:04.1}, {} ticks/quarter",
         path.display(),
         score.notes.len(),
         score.tracks.len(),
+        if score.tracks.len() == 1 { "" } else { "s" },
         (secs / 60.0).floor(),
         secs % 60.0,
         score.ppq()

@@ -38,6 +38,25 @@ impl Default for RenderOptions {
     }
 }
 
+impl RenderOptions {
+    /// Checks the settings: sample rate 16 000–192 000 Hz, gain 0–100.
+    pub fn validate(&self) -> Result<()> {
+        if !(16_000..=192_000).contains(&self.sample_rate) {
+            return Err(Error::Invalid(format!(
+                "sample rate {} Hz is out of range 16000–192000",
+                self.sample_rate
+            )));
+        }
+        if !self.gain.is_finite() || !(0.0..=100.0).contains(&self.gain) {
+            return Err(Error::Invalid(format!(
+                "gain {} is out of range 0–100",
+                self.gain
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// Rendered stereo audio.
 #[derive(Debug, Clone, Default)]
 pub struct Stereo {
@@ -88,18 +107,7 @@ pub fn render(
     opts: &RenderOptions,
     progress: &mut dyn FnMut(f64),
 ) -> Result<Stereo> {
-    if !(16_000..=192_000).contains(&opts.sample_rate) {
-        return Err(Error::Invalid(format!(
-            "sample rate {} Hz is out of range 16000–192000",
-            opts.sample_rate
-        )));
-    }
-    if !opts.gain.is_finite() || opts.gain < 0.0 || opts.gain > 100.0 {
-        return Err(Error::Invalid(format!(
-            "gain {} is out of range 0–100",
-            opts.gain
-        )));
-    }
+    opts.validate()?;
     let events = synth_events(score, opts.sample_rate);
     let groups = channel_groups(&events, opts.threads);
     let expected = events.last().map_or(0, |e| e.sample) + opts.sample_rate as u64;

@@ -369,16 +369,20 @@ impl Builder {
     }
 }
 
-/// Guesses a track's role from its name (POP909 and chorale conventions).
+/// Guesses a track's role from its name: POP909's `MELODY`, `BRIDGE` and `PIANO`, and the chorale voices
+/// as the grid names them (`Soprano`, `Alto`, `Tenor`, `Bass voice`; a plain "Bass" is an instrument).
 pub fn role_from_name(name: &str) -> TrackRole {
+    if name.trim() == "PIANO" {
+        return TrackRole::Accompaniment;
+    }
     match name.trim().to_ascii_lowercase().as_str() {
-        "melody" | "vocal" | "vocals" | "lead" => TrackRole::Melody,
+        "melody" | "vocal" | "vocals" | "lead vocal" => TrackRole::Melody,
         "bridge" => TrackRole::Bridge,
-        "piano" | "accompaniment" => TrackRole::Accompaniment,
-        "soprano" => TrackRole::Voice(0),
-        "alto" => TrackRole::Voice(1),
-        "tenor" => TrackRole::Voice(2),
-        "bass" => TrackRole::Voice(3),
+        "accompaniment" => TrackRole::Accompaniment,
+        "soprano" | "soprano voice" => TrackRole::Voice(0),
+        "alto" | "alto voice" => TrackRole::Voice(1),
+        "tenor" | "tenor voice" => TrackRole::Voice(2),
+        "bass voice" => TrackRole::Voice(3),
         _ => TrackRole::Other,
     }
 }

@@ -179,7 +179,7 @@ fn track_name(name: &str, role: TrackRole) -> String {
         TrackRole::Voice(0) => "Soprano",
         TrackRole::Voice(1) => "Alto",
         TrackRole::Voice(2) => "Tenor",
-        TrackRole::Voice(_) => "Bass",
+        TrackRole::Voice(_) => "Bass voice",
         TrackRole::Drums => "Drums",
         TrackRole::Other => "",
     }

@@ -19,7 +19,7 @@ pub const VOICES: usize = 4;
 /// The longest score the grid encodes, in sixteenths (about 7 hours at 100 BPM).
 pub const MAX_STEPS: usize = 1 << 20;
 /// Voice names in serialisation order.
-pub const VOICE_NAMES: [&str; VOICES] = ["Soprano", "Alto", "Tenor", "Bass"];
+pub const VOICE_NAMES: [&str; VOICES] = ["Soprano", "Alto", "Tenor", "Bass voice"];
 
 /// A chorale on the 16th-note grid: per step the pitch of S, A, T, B, or −1 for a rest.
 /// Held and repeated notes are not distinguished: equal neighbouring pitches form one note.

@@ -1,0 +1,404 @@
+//! The `reprise` binary end to end: good files work, bad input gets one line on stderr, exit code 2,
+//! no panic and no output file left behind.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn reprise(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_reprise"))
+        .args(args)
+        .output()
+        .expect("run reprise")
+}
+
+fn sample(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("samples")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Asserts a clean failure: exit code 2, one stderr line naming `names` and containing `problem`.
+fn assert_bad_input(out: &Output, names: &str, problem: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
+    assert_eq!(
+        stderr.trim_end().lines().count(),
+        1,
+        "one line expected: {stderr}"
+    );
+    assert!(stderr.contains(names), "{stderr:?} should name {names}");
+    assert!(
+        stderr.contains(problem),
+        "{stderr:?} should say {problem:?}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// A Standard MIDI File from a header (format, track count, division) and raw track chunks.
+fn smf(format: u16, tracks: u16, division: u16, chunks: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = b"MThd".to_vec();
+    out.extend(6u32.to_be_bytes());
+    out.extend(format.to_be_bytes());
+    out.extend(tracks.to_be_bytes());
+    out.extend(division.to_be_bytes());
+    for c in chunks {
+        out.extend(c);
+    }
+    out
+}
+
+/// An MTrk chunk around `events` (delta-timed raw bytes), with End of Track appended.
+fn mtrk(events: &[u8]) -> Vec<u8> {
+    let mut body = events.to_vec();
+    body.extend([0x00, 0xFF, 0x2F, 0x00]);
+    let mut out = b"MTrk".to_vec();
+    out.extend((body.len() as u32).to_be_bytes());
+    out.extend(body);
+    out
+}
+
+/// One note: middle C for a quarter note at 96 PPQ, then a second one via running status.
+const NOTES: [u8; 14] = [
+    0x00, 0x90, 60, 100, // note on
+    0x60, 60, 0, // running status: note on vel 0 = off
+    0x00, 62, 90, // running status: note on
+    0x60, 0x80, 62, 0, // note off
+];
+
+struct Fixture {
+    dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        Fixture {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn file(&self, name: &str, bytes: &[u8]) -> String {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p.to_string_lossy().into_owned()
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// The files in the fixture directory.
+    fn listing(&self) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+#[test]
+fn info_reads_every_sample() {
+    for name in [
+        "bach-chorale.mid",
+        "piano-phrase.mid",
+        "melody-ode-to-joy.mid",
+        "gm-band.mid",
+    ] {
+        let out = reprise(&["info", &sample(name)]);
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("notes in") && text.contains("BPM"), "{text}");
+    }
+    let out = reprise(&["info", &sample("bach-chorale.mid")]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("104 notes in 4 tracks, 0:19.2"), "{text}");
+    assert!(text.contains("\"Soprano\" [soprano]"), "{text}");
+}
+
+#[test]
+fn render_writes_a_wav_of_the_right_length_with_no_flags() {
+    let f = Fixture::new();
+    let wav = f.path("chorale.wav");
+    let out = reprise(&[
+        "render",
+        &sample("bach-chorale.mid"),
+        "-o",
+        wav.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut reader = hound::WavReader::open(&wav).unwrap();
+    let spec = reader.spec();
+    assert_eq!(
+        (spec.channels, spec.sample_rate, spec.bits_per_sample),
+        (2, 44_100, 16)
+    );
+    let seconds = reader.duration() as f64 / 44_100.0;
+    // 19.2 s of music plus a release tail of at most a few seconds.
+    assert!((19.2..25.0).contains(&seconds), "{seconds} s");
+    let samples: Vec<i16> = reader.samples::<i16>().map(Result::unwrap).collect();
+    let peak = samples.iter().map(|s| s.unsigned_abs()).max().unwrap();
+    assert!(peak > 1000, "peak {peak}");
+    // The last second of music is not silent, the tail fades out.
+    let at = |t: f64| ((t * 44_100.0) as usize) * 2;
+    let last_second = &samples[at(18.0)..at(19.0)];
+    assert!(last_second.iter().any(|s| s.unsigned_abs() > 300));
+    assert_eq!(f.listing(), ["chorale.wav"]);
+}
+
+#[test]
+fn render_options_are_applied() {
+    let f = Fixture::new();
+    let wav = f.path("quiet.wav");
+    let out = reprise(&[
+        "render",
+        &sample("piano-phrase.mid"),
+        "-o",
+        wav.to_str().unwrap(),
+        "--sample-rate",
+        "22050",
+        "--gain",
+        "0.5",
+        "--quiet",
+    ]);
+    assert!(out.status.success());
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        hound::WavReader::open(&wav).unwrap().spec().sample_rate,
+        22_050
+    );
+}
+
+#[test]
+fn running_status_and_smpte_timing_are_read() {
+    let f = Fixture::new();
+    let ppq = f.file("ppq.mid", &smf(0, 1, 96, &[mtrk(&NOTES)]));
+    let out = reprise(&["info", &ppq]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("2 notes in 1 track, 0:01.0"), "{text}");
+    // SMPTE: 25 fps × 40 subframes = 1000 ticks per second; 0x60 = 96 ticks per note.
+    let division = u16::from_be_bytes([(-25i8) as u8, 40]);
+    let smpte = f.file("smpte.mid", &smf(0, 1, division, &[mtrk(&NOTES)]));
+    let out = reprise(&["info", &smpte]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("2 notes in 1 track, 0:00.2"), "{text}");
+}
+
+#[test]
+fn missing_file() {
+    let out = reprise(&["info", "/no/such/file.mid"]);
+    assert_bad_input(&out, "/no/such/file.mid", "No such file");
+    let out = reprise(&["render", "/no/such/file.mid", "-o", "/tmp/never.wav"]);
+    assert_bad_input(&out, "/no/such/file.mid", "No such file");
+    assert!(!Path::new("/tmp/never.wav").exists());
+}
+
+#[test]
+fn not_a_midi_file() {
+    let f = Fixture::new();
+    for (name, bytes) in [
+        ("text.mid", &b"hello, this is not MIDI at all"[..]),
+        ("empty.mid", b""),
+    ] {
+        let p = f.file(name, bytes);
+        assert_bad_input(&reprise(&["info", &p]), name, "not a Standard MIDI File");
+    }
+    let dir = f.dir.path().to_string_lossy().into_owned();
+    assert_bad_input(&reprise(&["info", &dir]), &dir, "is a directory");
+}
+
+#[test]
+fn truncated_track() {
+    let f = Fixture::new();
+    // The last event stops after its status and key: its velocity byte is missing.
+    let body = [0x00, 0x90, 60, 100, 0x60, 0x80, 60];
+    let mut chunk = b"MTrk".to_vec();
+    chunk.extend((body.len() as u32).to_be_bytes());
+    chunk.extend(body);
+    let p = f.file("cut.mid", &smf(0, 1, 96, &[chunk]));
+    assert_bad_input(&reprise(&["info", &p]), "cut.mid", "malformed");
+}
+
+#[test]
+fn chunk_length_past_the_end() {
+    let f = Fixture::new();
+    let mut chunk = mtrk(&NOTES);
+    chunk[4..8].copy_from_slice(&0xFFFF_FFF0u32.to_be_bytes());
+    let p = f.file("long.mid", &smf(1, 1, 96, &[chunk]));
+    assert_bad_input(&reprise(&["info", &p]), "long.mid", "truncated file");
+    // A file cut in the middle of its only track.
+    let whole = smf(0, 1, 96, &[mtrk(&NOTES)]);
+    let p = f.file("half.mid", &whole[..whole.len() - 6]);
+    assert_bad_input(&reprise(&["info", &p]), "half.mid", "truncated file");
+}
+
+#[test]
+fn zero_division() {
+    let f = Fixture::new();
+    let p = f.file("zero.mid", &smf(0, 1, 0, &[mtrk(&NOTES)]));
+    assert_bad_input(&reprise(&["info", &p]), "zero.mid", "0 ticks per quarter");
+    let smpte_zero = u16::from_be_bytes([(-25i8) as u8, 0]);
+    let p = f.file("smpte0.mid", &smf(0, 1, smpte_zero, &[mtrk(&NOTES)]));
+    assert_bad_input(&reprise(&["info", &p]), "smpte0.mid", "SMPTE division");
+}
+
+#[test]
+fn absurd_tempo() {
+    let f = Fixture::new();
+    for (name, us) in [("t0.mid", 0u32), ("t1.mid", 1)] {
+        let mut events = vec![0x00, 0xFF, 0x51, 0x03];
+        events.extend(&us.to_be_bytes()[1..]);
+        events.extend(NOTES);
+        let p = f.file(name, &smf(0, 1, 96, &[mtrk(&events)]));
+        assert_bad_input(&reprise(&["info", &p]), name, "absurd tempo");
+    }
+}
+
+#[test]
+fn absurd_length() {
+    let f = Fixture::new();
+    // Deltas of 2^28−1 ticks at 1 PPQ and the slowest tempo: thousands of hours.
+    let mut events = vec![
+        0x00, 0xFF, 0x51, 0x03, 0xFF, 0xFF, 0xFF, 0x00, 0x90, 60, 100,
+    ];
+    events.extend([0xFF, 0xFF, 0xFF, 0x7F, 0x80, 60, 0]);
+    let p = f.file("forever.mid", &smf(0, 1, 1, &[mtrk(&events)]));
+    assert_bad_input(&reprise(&["info", &p]), "forever.mid", "absurd length");
+}
+
+#[test]
+fn format_2_is_refused() {
+    let f = Fixture::new();
+    let p = f.file("seq.mid", &smf(2, 1, 96, &[mtrk(&NOTES)]));
+    assert_bad_input(&reprise(&["info", &p]), "seq.mid", "format 2");
+}
+
+#[test]
+fn a_million_notes() {
+    let f = Fixture::new();
+    let mut events = Vec::with_capacity(7_000_010);
+    events.extend([0x00, 0x90, 60, 100, 0x01, 60, 0]);
+    for _ in 1..1_000_000 {
+        events.extend([0x00, 60, 100, 0x01, 60, 0]);
+    }
+    let p = f.file("million.mid", &smf(0, 1, 96, &[mtrk(&events)]));
+    let wav = f.path("million.wav");
+    let out = reprise(&["render", &p, "-o", wav.to_str().unwrap()]);
+    assert_bad_input(&out, "million.mid", "too many notes");
+    assert_eq!(f.listing(), ["million.mid"]);
+}
+
+#[test]
+fn unwritable_output_leaves_nothing() {
+    let f = Fixture::new();
+    let out = reprise(&[
+        "render",
+        &sample("piano-phrase.mid"),
+        "-o",
+        "/no/such/dir/out.wav",
+    ]);
+    assert_bad_input(&out, "/no/such/dir/out.wav", "No such file");
+    let dir = f.path("a-directory");
+    std::fs::create_dir(&dir).unwrap();
+    let out = reprise(&[
+        "render",
+        &sample("piano-phrase.mid"),
+        "-o",
+        dir.to_str().unwrap(),
+    ]);
+    assert_bad_input(&out, "a-directory", "directory");
+    assert_eq!(f.listing(), ["a-directory"]);
+}
+
+#[test]
+fn render_refuses_sf3_and_non_soundfonts() {
+    let f = Fixture::new();
+    let wav = f.path("x.wav");
+    let mut sf3 = b"RIFF\0\0\0\0sfbkLIST\0\0\0\0INFOifil\x04\0\0\0".to_vec();
+    sf3.extend([3, 0, 1, 0]);
+    let sf3 = f.file("bank.sf3", &sf3);
+    let out = reprise(&[
+        "render",
+        &sample("piano-phrase.mid"),
+        "-o",
+        wav.to_str().unwrap(),
+        "--soundfont",
+        &sf3,
+    ]);
+    assert_bad_input(&out, "bank.sf3", "SF3");
+    let junk = f.file("junk.sf2", b"not a soundfont");
+    let out = reprise(&[
+        "render",
+        &sample("piano-phrase.mid"),
+        "-o",
+        wav.to_str().unwrap(),
+        "--soundfont",
+        &junk,
+    ]);
+    assert_bad_input(&out, "junk.sf2", "not a SoundFont");
+    assert_eq!(f.listing(), ["bank.sf3", "junk.sf2"]);
+}
+
+#[test]
+fn render_refuses_a_file_without_notes_and_bad_settings() {
+    let f = Fixture::new();
+    let p = f.file("empty-track.mid", &smf(0, 1, 96, &[mtrk(&[])]));
+    let wav = f.path("x.wav");
+    let out = reprise(&["render", &p, "-o", wav.to_str().unwrap()]);
+    assert_bad_input(&out, "empty-track.mid", "no notes");
+    let out = reprise(&[
+        "render",
+        &sample("piano-phrase.mid"),
+        "-o",
+        wav.to_str().unwrap(),
+        "--sample-rate",
+        "1000",
+    ]);
+    assert_bad_input(&out, "", "sample rate 1000");
+    assert!(!wav.exists());
+}
+
+#[test]
+fn info_on_many_files_reports_each_failure_and_continues() {
+    let f = Fixture::new();
+    let bad = f.file("bad.mid", b"nope");
+    let out = reprise(&["info", &sample("gm-band.mid"), &bad]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("bad.mid: not a Standard MIDI File"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("1 of 2 files read"), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("gm-band.mid: 288 notes"));
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    for cmd in [vec!["render"], vec!["info"], vec!["bench", "render"]] {
+        let mut args = cmd.clone();
+        args.push("--help");
+        let out = reprise(&args);
+        assert!(out.status.success());
+        assert!(String::from_utf8_lossy(&out.stdout).contains("Usage: reprise"));
+    }
+}
