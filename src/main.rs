@@ -343,8 +343,11 @@ fn bench_render(
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     for t in &timings {
+        let phases = t.phases.map_or(String::new(), |[load, synth, write]| {
+            format!("  (load {load:.3} s, synthesis {synth:.3} s, WAV {write:.3} s)")
+        });
         println!(
-            "  {:<22} {:>7.3} s  {:>6.1}× real time",
+            "  {:<22} {:>7.3} s  {:>6.1}× real time{phases}",
             t.name, t.seconds, t.realtime
         );
     }
