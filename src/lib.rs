@@ -8,6 +8,7 @@ pub mod audio;
 pub mod bench;
 pub mod error;
 pub mod midi;
+pub mod model;
 pub mod tokens;
 
 pub use error::{Error, Result};

@@ -1,0 +1,101 @@
+//! Model hyper-parameters, stored as `config.json` beside the weights.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Which tokeniser a model reads and writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VocabKind {
+    /// The JSB chorale grid (`tokens::GridVocab`).
+    Grid,
+    /// Performance events (`tokens::PerformanceVocab`).
+    Performance,
+}
+
+impl VocabKind {
+    /// Number of token ids.
+    pub fn size(self) -> usize {
+        match self {
+            VocabKind::Grid => crate::tokens::grid::SIZE as usize,
+            VocabKind::Performance => crate::tokens::performance::SIZE as usize,
+        }
+    }
+}
+
+/// Hyper-parameters of a decoder-only Music Transformer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TransformerConfig {
+    /// The tokeniser.
+    pub vocab: VocabKind,
+    /// Number of token ids (must equal `vocab.size()`).
+    pub vocab_size: usize,
+    /// Model width.
+    pub d_model: usize,
+    /// Decoder blocks.
+    pub n_layers: usize,
+    /// Attention heads (must divide `d_model`).
+    pub n_heads: usize,
+    /// Feed-forward width.
+    pub d_ff: usize,
+    /// Context length; also the number of learned relative distances M (0 … M−1).
+    pub max_len: usize,
+    /// Dropout probability during training.
+    pub dropout: f32,
+}
+
+impl TransformerConfig {
+    /// Per-head width.
+    pub fn head_dim(&self) -> usize {
+        self.d_model / self.n_heads
+    }
+
+    /// Checks that the numbers fit together.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Invalid(format!("model config: {m}")));
+        if self.vocab_size != self.vocab.size() {
+            return bad(format!(
+                "vocab_size {} does not match the {:?} vocabulary ({})",
+                self.vocab_size,
+                self.vocab,
+                self.vocab.size()
+            ));
+        }
+        if self.d_model == 0 || self.n_heads == 0 || self.d_model % self.n_heads != 0 {
+            return bad(format!(
+                "d_model {} must be a positive multiple of n_heads {}",
+                self.d_model, self.n_heads
+            ));
+        }
+        if self.n_layers == 0 || self.d_ff == 0 || self.max_len < 2 {
+            return bad("n_layers, d_ff must be > 0 and max_len ≥ 2".into());
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return bad(format!("dropout {} must be in [0, 1)", self.dropout));
+        }
+        Ok(())
+    }
+
+    /// Reads and validates `config.json`.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let cfg: Self = serde_json::from_str(&text)
+            .map_err(|e| Error::bad_file(path, format!("bad model config: {e}")))?;
+        cfg.validate()
+            .map_err(|e| Error::bad_file(path, e.to_string()))?;
+        Ok(cfg)
+    }
+
+    /// Writes `config.json` (all-or-nothing).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let text =
+            serde_json::to_string_pretty(self).map_err(|e| Error::Internal(e.to_string()))?;
+        crate::atomic_file::write_atomic(path, |w| {
+            use std::io::Write;
+            w.write_all(text.as_bytes()).map_err(|e| Error::io(path, e))
+        })
+    }
+}

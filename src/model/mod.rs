@@ -1,0 +1,103 @@
+//! Neural models (candle): the relative-attention Music Transformer.
+
+pub mod config;
+pub mod music_transformer;
+pub mod relative_attention;
+
+pub use config::{TransformerConfig, VocabKind};
+pub use music_transformer::{resolve_model_dir, Cache, MusicTransformer};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{DType, Device, Tensor};
+    use candle_nn::{VarBuilder, VarMap};
+
+    fn tiny(max_len: usize) -> (VarMap, MusicTransformer) {
+        let cfg = TransformerConfig {
+            vocab: VocabKind::Grid,
+            vocab_size: VocabKind::Grid.size(),
+            d_model: 32,
+            n_layers: 2,
+            n_heads: 4,
+            d_ff: 64,
+            max_len,
+            dropout: 0.1,
+        };
+        let vm = VarMap::new();
+        let vb = VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu);
+        let m = MusicTransformer::new(&cfg, vb).unwrap();
+        (vm, m)
+    }
+
+    fn ids(b: usize, l: usize) -> Tensor {
+        let data: Vec<u32> = (0..b * l).map(|i| ((i * 37 + 11) % 132) as u32).collect();
+        Tensor::from_vec(data, (b, l), &Device::Cpu).unwrap()
+    }
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    }
+
+    #[test]
+    fn cached_decoding_equals_full_forward_at_every_position() {
+        let (_vm, m) = tiny(32);
+        let x = ids(2, 20);
+        let full = m.forward(&x, None, false).unwrap();
+        // Prefill 7 positions, then one at a time.
+        let mut cache = Cache::default();
+        let pre = m
+            .forward_cached(&x.narrow(1, 0, 7).unwrap(), &mut cache)
+            .unwrap();
+        assert!(max_diff(&pre, &full.narrow(1, 0, 7).unwrap()) < 1e-4);
+        for t in 7..20 {
+            let step = m
+                .forward_cached(&x.narrow(1, t, 1).unwrap(), &mut cache)
+                .unwrap();
+            let d = max_diff(&step, &full.narrow(1, t, 1).unwrap());
+            assert!(d < 1e-4, "position {t}: {d}");
+        }
+        assert_eq!(cache.len(), 20);
+    }
+
+    #[test]
+    fn the_window_slides_past_max_len() {
+        let (_vm, m) = tiny(8);
+        let x = ids(1, 40);
+        let mut cache = Cache::default();
+        for t in 0..40 {
+            let out = m
+                .forward_cached(&x.narrow(1, t, 1).unwrap(), &mut cache)
+                .unwrap();
+            assert_eq!(out.dims(), [1, 1, 132]);
+            assert!(cache.len() <= 8);
+        }
+        // Within the first window the cached logits equal the full forward.
+        let full = m.forward(&x.narrow(1, 0, 8).unwrap(), None, false).unwrap();
+        let mut cache = Cache::default();
+        let all = m
+            .forward_cached(&x.narrow(1, 0, 8).unwrap(), &mut cache)
+            .unwrap();
+        assert!(max_diff(&all, &full) < 1e-4);
+    }
+
+    #[test]
+    fn dropout_only_in_training() {
+        let (_vm, m) = tiny(16);
+        let x = ids(1, 10);
+        let a = m.forward(&x, None, false).unwrap();
+        let b = m.forward(&x, None, false).unwrap();
+        assert_eq!(max_diff(&a, &b), 0.0);
+        let c = m.forward(&x, None, true).unwrap();
+        assert!(max_diff(&a, &c) > 0.0);
+    }
+}

@@ -1,0 +1,211 @@
+//! The decoder-only Music Transformer: token embedding (no absolute positions), pre-norm blocks of relative
+//! self-attention and a feed-forward layer, a final norm and an untied output projection.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{embedding, layer_norm, linear, Embedding, LayerNorm, Linear, Module, VarBuilder};
+
+use super::config::TransformerConfig;
+use super::relative_attention::{LayerCache, RelativeSelfAttention};
+use crate::error::{Error, Result};
+
+struct Block {
+    ln1: LayerNorm,
+    attn: RelativeSelfAttention,
+    ln2: LayerNorm,
+    ff1: Linear,
+    ff2: Linear,
+    dropout: f32,
+}
+
+impl Block {
+    fn new(cfg: &TransformerConfig, vb: VarBuilder) -> candle_core::Result<Self> {
+        let d = cfg.d_model;
+        Ok(Block {
+            ln1: layer_norm(d, 1e-5, vb.pp("ln1"))?,
+            attn: RelativeSelfAttention::new(
+                d,
+                cfg.n_heads,
+                cfg.max_len,
+                cfg.dropout,
+                vb.pp("attn"),
+            )?,
+            ln2: layer_norm(d, 1e-5, vb.pp("ln2"))?,
+            ff1: linear(d, cfg.d_ff, vb.pp("ff1"))?,
+            ff2: linear(cfg.d_ff, d, vb.pp("ff2"))?,
+            dropout: cfg.dropout,
+        })
+    }
+
+    fn drop(&self, x: Tensor, train: bool) -> candle_core::Result<Tensor> {
+        if train && self.dropout > 0.0 {
+            candle_nn::ops::dropout(&x, self.dropout)
+        } else {
+            Ok(x)
+        }
+    }
+
+    fn feed_forward(&self, x: &Tensor, train: bool) -> candle_core::Result<Tensor> {
+        let h = self.ff1.forward(&self.ln2.forward(x)?)?.gelu()?;
+        let h = self.drop(h, train)?;
+        self.drop(self.ff2.forward(&h)?, train)
+    }
+
+    fn forward(
+        &self,
+        x: &Tensor,
+        key_mask: Option<&Tensor>,
+        train: bool,
+    ) -> candle_core::Result<Tensor> {
+        let a = self.attn.forward(&self.ln1.forward(x)?, key_mask, train)?;
+        let x = (x + self.drop(a, train)?)?;
+        &x + self.feed_forward(&x, train)?
+    }
+
+    fn forward_cached(&self, x: &Tensor, cache: &mut LayerCache) -> candle_core::Result<Tensor> {
+        let a = self.attn.forward_cached(&self.ln1.forward(x)?, cache)?;
+        let x = (x + a)?;
+        &x + self.feed_forward(&x, false)?
+    }
+}
+
+/// Per-layer key/value caches for incremental decoding of a batch.
+#[derive(Debug, Clone, Default)]
+pub struct Cache {
+    layers: Vec<LayerCache>,
+}
+
+impl Cache {
+    /// Positions currently cached (at most the model's `max_len`).
+    pub fn len(&self) -> usize {
+        self.layers.first().map_or(0, LayerCache::len)
+    }
+
+    /// True when nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A decoder-only Music Transformer.
+pub struct MusicTransformer {
+    cfg: TransformerConfig,
+    embed: Embedding,
+    blocks: Vec<Block>,
+    norm: LayerNorm,
+    head: Linear,
+    device: Device,
+}
+
+impl MusicTransformer {
+    /// Builds the model from `vb` (fresh variables from a `VarMap`, or loaded weights).
+    pub fn new(cfg: &TransformerConfig, vb: VarBuilder) -> candle_core::Result<Self> {
+        let blocks = (0..cfg.n_layers)
+            .map(|i| Block::new(cfg, vb.pp(format!("blocks.{i}"))))
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        Ok(MusicTransformer {
+            cfg: cfg.clone(),
+            embed: embedding(cfg.vocab_size, cfg.d_model, vb.pp("embed"))?,
+            blocks,
+            norm: layer_norm(cfg.d_model, 1e-5, vb.pp("norm"))?,
+            head: linear(cfg.d_model, cfg.vocab_size, vb.pp("head"))?,
+            device: vb.device().clone(),
+        })
+    }
+
+    /// The hyper-parameters.
+    pub fn config(&self) -> &TransformerConfig {
+        &self.cfg
+    }
+
+    /// The device the weights live on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Logits `[B, L, V]` for token ids `[B, L]` (u32). `key_mask` `[B, L]` marks real tokens with 1.
+    pub fn forward(
+        &self,
+        ids: &Tensor,
+        key_mask: Option<&Tensor>,
+        train: bool,
+    ) -> candle_core::Result<Tensor> {
+        let mut x = self.embed.forward(ids)?;
+        for b in &self.blocks {
+            x = b.forward(&x, key_mask, train)?;
+        }
+        self.head.forward(&self.norm.forward(&x)?)
+    }
+
+    /// Logits `[B, n, V]` for `n` new positions `[B, n]`, appended to `cache`.
+    pub fn forward_cached(&self, ids: &Tensor, cache: &mut Cache) -> candle_core::Result<Tensor> {
+        if cache.layers.len() != self.blocks.len() {
+            cache.layers = vec![LayerCache::default(); self.blocks.len()];
+        }
+        let mut x = self.embed.forward(ids)?;
+        for (b, c) in self.blocks.iter().zip(&mut cache.layers) {
+            x = b.forward_cached(&x, c)?;
+        }
+        self.head.forward(&self.norm.forward(&x)?)
+    }
+
+    /// Loads `config.json` and `model.safetensors` from a model directory.
+    pub fn load(dir: &Path, device: &Device) -> Result<Self> {
+        let cfg = TransformerConfig::load(&dir.join("config.json"))?;
+        let weights = dir.join("model.safetensors");
+        let tensors = load_safetensors(&weights, device)?;
+        let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
+        MusicTransformer::new(&cfg, vb).map_err(|e| Error::bad_file(&weights, e.to_string()))
+    }
+}
+
+/// Reads every tensor of a safetensors file as f32; a corrupt file is an error naming it.
+pub fn load_safetensors(path: &Path, device: &Device) -> Result<HashMap<String, Tensor>> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let st = safetensors::SafeTensors::deserialize(&bytes)
+        .map_err(|e| Error::bad_file(path, format!("not a valid safetensors file: {e}")))?;
+    let mut out = HashMap::new();
+    for (name, view) in st.tensors() {
+        let t = candle_core::safetensors::Load::load(&view, device)
+            .and_then(|t| t.to_dtype(DType::F32))
+            .map_err(|e| Error::bad_file(path, format!("tensor {name}: {e}")))?;
+        out.insert(name, t);
+    }
+    Ok(out)
+}
+
+/// Finds a model directory: an existing path, else `$REPRISE_MODELS/NAME`, `./models/NAME`, the
+/// `models/NAME` beside the executable's checkout, or this source tree's `models/NAME`.
+pub fn resolve_model_dir(name: &str) -> Result<PathBuf> {
+    let direct = PathBuf::from(name);
+    if direct.join("config.json").is_file() {
+        return Ok(direct);
+    }
+    let mut candidates = Vec::new();
+    if let Some(root) = std::env::var_os("REPRISE_MODELS") {
+        candidates.push(PathBuf::from(root).join(name));
+    }
+    candidates.push(PathBuf::from("models").join(name));
+    if let Ok(exe) = std::env::current_exe() {
+        // target/release/reprise → the checkout's models/
+        if let Some(root) = exe.parent().and_then(Path::parent).and_then(Path::parent) {
+            candidates.push(root.join("models").join(name));
+        }
+    }
+    candidates.push(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("models")
+            .join(name),
+    );
+    candidates
+        .into_iter()
+        .find(|c| c.join("config.json").is_file())
+        .ok_or_else(|| {
+            Error::bad_file(
+                Path::new(name),
+                "no such model (looked for a directory with config.json, and in models/)",
+            )
+        })
+}
