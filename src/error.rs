@@ -46,6 +46,11 @@ impl Error {
         }
     }
 
+    /// An internal error from the tensor library (its first line only: candle may append a backtrace).
+    pub fn tensor(e: candle_core::Error) -> Self {
+        Error::Internal(format!("tensor: {}", first_line(&e.to_string())))
+    }
+
     /// True when the user can fix this by changing the input (exit code 2), false for internal failures.
     pub fn is_user_error(&self) -> bool {
         !matches!(self, Error::Internal(_))
@@ -54,3 +59,8 @@ impl Error {
 
 /// The library's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The first line of a message, trimmed.
+pub fn first_line(msg: &str) -> String {
+    msg.lines().next().unwrap_or("").trim().to_string()
+}

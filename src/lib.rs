@@ -7,9 +7,11 @@ pub mod atomic_file;
 pub mod audio;
 pub mod bench;
 pub mod error;
+pub mod generate;
 pub mod midi;
 pub mod model;
 pub mod tokens;
+pub mod train;
 
 pub use error::{Error, Result};
 pub use midi::Score;

@@ -49,11 +49,94 @@ enum Cmd {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Continue a MIDI file with a model; the output holds the primer followed by the new music.
+    Continue {
+        /// The MIDI primer.
+        primer: PathBuf,
+        #[command(flatten)]
+        gen: GenArgs,
+    },
+    /// Generate music from nothing with a model.
+    Generate {
+        /// Tempo of the output in BPM.
+        #[arg(long, default_value_t = 100.0)]
+        tempo: f64,
+        #[command(flatten)]
+        gen: GenArgs,
+    },
+    /// Train a model from a JSON config on a data set; checkpoints, logs and the best model go to --out.
+    Train {
+        /// Training config (JSON): model hyper-parameters and the optimisation schedule.
+        #[arg(long)]
+        config: PathBuf,
+        /// Data: the JSB Coconet JSON file for grid models.
+        #[arg(long)]
+        data: PathBuf,
+        /// Run directory: checkpoint.safetensors, log.csv, loss.png, and the best model in model/.
+        #[arg(long)]
+        out: PathBuf,
+        /// Continue the run in --out from its last checkpoint.
+        #[arg(long)]
+        resume: bool,
+        /// Stop after this many minutes (with a checkpoint), to be resumed later.
+        #[arg(long)]
+        max_minutes: Option<f64>,
+        /// Print nothing but errors.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Mean negative log-likelihood per token (nats) of a model on a data split.
+    Eval {
+        /// Model name (in models/) or directory.
+        #[arg(long)]
+        model: String,
+        /// Data: the JSB Coconet JSON file for grid models.
+        #[arg(long)]
+        data: PathBuf,
+        /// Split to score.
+        #[arg(long, default_value = "valid")]
+        split: String,
+    },
     /// Measure speed.
     Bench {
         #[command(subcommand)]
         what: BenchCmd,
     },
+}
+
+/// Options shared by `continue` and `generate`.
+#[derive(clap::Args)]
+struct GenArgs {
+    /// Model name (in models/) or directory.
+    #[arg(long, default_value = "jsb-chorales")]
+    model: String,
+    /// Output MIDI file; with --samples N > 1, NAME-1.mid … NAME-N.mid.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Model tokens to generate (for the chorale grid, 4 per 16th note).
+    #[arg(long, conflicts_with = "seconds")]
+    steps: Option<usize>,
+    /// Seconds of new music (default 20).
+    #[arg(long)]
+    seconds: Option<f64>,
+    /// Sampling temperature (> 0).
+    #[arg(long, default_value_t = 1.0)]
+    temperature: f32,
+    /// Sample only from the k most likely tokens.
+    #[arg(long)]
+    top_k: Option<usize>,
+    /// Nucleus sampling: the smallest set of tokens with this much probability, in (0, 1].
+    #[arg(long, default_value_t = 1.0)]
+    top_p: f32,
+    /// Random seed (default: from the clock, printed so the run can be repeated).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Independent samples, generated together.
+    #[arg(long, default_value_t = 1)]
+    samples: usize,
+    /// Print nothing but errors.
+    #[arg(short, long)]
+    quiet: bool,
 }
 
 #[derive(Subcommand)]
@@ -116,6 +199,30 @@ fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Info { files } => Ok(info(&files)),
+        Cmd::Continue { primer, gen } => {
+            let score = midi::read_file(&primer)?;
+            generate_cmd(Some(&score), 100.0, &gen)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Generate { tempo, gen } => {
+            generate_cmd(None, tempo, &gen)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Train {
+            config,
+            data,
+            out,
+            resume,
+            max_minutes,
+            quiet,
+        } => {
+            train(config, data, out, resume, max_minutes, quiet)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Eval { model, data, split } => {
+            eval(&model, &data, &split)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Bench { what } => match what {
             BenchCmd::Render {
                 midi,
@@ -357,4 +464,159 @@ fn bench_render(
         );
     }
     Ok(())
+}
+
+fn train(
+    config: PathBuf,
+    data: PathBuf,
+    out: PathBuf,
+    resume: bool,
+    max_minutes: Option<f64>,
+    quiet: bool,
+) -> anyhow::Result<()> {
+    use reprise::train::{TrainConfig, TrainOptions};
+    let config = TrainConfig::load(&config)?;
+    let total = config.total_steps as u64;
+    let opts = TrainOptions {
+        config,
+        data,
+        out,
+        resume,
+        max_minutes,
+    };
+    let bar = progress_bar(quiet, "training");
+    bar.set_length(total);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {elapsed}<{eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let state = reprise::train::train(&opts, &mut |s| {
+        bar.set_position(s.step as u64);
+        if let Some(v) = s.valid_nll {
+            let line = format!(
+                "epoch {} step {}: valid NLL {v:.4} nats/token",
+                s.epoch, s.step
+            );
+            if bar.is_hidden() {
+                if !quiet {
+                    eprintln!("{line}");
+                }
+            } else {
+                bar.println(line);
+            }
+        } else {
+            bar.set_message(format!("loss {:.3} {:.0} tok/s", s.loss, s.tokens_per_s));
+        }
+    })?;
+    bar.finish_and_clear();
+    if !quiet {
+        eprintln!(
+            "stopped at step {} (epoch {}), {:.0} s of training; best valid NLL {}",
+            state.step,
+            state.epoch,
+            state.elapsed_s,
+            state
+                .best_valid_nll
+                .map_or("n/a".into(), |v| format!("{v:.4}"))
+        );
+    }
+    Ok(())
+}
+
+fn eval(model: &str, data: &Path, split: &str) -> anyhow::Result<()> {
+    let start = std::time::Instant::now();
+    let dir = reprise::model::resolve_model_dir(model)?;
+    let m = reprise::model::MusicTransformer::load(&dir, &candle_core::Device::Cpu)?;
+    let seqs = reprise::train::dataset::load_split(m.config().vocab, data, split)?;
+    let (nll, tokens) =
+        reprise::train::evaluate(&m, &seqs, 8192).map_err(reprise::Error::tensor)?;
+    println!(
+        "{}: {split} NLL {nll:.4} nats/token over {tokens} tokens ({} pieces) in {:.1} s",
+        dir.display(),
+        seqs.seqs.len(),
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn generate_cmd(primer: Option<&Score>, bpm: f64, gen: &GenArgs) -> anyhow::Result<()> {
+    use reprise::generate::tasks::{self, Length, Request};
+    use reprise::generate::SamplerConfig;
+    if !(10.0..=400.0).contains(&bpm) {
+        anyhow::bail!(reprise::Error::Invalid(format!(
+            "--tempo {bpm} must be 10–400 BPM"
+        )));
+    }
+    let seed = gen.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+    });
+    let sampler = SamplerConfig {
+        temperature: gen.temperature,
+        top_k: gen.top_k,
+        top_p: gen.top_p,
+        seed,
+    };
+    sampler.validate()?;
+    let length = match (gen.steps, gen.seconds) {
+        (Some(n), _) => Length::Tokens(n),
+        (None, s) => Length::Seconds(s.unwrap_or(20.0)),
+    };
+    let outputs = output_paths(&gen.output, gen.samples);
+    for p in &outputs {
+        reprise::atomic_file::check_writable(p)?;
+    }
+    let dir = reprise::model::resolve_model_dir(&gen.model)?;
+    let model = reprise::model::MusicTransformer::load(&dir, &candle_core::Device::Cpu)?;
+    let req = Request {
+        length,
+        sampler,
+        samples: gen.samples,
+        bpm,
+    };
+    let bar = progress_bar(gen.quiet, "generating");
+    let mut drawn = 0u64;
+    let out = tasks::run(&model, primer, &req, &mut |_, _| {
+        drawn += 1;
+        if drawn.is_multiple_of(16) {
+            bar.set_message(format!("generating ({drawn} tokens)"));
+        }
+    })?;
+    bar.finish_and_clear();
+    if !gen.quiet {
+        for n in &out.notes {
+            eprintln!("{n}");
+        }
+    }
+    for (score, path) in out.scores.iter().zip(&outputs) {
+        midi::write_file(score, path)?;
+        if !gen.quiet {
+            eprintln!(
+                "wrote {} ({:.1} s, seed {seed})",
+                path.display(),
+                score.duration()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `out.mid` for one sample; `out-1.mid` … `out-N.mid` for several.
+fn output_paths(output: &Path, samples: usize) -> Vec<PathBuf> {
+    if samples <= 1 {
+        return vec![output.to_path_buf()];
+    }
+    let stem = output
+        .file_stem()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
+    let ext = output
+        .extension()
+        .map_or("mid".into(), |e| e.to_string_lossy().into_owned());
+    (1..=samples)
+        .map(|i| output.with_file_name(format!("{stem}-{i}.{ext}")))
+        .collect()
 }

@@ -9,7 +9,7 @@ use candle_nn::{embedding, layer_norm, linear, Embedding, LayerNorm, Linear, Mod
 
 use super::config::TransformerConfig;
 use super::relative_attention::{LayerCache, RelativeSelfAttention};
-use crate::error::{Error, Result};
+use crate::error::{first_line, Error, Result};
 
 struct Block {
     ln1: LayerNorm,
@@ -157,7 +157,8 @@ impl MusicTransformer {
         let weights = dir.join("model.safetensors");
         let tensors = load_safetensors(&weights, device)?;
         let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
-        MusicTransformer::new(&cfg, vb).map_err(|e| Error::bad_file(&weights, e.to_string()))
+        MusicTransformer::new(&cfg, vb)
+            .map_err(|e| Error::bad_file(&weights, first_line(&e.to_string())))
     }
 }
 
@@ -170,7 +171,12 @@ pub fn load_safetensors(path: &Path, device: &Device) -> Result<HashMap<String, 
     for (name, view) in st.tensors() {
         let t = candle_core::safetensors::Load::load(&view, device)
             .and_then(|t| t.to_dtype(DType::F32))
-            .map_err(|e| Error::bad_file(path, format!("tensor {name}: {e}")))?;
+            .map_err(|e| {
+                Error::bad_file(
+                    path,
+                    format!("tensor {name}: {}", first_line(&e.to_string())),
+                )
+            })?;
         out.insert(name, t);
     }
     Ok(out)

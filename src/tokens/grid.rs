@@ -245,6 +245,28 @@ impl GridVocab {
     }
 }
 
+impl GridVocab {
+    /// How `score_to_chorale` assigns voices for this score, in words (for messages).
+    pub fn voice_source(&self, score: &Score) -> &'static str {
+        let pitched = (0..score.tracks.len())
+            .filter(|&t| score.track_notes(t).any(|n| !n.is_drum()))
+            .count();
+        match voice_tracks(score) {
+            Some(_)
+                if pitched == VOICES
+                    && score
+                        .tracks
+                        .iter()
+                        .all(|t| !matches!(t.role, TrackRole::Voice(_))) =>
+            {
+                "voices from the 4 tracks, ordered by mean pitch"
+            }
+            Some(_) => "voices from the tracks' Soprano/Alto/Tenor/Bass names",
+            None => "voices split by pitch order at each 16th (highest = soprano, lowest = bass)",
+        }
+    }
+}
+
 /// Maps track index → voice when every pitched track says which voice it is, or when there are exactly
 /// four pitched tracks (ordered by mean pitch, highest = soprano).
 fn voice_tracks(score: &Score) -> Option<HashMap<usize, usize>> {
@@ -306,6 +328,10 @@ impl Vocab for GridVocab {
 
     fn decode(&self, ids: &[u32]) -> Result<Score> {
         self.chorale_to_score(&self.decode_chorale(ids)?)
+    }
+
+    fn transpose(&self, ids: &[u32], semitones: i32) -> Option<Vec<u32>> {
+        super::shift_ranges(ids, &[(PITCH, 128)], semitones)
     }
 
     fn token_name(&self, id: u32) -> String {

@@ -29,6 +29,26 @@ pub trait Vocab {
     fn decode(&self, ids: &[u32]) -> Result<Score>;
     /// A readable name for `id`, e.g. `NOTE_ON(60)`.
     fn token_name(&self, id: u32) -> String;
+    /// The ids transposed by `semitones`, or `None` when a pitch would leave 0–127.
+    fn transpose(&self, ids: &[u32], semitones: i32) -> Option<Vec<u32>>;
+}
+
+/// Shifts ids inside each `(first, count)` pitch range by `semitones`; `None` if one leaves its range.
+pub(crate) fn shift_ranges(ids: &[u32], ranges: &[(u32, u32)], semitones: i32) -> Option<Vec<u32>> {
+    ids.iter()
+        .map(|&id| {
+            match ranges
+                .iter()
+                .find(|(first, n)| (*first..first + n).contains(&id))
+            {
+                None => Some(id),
+                Some(&(first, n)) => {
+                    let p = (id - first) as i32 + semitones;
+                    (0..n as i32).contains(&p).then(|| first + p as u32)
+                }
+            }
+        })
+        .collect()
 }
 
 /// The name of a shared special token, if `id` is one.

@@ -194,6 +194,10 @@ impl Vocab for PerformanceVocab {
         Ok(score)
     }
 
+    fn transpose(&self, ids: &[u32], semitones: i32) -> Option<Vec<u32>> {
+        super::shift_ranges(ids, &[(NOTE_ON, 128), (NOTE_OFF, 128)], semitones)
+    }
+
     fn token_name(&self, id: u32) -> String {
         if let Some(name) = special_name(id) {
             return name.to_string();
@@ -276,5 +280,16 @@ mod tests {
             .collect();
         assert_eq!(got, [(60, 0, 100), (60, 100, 110), (62, 100, 110)]);
         assert!(v.decode(&[SIZE]).is_err());
+    }
+
+    #[test]
+    fn transposes_notes_only() {
+        let v = PerformanceVocab::default();
+        let ids = [VELOCITY + 3, NOTE_ON + 60, TIME_SHIFT + 5, NOTE_OFF + 60];
+        assert_eq!(
+            v.transpose(&ids, 2).unwrap(),
+            [VELOCITY + 3, NOTE_ON + 62, TIME_SHIFT + 5, NOTE_OFF + 62]
+        );
+        assert!(v.transpose(&[NOTE_ON + 127], 1).is_none());
     }
 }

@@ -1,0 +1,7 @@
+//! Generation: sampling, cached decoding and the tasks built on them.
+
+pub mod decode;
+pub mod sampler;
+pub mod tasks;
+
+pub use sampler::{Sampler, SamplerConfig};

@@ -1,0 +1,135 @@
+//! Generation tasks over MIDI: continue a primer, or generate from nothing.
+
+use crate::error::{Error, Result};
+use crate::midi::Score;
+use crate::model::{MusicTransformer, VocabKind};
+use crate::tokens::grid::{self, VOICES};
+use crate::tokens::{Chorale, GridVocab, BOS};
+
+use super::decode::generate;
+use super::sampler::{Sampler, SamplerConfig};
+
+/// How much to generate.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Length {
+    /// Model tokens (for the grid, 4 per 16th note).
+    Tokens(usize),
+    /// Seconds of music at the output tempo.
+    Seconds(f64),
+}
+
+/// A generation request.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// How much new music.
+    pub length: Length,
+    /// Sampling settings (the seed included).
+    pub sampler: SamplerConfig,
+    /// Independent samples, generated as one batch.
+    pub samples: usize,
+    /// Tempo of the output in BPM when there is no primer.
+    pub bpm: f64,
+}
+
+/// The result: one score per sample and notes for the user (e.g. how the primer was read).
+pub struct Output {
+    /// Primer (if any) followed by the new music, one per sample.
+    pub scores: Vec<Score>,
+    /// Lines worth telling the user.
+    pub notes: Vec<String>,
+}
+
+/// Generates with a grid (chorale) model. With a primer, its voices are read into the grid (see
+/// `GridVocab::voice_source`), the part that fits the context is the prompt, and each output is the whole
+/// primer followed by the continuation, at the primer's tempo.
+pub fn run(
+    model: &MusicTransformer,
+    primer: Option<&Score>,
+    req: &Request,
+    on_token: &mut dyn FnMut(usize, u32),
+) -> Result<Output> {
+    if model.config().vocab != VocabKind::Grid {
+        return Err(Error::Invalid(
+            "this version generates with grid (chorale) models only".into(),
+        ));
+    }
+    if req.samples == 0 || req.samples > 64 {
+        return Err(Error::Invalid(format!(
+            "--samples {} must be 1–64",
+            req.samples
+        )));
+    }
+    let mut notes = Vec::new();
+    let mut vocab = GridVocab {
+        bpm: req.bpm,
+        ..GridVocab::default()
+    };
+    let mut head = Chorale::default();
+    if let Some(score) = primer {
+        head = vocab.score_to_chorale(score)?;
+        while head.steps.last().is_some_and(|s| s.iter().all(|&p| p < 0)) {
+            head.steps.pop();
+        }
+        if head.steps.is_empty() {
+            return Err(Error::Invalid("the primer has no pitched notes".into()));
+        }
+        vocab.bpm = score.tempo_map.bpm(0).clamp(10.0, 400.0);
+        vocab.program = score
+            .notes
+            .iter()
+            .find(|n| !n.is_drum())
+            .map_or(0, |n| n.program);
+        notes.push(format!(
+            "primer: {} sixteenths, {}",
+            head.steps.len(),
+            vocab.voice_source(score)
+        ));
+    }
+    let max_steps = (model.config().max_len - 1) / VOICES;
+    let mut prompt = vec![BOS];
+    let kept = &head.steps[head.steps.len().saturating_sub(max_steps)..];
+    if kept.len() < head.steps.len() {
+        prompt.clear();
+        notes.push(format!(
+            "primer is longer than the model's context: prompting with its last {} sixteenths",
+            kept.len()
+        ));
+    }
+    prompt.extend(vocab.encode_chorale(&Chorale {
+        steps: kept.to_vec(),
+    }));
+    let tokens = match req.length {
+        Length::Tokens(n) => n.div_ceil(VOICES) * VOICES,
+        Length::Seconds(s) if s.is_finite() && s > 0.0 && s <= 3600.0 => {
+            ((s * vocab.bpm / 60.0 * 4.0).round() as usize).max(1) * VOICES
+        }
+        Length::Seconds(s) => {
+            return Err(Error::Invalid(format!(
+                "--seconds {s} must be in (0, 3600]"
+            )))
+        }
+    };
+    let mut sampler = Sampler::new(req.sampler)?;
+    let grammar = |_: &[u32]| Some(grid_grammar());
+    let generated = generate(
+        model,
+        &prompt,
+        req.samples,
+        tokens,
+        &mut sampler,
+        &grammar,
+        on_token,
+    )?;
+    let mut scores = Vec::with_capacity(generated.len());
+    for ids in generated {
+        let mut chorale = head.clone();
+        chorale.steps.extend(vocab.decode_chorale(&ids)?.steps);
+        scores.push(vocab.chorale_to_score(&chorale)?);
+    }
+    Ok(Output { scores, notes })
+}
+
+/// The grid grammar: only a rest or a pitch, never PAD/BOS/EOS, so the SATB order cannot break.
+pub fn grid_grammar() -> Vec<bool> {
+    (0..grid::SIZE).map(|id| id >= grid::REST).collect()
+}

@@ -1,0 +1,524 @@
+//! `reprise train` and `reprise eval`: the training loop (AdamW, warm-up then cosine decay, clipping,
+//! dropout, bucketed random crops, transposition), validation NLL, CSV and PNG logs, resumable checkpoints.
+
+pub mod dataset;
+pub mod optim;
+pub mod plot;
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use candle_core::{DType, Device, Tensor, D};
+use candle_nn::{VarBuilder, VarMap};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::model::{MusicTransformer, TransformerConfig, VocabKind};
+use crate::tokens::{GridVocab, PerformanceVocab, Vocab};
+use dataset::{eval_windows, make_batch, Sequences};
+use optim::{AdamW, AdamWParams};
+
+/// A training run's settings, read from a JSON file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// The model to train.
+    pub model: TransformerConfig,
+    /// Tokens per training crop (inputs); at most `model.max_len`.
+    pub crop_len: usize,
+    /// Tokens per batch (padded), about.
+    pub batch_tokens: usize,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Linear warm-up steps.
+    pub warmup_steps: usize,
+    /// Total optimiser steps; the cosine decay ends here.
+    pub total_steps: usize,
+    /// Final learning rate as a fraction of `lr`.
+    pub min_lr_ratio: f64,
+    /// AdamW decoupled weight decay.
+    pub weight_decay: f64,
+    /// Global gradient-norm clip.
+    pub clip_norm: f64,
+    /// Random transposition range in semitones (±).
+    pub transpose: i32,
+    /// Steps between checkpoints.
+    pub checkpoint_every: usize,
+    /// Seed for initialisation, crops and dropout order.
+    pub seed: u64,
+}
+
+impl TrainConfig {
+    /// Reads and checks a JSON config.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let cfg: Self = serde_json::from_str(&text)
+            .map_err(|e| Error::bad_file(path, format!("bad training config: {e}")))?;
+        cfg.validate()
+            .map_err(|e| Error::bad_file(path, e.to_string()))?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> Result<()> {
+        self.model.validate()?;
+        let bad = |m: &str| Err(Error::Invalid(format!("training config: {m}")));
+        if self.crop_len < 2 || self.crop_len > self.model.max_len {
+            return bad("crop_len must be in 2 ..= model.max_len");
+        }
+        if self.batch_tokens < self.crop_len + 1
+            || self.total_steps == 0
+            || self.checkpoint_every == 0
+        {
+            return bad(
+                "batch_tokens must hold one crop; total_steps and checkpoint_every must be > 0",
+            );
+        }
+        let lr_ok = self.lr > 0.0 && self.lr < 1.0;
+        if !lr_ok || !(0.0..=1.0).contains(&self.min_lr_ratio) || self.clip_norm <= 0.0 {
+            return bad("lr must be in (0, 1), min_lr_ratio in [0, 1], clip_norm > 0");
+        }
+        Ok(())
+    }
+
+    /// Learning rate at `step` (0-based): linear warm-up, then cosine decay to `lr · min_lr_ratio`.
+    pub fn lr_at(&self, step: usize) -> f64 {
+        if step < self.warmup_steps {
+            return self.lr * (step + 1) as f64 / self.warmup_steps as f64;
+        }
+        let span = self.total_steps.saturating_sub(self.warmup_steps).max(1) as f64;
+        let t = ((step - self.warmup_steps) as f64 / span).min(1.0);
+        let floor = self.lr * self.min_lr_ratio;
+        floor + (self.lr - floor) * 0.5 * (1.0 + (std::f64::consts::PI * t).cos())
+    }
+}
+
+/// The vocabulary object for a kind.
+pub fn vocab_for(kind: VocabKind) -> Box<dyn Vocab> {
+    match kind {
+        VocabKind::Grid => Box::new(GridVocab::default()),
+        VocabKind::Performance => Box::new(PerformanceVocab::default()),
+    }
+}
+
+/// Where a run stands; stored in the checkpoint's metadata.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RunState {
+    /// Optimiser steps done.
+    pub step: usize,
+    /// Current epoch (0-based).
+    pub epoch: usize,
+    /// Batches of the current epoch already used.
+    pub batch_in_epoch: usize,
+    /// Best validation NLL so far (per token, nats), if evaluated.
+    pub best_valid_nll: Option<f64>,
+    /// Seconds of training so far, over all sessions of the run.
+    pub elapsed_s: f64,
+}
+
+/// What the progress callback sees after each step.
+#[derive(Debug, Clone)]
+pub struct StepInfo {
+    /// Steps done.
+    pub step: usize,
+    /// Total steps.
+    pub total_steps: usize,
+    /// Epoch.
+    pub epoch: usize,
+    /// Loss of this step.
+    pub loss: f64,
+    /// Training throughput over the last steps, tokens per second.
+    pub tokens_per_s: f64,
+    /// Validation NLL when this step ended an epoch.
+    pub valid_nll: Option<f64>,
+}
+
+/// Options of `reprise train`.
+pub struct TrainOptions {
+    /// The run's settings.
+    pub config: TrainConfig,
+    /// The data file or directory.
+    pub data: PathBuf,
+    /// The run directory: checkpoint, logs, and the exported best model in `model/`.
+    pub out: PathBuf,
+    /// Continue from the run directory's checkpoint.
+    pub resume: bool,
+    /// Stop (after a checkpoint) when this many minutes have passed in this session.
+    pub max_minutes: Option<f64>,
+}
+
+const CHECKPOINT: &str = "checkpoint.safetensors";
+
+/// Trains; returns the final state. `on_step` is called after every optimiser step.
+pub fn train(opts: &TrainOptions, on_step: &mut dyn FnMut(&StepInfo)) -> Result<RunState> {
+    let cfg = &opts.config;
+    let device = Device::Cpu;
+    let train_data = dataset::load_split(cfg.model.vocab, &opts.data, "train")?;
+    let valid_data = dataset::load_split(cfg.model.vocab, &opts.data, "valid")?;
+    let vocab = vocab_for(cfg.model.vocab);
+    std::fs::create_dir_all(&opts.out).map_err(|e| Error::io(&opts.out, e))?;
+    let ckpt_path = opts.out.join(CHECKPOINT);
+    if !opts.resume && ckpt_path.exists() {
+        return Err(Error::bad_file(
+            &opts.out,
+            "already holds a checkpoint: pass --resume to continue it, or choose another --out",
+        ));
+    }
+    let cfg_text = serde_json::to_string_pretty(cfg).map_err(|e| Error::Internal(e.to_string()))?;
+    let cfg_path = opts.out.join("train_config.json");
+    crate::atomic_file::write_atomic(&cfg_path, |w| {
+        w.write_all(cfg_text.as_bytes())
+            .map_err(|e| Error::io(&cfg_path, e))
+    })?;
+
+    let _ = device.set_seed(cfg.seed); // not supported by every backend
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
+    let model = MusicTransformer::new(&cfg.model, vb).map_err(Error::tensor)?;
+    let vars: HashMap<String, candle_core::Var> = varmap
+        .data()
+        .lock()
+        .map_err(|_| Error::Internal("var map lock".into()))?
+        .clone();
+    let params = AdamWParams {
+        weight_decay: cfg.weight_decay,
+        ..Default::default()
+    };
+    let mut opt = AdamW::new(vars, params).map_err(Error::tensor)?;
+    let mut state = RunState::default();
+    if opts.resume {
+        state = load_checkpoint(&ckpt_path, &mut opt, &device)?;
+    }
+    let mut log = CsvLog::open(&opts.out.join("log.csv"), opts.resume)?;
+    let session = Instant::now();
+    let start_elapsed = state.elapsed_s;
+    let mut window = (Instant::now(), 0usize);
+    let mut tokens_per_s = 0.0;
+    'epochs: while state.step < cfg.total_steps {
+        let mut rng = ChaCha8Rng::seed_from_u64(
+            cfg.seed ^ (state.epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        );
+        let batches = dataset::epoch_batches(
+            &train_data,
+            vocab.as_ref(),
+            cfg.crop_len,
+            cfg.batch_tokens,
+            cfg.transpose,
+            &mut rng,
+        );
+        while state.batch_in_epoch < batches.len() {
+            if state.step >= cfg.total_steps {
+                break 'epochs;
+            }
+            let batch =
+                make_batch(&batches[state.batch_in_epoch], &device).map_err(Error::tensor)?;
+            let lr = cfg.lr_at(state.step);
+            let loss =
+                train_step(&model, &mut opt, &batch, lr, cfg.clip_norm).map_err(Error::tensor)?;
+            state.step += 1;
+            state.batch_in_epoch += 1;
+            state.elapsed_s = start_elapsed + session.elapsed().as_secs_f64();
+            window.1 += batch.tokens;
+            let dt = window.0.elapsed().as_secs_f64();
+            if dt > 5.0 || tokens_per_s == 0.0 {
+                tokens_per_s = window.1 as f64 / dt.max(1e-9);
+                window = (Instant::now(), 0);
+            }
+            log.row(&state, lr, Some(loss), tokens_per_s, None)?;
+            on_step(&StepInfo {
+                step: state.step,
+                total_steps: cfg.total_steps,
+                epoch: state.epoch,
+                loss,
+                tokens_per_s,
+                valid_nll: None,
+            });
+            let out_of_time = opts
+                .max_minutes
+                .is_some_and(|m| session.elapsed().as_secs_f64() > m * 60.0);
+            if state.step.is_multiple_of(cfg.checkpoint_every) || out_of_time {
+                save_checkpoint(&ckpt_path, &opt, &state)?;
+            }
+            if out_of_time {
+                log.plot(&opts.out.join("loss.png"))?;
+                return Ok(state);
+            }
+        }
+        // End of an epoch: validate, export the best model, plot.
+        let (nll, _) = evaluate(&model, &valid_data, cfg.batch_tokens).map_err(Error::tensor)?;
+        if state.best_valid_nll.is_none_or(|b| nll < b) {
+            state.best_valid_nll = Some(nll);
+            export(&varmap, &cfg.model, &opts.out.join("model"))?;
+        }
+        log.row(&state, cfg.lr_at(state.step), None, tokens_per_s, Some(nll))?;
+        on_step(&StepInfo {
+            step: state.step,
+            total_steps: cfg.total_steps,
+            epoch: state.epoch,
+            loss: f64::NAN,
+            tokens_per_s,
+            valid_nll: Some(nll),
+        });
+        state.epoch += 1;
+        state.batch_in_epoch = 0;
+        save_checkpoint(&ckpt_path, &opt, &state)?;
+        log.plot(&opts.out.join("loss.png"))?;
+    }
+    if state.batch_in_epoch > 0 {
+        // The run ended inside an epoch: validate the final weights too.
+        let (nll, _) = evaluate(&model, &valid_data, cfg.batch_tokens).map_err(Error::tensor)?;
+        if state.best_valid_nll.is_none_or(|b| nll < b) {
+            state.best_valid_nll = Some(nll);
+            export(&varmap, &cfg.model, &opts.out.join("model"))?;
+        }
+        log.row(&state, cfg.lr_at(state.step), None, 0.0, Some(nll))?;
+        on_step(&StepInfo {
+            step: state.step,
+            total_steps: cfg.total_steps,
+            epoch: state.epoch,
+            loss: f64::NAN,
+            tokens_per_s: 0.0,
+            valid_nll: Some(nll),
+        });
+    }
+    save_checkpoint(&ckpt_path, &opt, &state)?;
+    log.plot(&opts.out.join("loss.png"))?;
+    Ok(state)
+}
+
+/// Masked mean cross-entropy of `logits` `[B, L, V]` against `target` `[B, L]`, with `mask` `[B, L]`.
+pub fn masked_nll(
+    logits: &Tensor,
+    target: &Tensor,
+    mask: &Tensor,
+) -> candle_core::Result<(Tensor, Tensor)> {
+    let (b, l, v) = logits.dims3()?;
+    let logp = candle_nn::ops::log_softmax(&logits.reshape((b * l, v))?, D::Minus1)?;
+    let picked = logp
+        .gather(&target.reshape((b * l, 1))?, 1)?
+        .reshape((b, l))?;
+    let summed = (picked * mask)?.sum_all()?.neg()?;
+    let count = mask.sum_all()?;
+    Ok((summed, count))
+}
+
+fn train_step(
+    model: &MusicTransformer,
+    opt: &mut AdamW,
+    batch: &dataset::Batch,
+    lr: f64,
+    clip: f64,
+) -> candle_core::Result<f64> {
+    let logits = model.forward(&batch.input, None, true)?;
+    let (sum, count) = masked_nll(&logits, &batch.target, &batch.mask)?;
+    let loss = (sum / count.to_scalar::<f32>()? as f64)?;
+    let grads = loss.backward()?;
+    let norm = opt.grad_norm(&grads)?;
+    let scale = if norm > clip { clip / norm } else { 1.0 };
+    opt.update(&grads, lr, scale)?;
+    loss.to_scalar::<f32>().map(|x| x as f64)
+}
+
+/// Mean NLL per token (nats) of `data` under `model` and the number of tokens scored. Pieces longer than
+/// the context are scored in half-overlapping windows, each token once.
+pub fn evaluate(
+    model: &MusicTransformer,
+    data: &Sequences,
+    batch_tokens: usize,
+) -> candle_core::Result<(f64, usize)> {
+    let device = model.device().clone();
+    let mut windows = eval_windows(data, model.config().max_len);
+    windows.sort_by_key(|w| w.0.len());
+    let (mut total, mut count) = (0f64, 0usize);
+    let mut i = 0;
+    while i < windows.len() {
+        let longest = windows[i].0.len();
+        let mut j = i + 1;
+        while j < windows.len() && windows[j].0.len() * (j - i + 1) <= batch_tokens.max(longest) {
+            j += 1;
+        }
+        let group = &windows[i..j];
+        let crops: Vec<Vec<u32>> = group.iter().map(|w| w.0.clone()).collect();
+        let batch = make_batch(&crops, &device)?;
+        // Score only each window's new targets.
+        let len = batch.mask.dim(1)?;
+        let mut mask = batch.mask.to_vec2::<f32>()?;
+        for (row, (_, first)) in mask.iter_mut().zip(group) {
+            row[..(*first).min(len)].iter_mut().for_each(|m| *m = 0.0);
+        }
+        let mask = Tensor::new(mask, &device)?;
+        let logits = model.forward(&batch.input, None, false)?;
+        let (sum, n) = masked_nll(&logits, &batch.target, &mask)?;
+        total += sum.to_scalar::<f32>()? as f64;
+        count += n.to_scalar::<f32>()? as usize;
+        i = j;
+    }
+    Ok((total / count.max(1) as f64, count))
+}
+
+/// Writes the model's weights as f16 safetensors with its `config.json` into `dir` (all-or-nothing per file).
+pub fn export(varmap: &VarMap, cfg: &TransformerConfig, dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let data = varmap
+        .data()
+        .lock()
+        .map_err(|_| Error::Internal("var map lock".into()))?;
+    let mut tensors = HashMap::new();
+    for (name, var) in data.iter() {
+        tensors.insert(
+            name.clone(),
+            var.as_tensor()
+                .to_dtype(DType::F16)
+                .map_err(Error::tensor)?,
+        );
+    }
+    drop(data);
+    save_tensors(&dir.join("model.safetensors"), &tensors, None)?;
+    cfg.save(&dir.join("config.json"))
+}
+
+fn save_tensors(
+    path: &Path,
+    tensors: &HashMap<String, Tensor>,
+    meta: Option<HashMap<String, String>>,
+) -> Result<()> {
+    let bytes = safetensors::serialize(tensors.iter().map(|(k, v)| (k.clone(), v.clone())), meta)
+        .map_err(|e| Error::Internal(format!("safetensors: {e}")))?;
+    crate::atomic_file::write_atomic(path, |w| {
+        w.write_all(&bytes).map_err(|e| Error::io(path, e))
+    })
+}
+
+fn save_checkpoint(path: &Path, opt: &AdamW, state: &RunState) -> Result<()> {
+    let meta = HashMap::from([(
+        "state".to_string(),
+        serde_json::to_string(state).map_err(|e| Error::Internal(e.to_string()))?,
+    )]);
+    save_tensors(path, &opt.state_tensors(), Some(meta))
+}
+
+fn load_checkpoint(path: &Path, opt: &mut AdamW, device: &Device) -> Result<RunState> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)
+        .map_err(|e| Error::bad_file(path, format!("not a checkpoint: {e}")))?;
+    let state: RunState = meta
+        .metadata()
+        .as_ref()
+        .and_then(|m| m.get("state"))
+        .and_then(|s| serde_json::from_str(s).ok())
+        .ok_or_else(|| Error::bad_file(path, "checkpoint has no run state"))?;
+    let tensors = crate::model::music_transformer::load_safetensors(path, device)?;
+    opt.load_state(&tensors, state.step)
+        .map_err(|m| Error::bad_file(path, m))?;
+    Ok(state)
+}
+
+/// The CSV loss log and the points for its PNG.
+struct CsvLog {
+    file: std::fs::File,
+    path: PathBuf,
+    train: Vec<(f64, f64)>,
+    valid: Vec<(f64, f64)>,
+}
+
+impl CsvLog {
+    fn open(path: &Path, append: bool) -> Result<Self> {
+        let mut log = CsvLog {
+            file: open_log(path, append)?,
+            path: path.to_path_buf(),
+            train: Vec::new(),
+            valid: Vec::new(),
+        };
+        if append {
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            for line in text.lines().skip(1) {
+                let f: Vec<&str> = line.split(',').collect();
+                let (Some(step), Some(loss), Some(valid)) = (f.first(), f.get(3), f.get(5)) else {
+                    continue;
+                };
+                let step: f64 = step.parse().unwrap_or(f64::NAN);
+                if let Ok(l) = loss.parse() {
+                    log.train.push((step, l));
+                }
+                if let Ok(v) = valid.parse() {
+                    log.valid.push((step, v));
+                }
+            }
+        }
+        if log.file.metadata().map(|m| m.len()).unwrap_or(0) == 0 {
+            writeln!(
+                log.file,
+                "step,epoch,lr,train_loss,tokens_per_s,valid_nll,elapsed_s"
+            )
+            .map_err(|e| Error::io(path, e))?;
+        }
+        Ok(log)
+    }
+
+    fn row(
+        &mut self,
+        s: &RunState,
+        lr: f64,
+        loss: Option<f64>,
+        tps: f64,
+        valid: Option<f64>,
+    ) -> Result<()> {
+        let opt = |x: Option<f64>| x.map_or(String::new(), |v| format!("{v:.5}"));
+        writeln!(
+            self.file,
+            "{},{},{lr:.3e},{},{tps:.0},{},{:.1}",
+            s.step,
+            s.epoch,
+            opt(loss),
+            opt(valid),
+            s.elapsed_s
+        )
+        .map_err(|e| Error::io(&self.path, e))?;
+        if let Some(l) = loss {
+            self.train.push((s.step as f64, l));
+        }
+        if let Some(v) = valid {
+            self.valid.push((s.step as f64, v));
+        }
+        Ok(())
+    }
+
+    /// Train loss (blue, averaged over 20-step bins) and validation NLL (red).
+    fn plot(&self, path: &Path) -> Result<()> {
+        let binned: Vec<(f64, f64)> = self
+            .train
+            .chunks(20)
+            .map(|c| {
+                (
+                    c.iter().map(|p| p.0).sum::<f64>() / c.len() as f64,
+                    c.iter().map(|p| p.1).sum::<f64>() / c.len() as f64,
+                )
+            })
+            .collect();
+        plot::line_chart(
+            path,
+            &[
+                plot::Series {
+                    points: &binned,
+                    rgb: [40, 90, 200],
+                },
+                plot::Series {
+                    points: &self.valid,
+                    rgb: [210, 40, 40],
+                },
+            ],
+        )
+    }
+}
+
+fn open_log(path: &Path, append: bool) -> Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(append)
+        .write(true)
+        .truncate(!append)
+        .open(path)
+        .map_err(|e| Error::io(path, e))
+}
