@@ -253,3 +253,77 @@ mod tests {
         assert!(a.duration() >= 10.0 && a.duration() < 12.5);
     }
 }
+
+/// Decoding speed of a model: cached and uncached tokens per second, and the per-token time of one long
+/// cached generation near token 100 and near the last token.
+#[derive(Debug, Clone)]
+pub struct DecodeSpeed {
+    /// Tokens per second with the KV cache (one sequence, `tokens` tokens).
+    pub cached_tokens_per_s: f64,
+    /// Tokens per second without a cache (full forward over the window each step, `uncached_tokens`).
+    pub uncached_tokens_per_s: f64,
+    /// Tokens generated without the cache.
+    pub uncached_tokens: usize,
+    /// Median milliseconds per token for tokens 90–110 of the cached run.
+    pub ms_at_100: f64,
+    /// Median milliseconds per token for the last 21 tokens of the cached run.
+    pub ms_at_end: f64,
+    /// Tokens generated with the cache.
+    pub tokens: usize,
+}
+
+/// Measures `DecodeSpeed` with a fixed seed from a BOS prompt.
+pub fn decode_speed(
+    model: &crate::model::MusicTransformer,
+    tokens: usize,
+    uncached_tokens: usize,
+) -> Result<DecodeSpeed> {
+    use crate::generate::decode::{generate, generate_uncached};
+    use crate::generate::{Sampler, SamplerConfig};
+    let cfg = SamplerConfig {
+        seed: 1,
+        ..Default::default()
+    };
+    let none = |_: &[u32]| None;
+    let mut stamps = Vec::with_capacity(tokens + 1);
+    let t = Instant::now();
+    stamps.push(t);
+    let mut sampler = Sampler::new(cfg)?;
+    generate(
+        model,
+        &[crate::tokens::BOS],
+        1,
+        tokens,
+        &mut sampler,
+        &none,
+        &mut |_, _| stamps.push(Instant::now()),
+    )?;
+    let cached = t.elapsed().as_secs_f64();
+    let per_token: Vec<f64> = stamps
+        .windows(2)
+        .map(|w| (w[1] - w[0]).as_secs_f64() * 1e3)
+        .collect();
+    let median = |range: std::ops::Range<usize>| {
+        let mut v: Vec<f64> = per_token[range].to_vec();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let t = Instant::now();
+    let mut sampler = Sampler::new(cfg)?;
+    generate_uncached(
+        model,
+        &[crate::tokens::BOS],
+        uncached_tokens,
+        &mut sampler,
+        &none,
+    )?;
+    let uncached = t.elapsed().as_secs_f64();
+    Ok(DecodeSpeed {
+        cached_tokens_per_s: tokens as f64 / cached,
+        uncached_tokens_per_s: uncached_tokens as f64 / uncached,
+        uncached_tokens,
+        ms_at_100: median(90.min(tokens - 1)..110.min(tokens)),
+        ms_at_end: median(tokens.saturating_sub(21)..tokens),
+        tokens,
+    })
+}

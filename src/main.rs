@@ -141,6 +141,18 @@ struct GenArgs {
 
 #[derive(Subcommand)]
 enum BenchCmd {
+    /// Generation speed: cached vs uncached tokens/s, and token 100 vs the last token of one long run.
+    Decode {
+        /// Model name (in models/) or directory.
+        #[arg(long, default_value = "jsb-chorales")]
+        model: String,
+        /// Tokens in the cached run (at least 200).
+        #[arg(long, default_value_t = 2000)]
+        tokens: usize,
+        /// Tokens in the uncached run.
+        #[arg(long, default_value_t = 300)]
+        uncached_tokens: usize,
+    },
     /// Rendering speed in multiples of real time, beside FluidSynth on the same MIDI and SF2 when installed.
     Render {
         /// MIDI file to render; default: a generated dense General MIDI arrangement.
@@ -224,6 +236,14 @@ fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Bench { what } => match what {
+            BenchCmd::Decode {
+                model,
+                tokens,
+                uncached_tokens,
+            } => {
+                bench_decode(&model, tokens, uncached_tokens)?;
+                Ok(ExitCode::SUCCESS)
+            }
             BenchCmd::Render {
                 midi,
                 seconds,
@@ -619,4 +639,37 @@ fn output_paths(output: &Path, samples: usize) -> Vec<PathBuf> {
     (1..=samples)
         .map(|i| output.with_file_name(format!("{stem}-{i}.{ext}")))
         .collect()
+}
+
+fn bench_decode(model: &str, tokens: usize, uncached: usize) -> anyhow::Result<()> {
+    if tokens < 200 || uncached == 0 {
+        anyhow::bail!(reprise::Error::Invalid(
+            "--tokens must be at least 200 and --uncached-tokens at least 1".into()
+        ));
+    }
+    let dir = reprise::model::resolve_model_dir(model)?;
+    let m = reprise::model::MusicTransformer::load(&dir, &candle_core::Device::Cpu)?;
+    let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "all cores".into());
+    let s = reprise::bench::decode_speed(&m, tokens, uncached)?;
+    println!(
+        "decode benchmark: {} (context {}), threads: {threads}",
+        dir.display(),
+        m.config().max_len
+    );
+    println!(
+        "  cached    {:>8.1} tokens/s over {} tokens",
+        s.cached_tokens_per_s, s.tokens
+    );
+    println!(
+        "  uncached  {:>8.1} tokens/s over {} tokens",
+        s.uncached_tokens_per_s, s.uncached_tokens
+    );
+    println!(
+        "  per token: {:.2} ms near token 100, {:.2} ms near token {} ({:.2}×)",
+        s.ms_at_100,
+        s.ms_at_end,
+        s.tokens,
+        s.ms_at_end / s.ms_at_100
+    );
+    Ok(())
 }

@@ -4,17 +4,55 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use candle_core::D;
 use candle_core::{DType, Device, Tensor};
-use candle_nn::{embedding, layer_norm, linear, Embedding, LayerNorm, Linear, Module, VarBuilder};
+use candle_nn::{embedding, linear, Embedding, Linear, Module, VarBuilder};
 
 use super::config::TransformerConfig;
 use super::relative_attention::{LayerCache, RelativeSelfAttention};
 use crate::error::{first_line, Error, Result};
 
+/// Layer normalisation with learned scale and shift (`weight`, `bias`). Training uses composed ops, since
+/// candle-nn's fused layer-norm kernel has no backward pass; inference uses the fused kernel.
+#[derive(Debug, Clone)]
+struct Norm {
+    weight: Tensor,
+    bias: Tensor,
+}
+
+const NORM_EPS: f64 = 1e-5;
+
+impl Norm {
+    fn new(d: usize, vb: VarBuilder) -> candle_core::Result<Self> {
+        Ok(Norm {
+            weight: vb.get_with_hints(d, "weight", candle_nn::Init::Const(1.0))?,
+            bias: vb.get_with_hints(d, "bias", candle_nn::Init::Const(0.0))?,
+        })
+    }
+
+    fn forward(&self, x: &Tensor, train: bool) -> candle_core::Result<Tensor> {
+        if !train {
+            return candle_nn::ops::layer_norm(
+                &x.contiguous()?,
+                &self.weight,
+                &self.bias,
+                NORM_EPS as f32,
+            );
+        }
+        let mean = x.mean_keepdim(D::Minus1)?;
+        let centred = x.broadcast_sub(&mean)?;
+        let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
+        centred
+            .broadcast_div(&(var + NORM_EPS)?.sqrt()?)?
+            .broadcast_mul(&self.weight)?
+            .broadcast_add(&self.bias)
+    }
+}
+
 struct Block {
-    ln1: LayerNorm,
+    ln1: Norm,
     attn: RelativeSelfAttention,
-    ln2: LayerNorm,
+    ln2: Norm,
     ff1: Linear,
     ff2: Linear,
     dropout: f32,
@@ -24,15 +62,9 @@ impl Block {
     fn new(cfg: &TransformerConfig, vb: VarBuilder) -> candle_core::Result<Self> {
         let d = cfg.d_model;
         Ok(Block {
-            ln1: layer_norm(d, 1e-5, vb.pp("ln1"))?,
-            attn: RelativeSelfAttention::new(
-                d,
-                cfg.n_heads,
-                cfg.max_len,
-                cfg.dropout,
-                vb.pp("attn"),
-            )?,
-            ln2: layer_norm(d, 1e-5, vb.pp("ln2"))?,
+            ln1: Norm::new(d, vb.pp("ln1"))?,
+            attn: RelativeSelfAttention::new(d, cfg.n_heads, cfg.max_len, vb.pp("attn"))?,
+            ln2: Norm::new(d, vb.pp("ln2"))?,
             ff1: linear(d, cfg.d_ff, vb.pp("ff1"))?,
             ff2: linear(cfg.d_ff, d, vb.pp("ff2"))?,
             dropout: cfg.dropout,
@@ -48,7 +80,7 @@ impl Block {
     }
 
     fn feed_forward(&self, x: &Tensor, train: bool) -> candle_core::Result<Tensor> {
-        let h = self.ff1.forward(&self.ln2.forward(x)?)?.gelu()?;
+        let h = self.ff1.forward(&self.ln2.forward(x, train)?)?.gelu()?;
         let h = self.drop(h, train)?;
         self.drop(self.ff2.forward(&h)?, train)
     }
@@ -59,13 +91,17 @@ impl Block {
         key_mask: Option<&Tensor>,
         train: bool,
     ) -> candle_core::Result<Tensor> {
-        let a = self.attn.forward(&self.ln1.forward(x)?, key_mask, train)?;
+        let a = self
+            .attn
+            .forward(&self.ln1.forward(x, train)?, key_mask, train)?;
         let x = (x + self.drop(a, train)?)?;
         &x + self.feed_forward(&x, train)?
     }
 
     fn forward_cached(&self, x: &Tensor, cache: &mut LayerCache) -> candle_core::Result<Tensor> {
-        let a = self.attn.forward_cached(&self.ln1.forward(x)?, cache)?;
+        let a = self
+            .attn
+            .forward_cached(&self.ln1.forward(x, false)?, cache)?;
         let x = (x + a)?;
         &x + self.feed_forward(&x, false)?
     }
@@ -94,7 +130,7 @@ pub struct MusicTransformer {
     cfg: TransformerConfig,
     embed: Embedding,
     blocks: Vec<Block>,
-    norm: LayerNorm,
+    norm: Norm,
     head: Linear,
     device: Device,
 }
@@ -109,7 +145,7 @@ impl MusicTransformer {
             cfg: cfg.clone(),
             embed: embedding(cfg.vocab_size, cfg.d_model, vb.pp("embed"))?,
             blocks,
-            norm: layer_norm(cfg.d_model, 1e-5, vb.pp("norm"))?,
+            norm: Norm::new(cfg.d_model, vb.pp("norm"))?,
             head: linear(cfg.d_model, cfg.vocab_size, vb.pp("head"))?,
             device: vb.device().clone(),
         })
@@ -136,7 +172,7 @@ impl MusicTransformer {
         for b in &self.blocks {
             x = b.forward(&x, key_mask, train)?;
         }
-        self.head.forward(&self.norm.forward(&x)?)
+        self.head.forward(&self.norm.forward(&x, train)?)
     }
 
     /// Logits `[B, n, V]` for `n` new positions `[B, n]`, appended to `cache`.
@@ -148,7 +184,7 @@ impl MusicTransformer {
         for (b, c) in self.blocks.iter().zip(&mut cache.layers) {
             x = b.forward_cached(&x, c)?;
         }
-        self.head.forward(&self.norm.forward(&x)?)
+        self.head.forward(&self.norm.forward(&x, false)?)
     }
 
     /// Loads `config.json` and `model.safetensors` from a model directory.

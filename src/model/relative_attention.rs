@@ -41,6 +41,16 @@ pub fn causal_mask(len: usize, device: &Device) -> candle_core::Result<Tensor> {
     Tensor::from_vec(data, (len, len), device)
 }
 
+/// Softmax over the last dimension: candle's fused kernel for inference, composed (differentiable) ops
+/// when gradients are needed (the fused kernel has no backward pass).
+pub fn softmax(x: &Tensor, train: bool) -> candle_core::Result<Tensor> {
+    if train {
+        candle_nn::ops::softmax(x, candle_core::D::Minus1)
+    } else {
+        candle_nn::ops::softmax_last_dim(x)
+    }
+}
+
 /// Relative attention over full sequences. `q, k, v`: `[B, H, L, Dh]`; `er`: `[H, M, Dh]`;
 /// `key_mask`: optional `[B, L]` with 1 for real tokens and 0 for padding. Returns `[B, H, L, Dh]`.
 pub fn attention(
@@ -49,6 +59,18 @@ pub fn attention(
     v: &Tensor,
     er: &Tensor,
     key_mask: Option<&Tensor>,
+) -> candle_core::Result<Tensor> {
+    attention_with(q, k, v, er, key_mask, false)
+}
+
+/// `attention`, differentiable when `train` is set.
+pub fn attention_with(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    er: &Tensor,
+    key_mask: Option<&Tensor>,
+    train: bool,
 ) -> candle_core::Result<Tensor> {
     let (b, _, l, dh) = q.dims4()?;
     let er_l = relative_embeddings(er, l)?; // [H, L, Dh]
@@ -62,7 +84,7 @@ pub fn attention(
         mask = mask.broadcast_add(&pad)?;
     }
     let scores = scores.broadcast_add(&mask)?;
-    candle_nn::ops::softmax_last_dim(&scores)?.matmul(v)
+    softmax(&scores, train)?.matmul(v)
 }
 
 /// One new query per sequence against cached keys: `q`: `[B, H, 1, Dh]`, `k, v`: `[B, H, T, Dh]` (the new
@@ -107,7 +129,6 @@ pub struct RelativeSelfAttention {
     er: Tensor,
     n_heads: usize,
     max_len: usize,
-    dropout: f32,
 }
 
 impl RelativeSelfAttention {
@@ -116,7 +137,6 @@ impl RelativeSelfAttention {
         d_model: usize,
         n_heads: usize,
         max_len: usize,
-        dropout: f32,
         vb: VarBuilder,
     ) -> candle_core::Result<Self> {
         let dh = d_model / n_heads;
@@ -130,7 +150,6 @@ impl RelativeSelfAttention {
             er: vb.get_with_hints((n_heads, max_len, dh), "er", init)?,
             n_heads,
             max_len,
-            dropout,
         })
     }
 
@@ -162,10 +181,7 @@ impl RelativeSelfAttention {
         train: bool,
     ) -> candle_core::Result<Tensor> {
         let (q, k, v) = self.split_heads(x)?;
-        let mut o = attention(&q, &k, &v, &self.er, key_mask)?;
-        if train && self.dropout > 0.0 {
-            o = candle_nn::ops::dropout(&o, self.dropout)?;
-        }
+        let o = attention_with(&q, &k, &v, &self.er, key_mask, train)?;
         self.merge_heads(&o)
     }
 
