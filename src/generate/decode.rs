@@ -151,6 +151,27 @@ mod tests {
     }
 
     #[test]
+    fn ten_thousand_tokens_do_not_crash() {
+        let cfg = TransformerConfig {
+            vocab: VocabKind::Grid,
+            vocab_size: 132,
+            d_model: 16,
+            n_layers: 1,
+            n_heads: 2,
+            d_ff: 16,
+            max_len: 12,
+            dropout: 0.0,
+        };
+        let vm = VarMap::new();
+        let m = MusicTransformer::new(&cfg, VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu))
+            .unwrap();
+        let none = |_: &[u32]| None;
+        let mut sampler = Sampler::new(SamplerConfig::default()).unwrap();
+        let out = generate(&m, &[1], 1, 10_000, &mut sampler, &none, &mut |_, _| {}).unwrap();
+        assert_eq!(out[0].len(), 10_000);
+    }
+
+    #[test]
     fn long_generation_slides_and_respects_the_grammar() {
         let (_vm, m) = tiny();
         let only_rest_or_c = |_: &[u32]| Some((0..132).map(|i| i == 3 || i == 64).collect());

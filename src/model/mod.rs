@@ -92,9 +92,13 @@ mod tests {
 
     #[test]
     fn every_parameter_gets_a_gradient_and_train_mode_matches_inference() {
-        let cfg = TransformerConfig { dropout: 0.0, ..tiny(16).1.config().clone() };
+        let cfg = TransformerConfig {
+            dropout: 0.0,
+            ..tiny(16).1.config().clone()
+        };
         let vm = VarMap::new();
-        let m = MusicTransformer::new(&cfg, VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu)).unwrap();
+        let m = MusicTransformer::new(&cfg, VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu))
+            .unwrap();
         let x = ids(2, 12);
         let train = m.forward(&x, None, true).unwrap();
         let infer = m.forward(&x, None, false).unwrap();
@@ -102,8 +106,16 @@ mod tests {
         let grads = train.sqr().unwrap().mean_all().unwrap().backward().unwrap();
         let data = vm.data().lock().unwrap();
         for (name, var) in data.iter() {
-            let g = grads.get(var.as_tensor()).unwrap_or_else(|| panic!("no gradient for {name}"));
-            let norm = g.sqr().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
+            let g = grads
+                .get(var.as_tensor())
+                .unwrap_or_else(|| panic!("no gradient for {name}"));
+            let norm = g
+                .sqr()
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
             assert!(norm > 0.0, "zero gradient for {name}");
         }
         assert_eq!(data.len(), 5 + 2 * 13);
