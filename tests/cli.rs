@@ -2,39 +2,10 @@
 //! no panic and no output file left behind.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn reprise(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_reprise"))
-        .args(args)
-        .output()
-        .expect("run reprise")
-}
-
-fn sample(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("samples")
-        .join(name)
-        .to_string_lossy()
-        .into_owned()
-}
-
-/// Asserts a clean failure: exit code 2, one stderr line naming `names` and containing `problem`.
-fn assert_bad_input(out: &Output, names: &str, problem: &str) {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
-    assert_eq!(
-        stderr.trim_end().lines().count(),
-        1,
-        "one line expected: {stderr}"
-    );
-    assert!(stderr.contains(names), "{stderr:?} should name {names}");
-    assert!(
-        stderr.contains(problem),
-        "{stderr:?} should say {problem:?}"
-    );
-    assert!(!stderr.contains("panicked"), "{stderr}");
-}
+mod common;
+use common::{assert_bad_input, reprise, sample};
 
 /// A Standard MIDI File from a header (format, track count, division) and raw track chunks.
 fn smf(format: u16, tracks: u16, division: u16, chunks: &[Vec<u8>]) -> Vec<u8> {

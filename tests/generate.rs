@@ -2,26 +2,14 @@
 //! model's quality is measured by `reprise eval`, not by tests).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use candle_core::{DType, Device};
 use candle_nn::{VarBuilder, VarMap};
 use reprise::model::{MusicTransformer, TransformerConfig, VocabKind};
 
-fn reprise(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_reprise"))
-        .args(args)
-        .output()
-        .expect("run reprise")
-}
-
-fn sample(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("samples")
-        .join(name)
-        .to_string_lossy()
-        .into_owned()
-}
+mod common;
+use common::{reprise, sample};
 
 /// A random grid model with a 64-token context in `dir/tiny`.
 fn tiny_model(dir: &Path) -> PathBuf {
@@ -43,13 +31,7 @@ fn tiny_model(dir: &Path) -> PathBuf {
 }
 
 fn assert_bad_input(out: &Output, problem: &str) {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
-    assert!(
-        stderr.contains(problem),
-        "{stderr:?} should say {problem:?}"
-    );
+    common::assert_bad_input(out, "", problem)
 }
 
 #[test]

@@ -109,7 +109,7 @@ pub fn render(
 ) -> Result<Stereo> {
     opts.validate()?;
     let events = synth_events(score, opts.sample_rate);
-    let groups = channel_groups(&events, opts.threads);
+    let groups = channel_groups(score, &events, opts.threads);
     let expected = events.last().map_or(0, |e| e.sample) + opts.sample_rate as u64;
     let done = AtomicU64::new(0);
     let parts: Vec<Result<(Vec<f32>, Vec<f32>)>> = std::thread::scope(|scope| {
@@ -212,28 +212,38 @@ fn render_group(
     Ok((left, right))
 }
 
-/// Splits the channels that have events into at most `threads` groups of similar event counts.
-fn channel_groups(events: &[SynthEvent], threads: usize) -> Vec<Vec<u8>> {
+/// Splits the channels that have events into at most `threads` groups of similar synthesis cost. A
+/// channel's cost is estimated as its voice-seconds: the sum of its note lengths plus a release allowance.
+fn channel_groups(score: &Score, events: &[SynthEvent], threads: usize) -> Vec<Vec<u8>> {
     let threads = if threads == 0 {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     } else {
         threads
     };
-    let mut counts = [0usize; 16];
+    let mut cost = [0f64; 16];
     for e in events {
-        counts[e.channel as usize] += 1;
+        cost[e.channel as usize] += 1e-3;
     }
-    let mut channels: Vec<u8> = (0..16u8).filter(|&c| counts[c as usize] > 0).collect();
-    channels.sort_by_key(|&c| std::cmp::Reverse(counts[c as usize]));
+    for n in &score.notes {
+        cost[(n.channel & 15) as usize] += n.duration() + RELEASE_ALLOWANCE;
+    }
+    let mut channels: Vec<u8> = (0..16u8).filter(|&c| cost[c as usize] > 0.0).collect();
+    channels.sort_by(|&a, &b| cost[b as usize].total_cmp(&cost[a as usize]));
     let k = threads.clamp(1, channels.len().max(1));
-    let mut groups = vec![(0usize, Vec::new()); k];
+    let mut groups = vec![(0f64, Vec::new()); k];
     for c in channels {
-        let g = groups.iter_mut().min_by_key(|g| g.0).expect("k >= 1");
-        g.0 += counts[c as usize];
+        let g = groups
+            .iter_mut()
+            .min_by(|a, b| a.0.total_cmp(&b.0))
+            .expect("k >= 1");
+        g.0 += cost[c as usize];
         g.1.push(c);
     }
     groups.into_iter().map(|g| g.1).collect()
 }
+
+/// Seconds of release counted per note when balancing channel groups.
+const RELEASE_ALLOWANCE: f64 = 0.3;
 
 /// The score as synthesizer messages at sample positions, sorted.
 fn synth_events(score: &Score, sample_rate: u32) -> Vec<SynthEvent> {
