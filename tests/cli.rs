@@ -2,7 +2,6 @@
 //! no panic and no output file left behind.
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
 mod common;
 use common::{assert_bad_input, reprise, sample};
