@@ -15,22 +15,35 @@ use reprise::tokens::{Chorale, GridVocab};
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let vocab = GridVocab::default();
-    let (label, chorales): (String, Vec<Chorale>) = if args.first().map(String::as_str) == Some("--jsb") {
-        let (path, split) = (args.get(1).ok_or("--jsb PATH SPLIT")?, args.get(2).ok_or("--jsb PATH SPLIT")?);
-        (format!("JSB {split}"), JsbData::load(Path::new(path))?.split(split)?.to_vec())
-    } else {
-        let (skip, files) = match args.first().map(String::as_str) {
-            Some("--skip") => (args.get(1).ok_or("--skip STEPS")?.parse::<usize>()?, &args[2..]),
-            _ => (0, &args[..]),
+    let (label, chorales): (String, Vec<Chorale>) =
+        if args.first().map(String::as_str) == Some("--jsb") {
+            let (path, split) = (
+                args.get(1).ok_or("--jsb PATH SPLIT")?,
+                args.get(2).ok_or("--jsb PATH SPLIT")?,
+            );
+            (
+                format!("JSB {split}"),
+                JsbData::load(Path::new(path))?.split(split)?.to_vec(),
+            )
+        } else {
+            let (skip, files) = match args.first().map(String::as_str) {
+                Some("--skip") => (
+                    args.get(1).ok_or("--skip STEPS")?.parse::<usize>()?,
+                    &args[2..],
+                ),
+                _ => (0, &args[..]),
+            };
+            let mut out = Vec::new();
+            for f in files {
+                let mut c = vocab.score_to_chorale(&reprise::midi::read_file(Path::new(f))?)?;
+                c.steps.drain(..skip.min(c.steps.len()));
+                out.push(c);
+            }
+            (
+                format!("{} file(s), first {skip} steps skipped", files.len()),
+                out,
+            )
         };
-        let mut out = Vec::new();
-        for f in files {
-            let mut c = vocab.score_to_chorale(&reprise::midi::read_file(Path::new(f))?)?;
-            c.steps.drain(..skip.min(c.steps.len()));
-            out.push(c);
-        }
-        (format!("{} file(s), first {skip} steps skipped", files.len()), out)
-    };
     println!("{label}: {}", stats(&chorales));
     Ok(())
 }
@@ -62,7 +75,11 @@ fn stats(chorales: &[Chorale]) -> String {
             }
         }
     }
-    let ranges: Vec<String> = ranges.iter().zip(["S", "A", "T", "B"]).map(|(r, v)| format!("{v} {}–{}", r.0, r.1)).collect();
+    let ranges: Vec<String> = ranges
+        .iter()
+        .zip(["S", "A", "T", "B"])
+        .map(|(r, v)| format!("{v} {}–{}", r.0, r.1))
+        .collect();
     format!(
         "{} steps; all 4 voices sound {:.1}%; SATB order kept {:.1}%; chord tones only {:.1}%; mean note {:.2} sixteenths; ranges {}",
         steps.len(),
@@ -76,7 +93,10 @@ fn stats(chorales: &[Chorale]) -> String {
 
 /// True when the sounding pitch classes fit one major or minor triad or dominant seventh chord.
 fn is_chord(step: &[i16; 4]) -> bool {
-    let pcs: u16 = step.iter().filter(|&&p| p >= 0).fold(0, |m, &p| m | 1 << (p % 12));
+    let pcs: u16 = step
+        .iter()
+        .filter(|&&p| p >= 0)
+        .fold(0, |m, &p| m | 1 << (p % 12));
     if pcs == 0 {
         return false;
     }

@@ -3,6 +3,7 @@
 pub mod gm;
 pub mod read;
 pub mod score;
+pub mod summary;
 pub mod sustain;
 pub mod write;
 

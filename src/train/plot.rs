@@ -1,4 +1,4 @@
-//! A small PNG line chart of the training curves (no fonts: the numbers are in the CSV beside it).
+//! A small PNG line chart of the training curves, with numeric axis labels in a built-in 5×7 digit font.
 
 use std::path::Path;
 
@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 
 const W: usize = 800;
 const H: usize = 480;
-const MARGIN: usize = 40;
+const MARGIN: usize = 48;
 
 /// One curve: points (x, y) and an RGB colour.
 pub struct Series<'a> {
@@ -39,15 +39,20 @@ pub fn line_chart(path: &Path, series: &[Series]) -> Result<()> {
     let py = |y: f64| (H - MARGIN) as f64 - (y - y0) / (y1 - y0) * (H - 2 * MARGIN) as f64;
     let step = nice_step((y1 - y0) / 8.0);
     let mut y = (y0 / step).ceil() * step;
-    while y <= y1 {
+    while y <= y1 + 1e-9 {
+        let grid = [220, 220, 220];
         line(
             &mut img,
             (MARGIN as f64, py(y)),
             ((W - MARGIN) as f64, py(y)),
-            [220, 220, 220],
+            grid,
         );
+        text(&mut img, 4, py(y) as usize - 3, &format_tick(y, step));
         y += step;
     }
+    text(&mut img, MARGIN, H - MARGIN + 8, &format!("{x0:.0}"));
+    let end = format!("{x1:.0}");
+    text(&mut img, W - MARGIN - 6 * end.len(), H - MARGIN + 8, &end);
     let (left, bottom) = (MARGIN as f64, (H - MARGIN) as f64);
     line(
         &mut img,
@@ -82,6 +87,46 @@ pub fn line_chart(path: &Path, series: &[Series]) -> Result<()> {
     })
 }
 
+fn format_tick(y: f64, step: f64) -> String {
+    let decimals = (-step.log10().floor()).clamp(0.0, 4.0) as usize;
+    format!("{y:.decimals$}")
+}
+
+/// 5×7 glyphs for digits, '.', '-' (one byte per row, low 5 bits, leftmost pixel = bit 4).
+fn glyph(c: char) -> Option<[u8; 7]> {
+    Some(match c {
+        '0' => [14, 17, 19, 21, 25, 17, 14],
+        '1' => [4, 12, 4, 4, 4, 4, 14],
+        '2' => [14, 17, 1, 2, 4, 8, 31],
+        '3' => [31, 2, 4, 2, 1, 17, 14],
+        '4' => [2, 6, 10, 18, 31, 2, 2],
+        '5' => [31, 16, 30, 1, 1, 17, 14],
+        '6' => [6, 8, 16, 30, 17, 17, 14],
+        '7' => [31, 1, 2, 4, 8, 8, 8],
+        '8' => [14, 17, 17, 14, 17, 17, 14],
+        '9' => [14, 17, 17, 15, 1, 2, 12],
+        '.' => [0, 0, 0, 0, 0, 12, 12],
+        '-' => [0, 0, 0, 31, 0, 0, 0],
+        _ => return None,
+    })
+}
+
+/// Draws `s` with its top-left corner at (x, y), 6 pixels per character.
+fn text(img: &mut [u8], x: usize, y: usize, s: &str) {
+    for (i, c) in s.chars().enumerate() {
+        let Some(rows) = glyph(c) else { continue };
+        for (r, bits) in rows.iter().enumerate() {
+            for col in 0..5 {
+                let (px, py) = (x + i * 6 + col, y + r);
+                if bits >> (4 - col) & 1 == 1 && px < W && py < H {
+                    let at = (py * W + px) * 3;
+                    img[at..at + 3].copy_from_slice(&[60, 60, 60]);
+                }
+            }
+        }
+    }
+}
+
 fn nice_step(raw: f64) -> f64 {
     let mag = 10f64.powf(raw.max(1e-9).log10().floor());
     [1.0, 2.0, 5.0, 10.0]
@@ -100,5 +145,31 @@ fn line(img: &mut [u8], a: (f64, f64), b: (f64, f64), rgb: [u8; 3]) {
             let at = (y as usize * W + x as usize) * 3;
             img[at..at + 3].copy_from_slice(&rgb);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_a_png_with_labels() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.png");
+        let a: Vec<(f64, f64)> = (0..50)
+            .map(|i| (i as f64, 3.0 / (1.0 + i as f64)))
+            .collect();
+        line_chart(
+            &path,
+            &[Series {
+                points: &a,
+                rgb: [0, 0, 255],
+            }],
+        )
+        .unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(&bytes[1..4], b"PNG");
+        assert_eq!(format_tick(0.5, 0.5), "0.5");
+        assert_eq!(format_tick(2.0, 1.0), "2");
     }
 }
