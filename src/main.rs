@@ -81,6 +81,9 @@ enum Cmd {
         /// Stop after this many minutes (with a checkpoint), to be resumed later.
         #[arg(long)]
         max_minutes: Option<f64>,
+        /// Start from an exported model's weights (e.g. models/jsb-chorales) instead of random ones.
+        #[arg(long, conflicts_with = "resume")]
+        init: Option<PathBuf>,
         /// Print nothing but errors.
         #[arg(short, long)]
         quiet: bool,
@@ -226,9 +229,19 @@ fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
             out,
             resume,
             max_minutes,
+            init,
             quiet,
         } => {
-            train(config, data, out, resume, max_minutes, quiet)?;
+            let config = reprise::train::TrainConfig::load(&config)?;
+            let opts = reprise::train::TrainOptions {
+                config,
+                data,
+                out,
+                resume,
+                max_minutes,
+                init,
+            };
+            train(&opts, quiet)?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Eval { model, data, split } => {
@@ -388,24 +401,8 @@ fn bench_render(
     Ok(())
 }
 
-fn train(
-    config: PathBuf,
-    data: PathBuf,
-    out: PathBuf,
-    resume: bool,
-    max_minutes: Option<f64>,
-    quiet: bool,
-) -> anyhow::Result<()> {
-    use reprise::train::{TrainConfig, TrainOptions};
-    let config = TrainConfig::load(&config)?;
-    let total = config.total_steps as u64;
-    let opts = TrainOptions {
-        config,
-        data,
-        out,
-        resume,
-        max_minutes,
-    };
+fn train(opts: &reprise::train::TrainOptions, quiet: bool) -> anyhow::Result<()> {
+    let total = opts.config.total_steps as u64;
     let bar = progress_bar(quiet, "training");
     bar.set_length(total);
     bar.set_style(
@@ -413,7 +410,7 @@ fn train(
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
-    let state = reprise::train::train(&opts, &mut |s| {
+    let state = reprise::train::train(opts, &mut |s| {
         bar.set_position(s.step as u64);
         if let Some(v) = s.valid_nll {
             let line = format!(

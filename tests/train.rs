@@ -86,6 +86,7 @@ fn learns_logs_exports_and_resumes_exactly() {
         out: out.to_path_buf(),
         resume,
         max_minutes: None,
+        init: None,
     };
     // Run A: 6 steps; keep a copy of that checkpoint; then resume A itself to step 40.
     let state = train(&opts(6, &out, false), &mut |_| {}).unwrap();
@@ -130,6 +131,18 @@ fn learns_logs_exports_and_resumes_exactly() {
     assert!(std::fs::metadata(out.join("loss.png")).unwrap().len() > 1000);
     let model = MusicTransformer::load(&out.join("model"), &candle_core::Device::Cpu).unwrap();
     assert_eq!(model.config().d_model, 32);
+    // A new run can start from the exported weights: before any step it scores what the export scores.
+    let warm = tmp.path().join("warm");
+    let mut warm_opts = opts(1, &warm, false);
+    warm_opts.config.lr = 1e-9;
+    warm_opts.init = Some(out.join("model"));
+    let w = train(&warm_opts, &mut |_| {}).unwrap();
+    let exported = a.best_valid_nll.unwrap();
+    assert!(
+        (w.best_valid_nll.unwrap() - exported).abs() < 0.02,
+        "{:?} vs {exported}",
+        w.best_valid_nll
+    );
     // A new run refuses to overwrite a checkpoint.
     assert!(train(&opts(40, &out, false), &mut |_| {})
         .unwrap_err()

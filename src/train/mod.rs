@@ -147,6 +147,8 @@ pub struct TrainOptions {
     pub resume: bool,
     /// Stop (after a checkpoint) when this many minutes have passed in this session.
     pub max_minutes: Option<f64>,
+    /// Start a new run from an exported model's weights (same config) instead of random ones.
+    pub init: Option<PathBuf>,
 }
 
 const CHECKPOINT: &str = "checkpoint.safetensors";
@@ -190,6 +192,8 @@ pub fn train(opts: &TrainOptions, on_step: &mut dyn FnMut(&StepInfo)) -> Result<
     let mut state = RunState::default();
     if opts.resume {
         state = load_checkpoint(&ckpt_path, &mut opt, &device)?;
+    } else if let Some(dir) = &opts.init {
+        init_from(&varmap, &cfg.model, dir, &device)?;
     }
     let mut log = CsvLog::open(&opts.out.join("log.csv"), opts.resume)?;
     let session = Instant::now();
@@ -377,6 +381,47 @@ pub fn export(varmap: &VarMap, cfg: &TransformerConfig, dir: &Path) -> Result<()
     drop(data);
     save_tensors(&dir.join("model.safetensors"), &tensors, None)?;
     cfg.save(&dir.join("config.json"))
+}
+
+/// Sets every variable from the exported model in `dir`, whose config must equal `cfg`.
+pub fn init_from(
+    varmap: &VarMap,
+    cfg: &TransformerConfig,
+    dir: &Path,
+    device: &Device,
+) -> Result<()> {
+    let their = TransformerConfig::load(&dir.join("config.json"))?;
+    let ours = TransformerConfig {
+        dropout: their.dropout,
+        ..cfg.clone()
+    };
+    if their != ours {
+        return Err(Error::bad_file(
+            dir,
+            "--init model has a different architecture from the training config",
+        ));
+    }
+    let weights = dir.join("model.safetensors");
+    let tensors = crate::model::music_transformer::load_safetensors(&weights, device)?;
+    let data = varmap
+        .data()
+        .lock()
+        .map_err(|_| Error::Internal("var map lock".into()))?;
+    for (name, var) in data.iter() {
+        let t = tensors
+            .get(name)
+            .ok_or_else(|| Error::bad_file(&weights, format!("missing tensor {name}")))?;
+        var.set(t).map_err(|e| {
+            Error::bad_file(
+                &weights,
+                format!(
+                    "tensor {name}: {}",
+                    crate::error::first_line(&e.to_string())
+                ),
+            )
+        })?;
+    }
+    Ok(())
 }
 
 fn save_tensors(
