@@ -149,3 +149,68 @@ fn learns_logs_exports_and_resumes_exactly() {
         .to_string()
         .contains("--resume"));
 }
+
+/// Padding the relative embeddings to a longer context leaves the model's logits unchanged, even on
+/// inputs longer than the old context (distances past it had zero embeddings before and after).
+#[test]
+fn longer_context_keeps_the_function() {
+    use candle_core::{DType, Device, Tensor};
+    use candle_nn::{VarBuilder, VarMap};
+    let dev = Device::Cpu;
+    let short = config(1).model;
+    let long = TransformerConfig {
+        max_len: 96,
+        ..short.clone()
+    };
+    let varmap = VarMap::new();
+    let model =
+        MusicTransformer::new(&short, VarBuilder::from_varmap(&varmap, DType::F32, &dev)).unwrap();
+    let tensors: std::collections::HashMap<String, Tensor> = varmap
+        .data()
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| {
+            let t = v.as_tensor().clone();
+            let t = if k.ends_with(".er") {
+                reprise::train::resize_relative(&t, 96).unwrap()
+            } else {
+                t
+            };
+            (k.clone(), t)
+        })
+        .collect();
+    let resized =
+        MusicTransformer::new(&long, VarBuilder::from_tensors(tensors, DType::F32, &dev)).unwrap();
+    let ids = Tensor::arange(0u32, 80, &dev)
+        .unwrap()
+        .unsqueeze(0)
+        .unwrap();
+    let a = model.forward(&ids, None, false).unwrap();
+    let b = resized.forward(&ids, None, false).unwrap();
+    let diff: f32 = (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar()
+        .unwrap();
+    assert!(diff < 1e-5, "{diff}");
+    // Shrinking back keeps the nearest distances: the original table.
+    let er = varmap.data().lock().unwrap()["blocks.0.attn.er"]
+        .as_tensor()
+        .clone();
+    let back =
+        reprise::train::resize_relative(&reprise::train::resize_relative(&er, 96).unwrap(), 64)
+            .unwrap();
+    let d: f32 = (er - back)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar()
+        .unwrap();
+    assert_eq!(d, 0.0);
+}

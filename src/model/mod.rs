@@ -1,6 +1,7 @@
 //! Neural models (candle): the relative-attention Music Transformer.
 
 pub mod config;
+pub mod fused;
 pub mod music_transformer;
 pub mod relative_attention;
 

@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use candle_core::D;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{embedding, linear, Embedding, Linear, Module, VarBuilder};
 
@@ -12,8 +11,8 @@ use super::config::TransformerConfig;
 use super::relative_attention::{LayerCache, RelativeSelfAttention};
 use crate::error::{first_line, Error, Result};
 
-/// Layer normalisation with learned scale and shift (`weight`, `bias`). Training uses composed ops, since
-/// candle-nn's fused layer-norm kernel has no backward pass; inference uses the fused kernel.
+/// Layer normalisation with learned scale and shift (`weight`, `bias`). Training uses Reprise's fused
+/// kernel with a backward pass (candle-nn's has none); inference uses candle-nn's.
 #[derive(Debug, Clone)]
 struct Norm {
     weight: Tensor,
@@ -39,13 +38,7 @@ impl Norm {
                 NORM_EPS as f32,
             );
         }
-        let mean = x.mean_keepdim(D::Minus1)?;
-        let centred = x.broadcast_sub(&mean)?;
-        let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
-        centred
-            .broadcast_div(&(var + NORM_EPS)?.sqrt()?)?
-            .broadcast_mul(&self.weight)?
-            .broadcast_add(&self.bias)
+        super::fused::layer_norm(x, &self.weight, &self.bias, NORM_EPS as f32)
     }
 }
 
@@ -80,7 +73,7 @@ impl Block {
     }
 
     fn feed_forward(&self, x: &Tensor, train: bool) -> candle_core::Result<Tensor> {
-        let h = self.ff1.forward(&self.ln2.forward(x, train)?)?.gelu()?;
+        let h = super::fused::gelu(&self.ff1.forward(&self.ln2.forward(x, train)?)?)?;
         let h = self.drop(h, train)?;
         self.drop(self.ff2.forward(&h)?, train)
     }

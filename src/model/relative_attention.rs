@@ -41,13 +41,13 @@ pub fn causal_mask(len: usize, device: &Device) -> candle_core::Result<Tensor> {
     Tensor::from_vec(data, (len, len), device)
 }
 
-/// Softmax over the last dimension: candle's fused kernel for inference, composed (differentiable) ops
-/// when gradients are needed (the fused kernel has no backward pass).
-pub fn softmax(x: &Tensor, train: bool) -> candle_core::Result<Tensor> {
+/// `softmax(scale · x)` over the last dimension: candle's fused kernel for inference, Reprise's fused
+/// kernel with a backward pass when gradients are needed (candle's has none).
+pub fn softmax(x: &Tensor, scale: f64, train: bool) -> candle_core::Result<Tensor> {
     if train {
-        candle_nn::ops::softmax(x, candle_core::D::Minus1)
+        super::fused::scaled_softmax(x, scale as f32)
     } else {
-        candle_nn::ops::softmax_last_dim(x)
+        candle_nn::ops::softmax_last_dim(&(x * scale)?)
     }
 }
 
@@ -77,14 +77,13 @@ pub fn attention_with(
     let qe = q.broadcast_matmul(&er_l.t()?.unsqueeze(0)?)?; // [B, H, L, L]
     let srel = skew(&qe)?;
     let scores = (q.matmul(&k.t()?)? + srel)?;
-    let scores = (scores / (dh as f64).sqrt())?;
     let mut mask = causal_mask(l, q.device())?.reshape((1, 1, l, l))?;
     if let Some(km) = key_mask {
         let pad = ((1.0 - km.to_dtype(DType::F32)?)? * MASKED as f64)?.reshape((b, 1, 1, l))?;
         mask = mask.broadcast_add(&pad)?;
     }
     let scores = scores.broadcast_add(&mask)?;
-    softmax(&scores, train)?.matmul(v)
+    softmax(&scores, (dh as f64).powf(-0.5), train)?.matmul(v)
 }
 
 /// One new query per sequence against cached keys: `q`: `[B, H, 1, Dh]`, `k, v`: `[B, H, T, Dh]` (the new

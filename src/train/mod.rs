@@ -383,7 +383,9 @@ pub fn export(varmap: &VarMap, cfg: &TransformerConfig, dir: &Path) -> Result<()
     cfg.save(&dir.join("config.json"))
 }
 
-/// Sets every variable from the exported model in `dir`, whose config must equal `cfg`.
+/// Sets every variable from the exported model in `dir`, whose config must equal `cfg` except for
+/// dropout and the context length `max_len`: relative embeddings are resized with
+/// [`resize_relative`], which leaves the model's function unchanged within the shorter context.
 pub fn init_from(
     varmap: &VarMap,
     cfg: &TransformerConfig,
@@ -393,6 +395,7 @@ pub fn init_from(
     let their = TransformerConfig::load(&dir.join("config.json"))?;
     let ours = TransformerConfig {
         dropout: their.dropout,
+        max_len: their.max_len,
         ..cfg.clone()
     };
     if their != ours {
@@ -411,6 +414,13 @@ pub fn init_from(
         let t = tensors
             .get(name)
             .ok_or_else(|| Error::bad_file(&weights, format!("missing tensor {name}")))?;
+        let resized;
+        let t = if name.ends_with(".er") {
+            resized = resize_relative(t, cfg.max_len).map_err(Error::tensor)?;
+            &resized
+        } else {
+            t
+        };
         var.set(t).map_err(|e| {
             Error::bad_file(
                 &weights,
@@ -422,6 +432,19 @@ pub fn init_from(
         })?;
     }
     Ok(())
+}
+
+/// Resizes relative embeddings `[H, M, Dh]` (row `M−1−d` holds distance `d`) to `max_len` rows:
+/// distances the old table lacked get zero vectors, which is what distances `≥ M` already used, so a
+/// longer table computes the same attention; a shorter one keeps the nearest distances.
+pub fn resize_relative(er: &Tensor, max_len: usize) -> candle_core::Result<Tensor> {
+    let (h, m, dh) = er.dims3()?;
+    if max_len >= m {
+        let zeros = Tensor::zeros((h, max_len - m, dh), er.dtype(), er.device())?;
+        Tensor::cat(&[&zeros, er], 1)
+    } else {
+        er.narrow(1, m - max_len, max_len)
+    }
 }
 
 fn save_tensors(
