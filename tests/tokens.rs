@@ -3,7 +3,9 @@
 use proptest::prelude::*;
 use reprise::midi::{Score, TrackRole};
 use reprise::tokens::performance::{self, bin_velocity, NOTE_OFF, NOTE_ON, TIME_SHIFT, VELOCITY};
-use reprise::tokens::{grid, Chorale, GridVocab, PerformanceVocab, Vocab};
+use reprise::tokens::{
+    grid, Chorale, GridVocab, NoteEvent, PerformanceStream, PerformanceVocab, Vocab,
+};
 
 /// A score already on the performance grid: 10 ms steps, velocities that are bin representatives, one
 /// piano track, no overlapping notes of one pitch. Notes as (pitch, bin, on step, length in steps).
@@ -75,6 +77,49 @@ proptest! {
         // Re-encoding what was decoded is stable.
         let again = v.decode(&v.encode(&s).unwrap()).unwrap();
         prop_assert_eq!(steps(&again), steps(&s));
+    }
+
+    #[test]
+    fn streamed_events_pair_into_the_decoded_notes(ids in prop::collection::vec(0u32..performance::SIZE, 0..500)) {
+        let v = PerformanceVocab::default();
+        let mut stream = PerformanceStream::new();
+        let mut events = Vec::new();
+        for &id in &ids {
+            stream.push(id, &mut events).unwrap();
+        }
+        stream.finish(&mut events);
+        // Pair each On with the next Off of its key; times never go back between Ons.
+        let mut open: Vec<Option<(u8, f64)>> = vec![None; 128];
+        let mut notes = Vec::new();
+        let mut last_on = 0.0;
+        for e in events {
+            match e {
+                NoteEvent::On { pitch, velocity, time } => {
+                    prop_assert!(open[pitch as usize].is_none() && time >= last_on);
+                    last_on = time;
+                    open[pitch as usize] = Some((velocity, time));
+                }
+                NoteEvent::Off { pitch, time } => {
+                    let (vel, on) = open[pitch as usize].take().unwrap();
+                    prop_assert!(time > on);
+                    let step = |t: f64| (t * 100.0).round() as u64;
+                    notes.push((pitch, vel, step(on), step(time)));
+                }
+            }
+        }
+        prop_assert!(open.iter().all(Option::is_none));
+        notes.sort_unstable();
+        prop_assert_eq!(notes, steps(&v.decode(&ids).unwrap()));
+    }
+
+    #[test]
+    fn stretching_keeps_events_and_scales_time(score in quantised_performance(), f in 0.9f64..1.1) {
+        let ids = PerformanceVocab::default().encode(&score).unwrap();
+        let stretched = PerformanceVocab::stretch_time(&ids, f);
+        let events = |ids: &[u32]| ids.iter().copied().filter(|i| !(TIME_SHIFT..VELOCITY).contains(i)).collect::<Vec<_>>();
+        prop_assert_eq!(events(&stretched), events(&ids));
+        let total = |ids: &[u32]| ids.iter().filter(|&&i| (TIME_SHIFT..VELOCITY).contains(&i)).map(|&i| (i - TIME_SHIFT + 1) as u64).sum::<u64>();
+        prop_assert_eq!(total(&stretched), (total(&ids) as f64 * f).round() as u64);
     }
 
     #[test]

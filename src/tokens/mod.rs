@@ -7,7 +7,7 @@ use crate::error::Result;
 use crate::midi::Score;
 
 pub use grid::{Chorale, GridVocab};
-pub use performance::PerformanceVocab;
+pub use performance::{NoteEvent, PerformanceStream, PerformanceVocab};
 
 /// Id of the padding token in every vocabulary.
 pub const PAD: u32 = 0;
@@ -31,6 +31,10 @@ pub trait Vocab {
     fn token_name(&self, id: u32) -> String;
     /// The ids transposed by `semitones`, or `None` when a pitch would leave 0–127.
     fn transpose(&self, ids: &[u32], semitones: i32) -> Option<Vec<u32>>;
+    /// The ids with time stretched by `factor`, or `None` if the vocabulary has no free timing (a grid).
+    fn stretch(&self, _ids: &[u32], _factor: f64) -> Option<Vec<u32>> {
+        None
+    }
 }
 
 /// Shifts ids inside each `(first, count)` pitch range by `semitones`; `None` if one leaves its range.

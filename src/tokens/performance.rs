@@ -89,56 +89,222 @@ impl PerformanceVocab {
     }
 
     fn decode_steps(ids: &[u32]) -> Result<Vec<StepNote>> {
-        let mut now = 0u64;
-        let mut bin = velocity_bin(64);
-        let mut open: [Option<(u64, u8)>; 128] = [None; 128];
+        let mut stream = PerformanceStream::new();
         let mut notes = Vec::new();
-        let close = |notes: &mut Vec<StepNote>, pitch: usize, (on, bin): (u64, u8), now: u64| {
-            notes.push(StepNote {
-                pitch: pitch as u8,
-                bin,
-                on,
-                off: now.max(on + 1),
-            })
+        let mut keep = |e: StepEvent| {
+            if let StepEvent::Closed(n) = e {
+                notes.push(n)
+            }
         };
         for &id in ids {
-            match id {
-                EOS => break,
-                i if i < NOTE_ON => {}
-                i if i < NOTE_OFF => {
-                    let p = (i - NOTE_ON) as usize;
-                    if let Some(prev) = open[p].replace((now, bin)) {
-                        if prev.0 < now {
-                            close(&mut notes, p, prev, now);
-                        }
-                    }
-                }
-                i if i < TIME_SHIFT => {
-                    let p = (i - NOTE_OFF) as usize;
-                    if let Some(prev) = open[p].take() {
-                        close(&mut notes, p, prev, now);
-                    }
-                }
-                i if i < VELOCITY => now += (i - TIME_SHIFT + 1) as u64,
-                i if i < SIZE => bin = (i - VELOCITY + 1) as u8,
-                i => {
-                    return Err(Error::Invalid(format!(
-                        "token {i} is outside the performance vocabulary (size {SIZE})"
-                    )))
-                }
-            }
+            stream.push_steps(id, &mut keep)?;
         }
-        for (p, slot) in open.iter().enumerate() {
-            if let Some(prev) = *slot {
-                close(&mut notes, p, prev, now);
-            }
-        }
-        // A NOTE_OFF right after its NOTE_ON lasts one step; a re-strike in that same step is the same note.
-        notes.sort_by_key(|n| (n.pitch, n.on, std::cmp::Reverse(n.off)));
-        notes.dedup_by_key(|n| (n.pitch, n.on));
+        stream.finish_steps(&mut keep);
         notes.sort_by_key(|n| (n.on, n.pitch));
         Ok(notes)
     }
+
+    /// Stretches time by `factor` (e.g. 1.05 = 5 % slower): every event keeps its order and moves to
+    /// its original time × `factor`, rounded to the 10 ms grid. The time-stretch augmentation.
+    pub fn stretch_time(ids: &[u32], factor: f64) -> Vec<u32> {
+        let mut out = Vec::with_capacity(ids.len() + ids.len() / 8);
+        let (mut original, mut emitted) = (0u64, 0u64);
+        let flush = |out: &mut Vec<u32>, emitted: &mut u64, original: u64| {
+            let target = (original as f64 * factor).round() as u64;
+            push_shift(out, target.saturating_sub(*emitted));
+            *emitted = target.max(*emitted);
+        };
+        for &id in ids {
+            if (TIME_SHIFT..VELOCITY).contains(&id) {
+                original += (id - TIME_SHIFT + 1) as u64;
+            } else {
+                flush(&mut out, &mut emitted, original);
+                out.push(id);
+            }
+        }
+        flush(&mut out, &mut emitted, original);
+        out
+    }
+}
+
+/// Appends TIME_SHIFT tokens for `steps` × 10 ms (1 s at most per token).
+fn push_shift(ids: &mut Vec<u32>, mut steps: u64) {
+    while steps > 0 {
+        let shift = steps.min(MAX_SHIFT_STEPS);
+        ids.push(TIME_SHIFT + shift as u32 - 1);
+        steps -= shift;
+    }
+}
+
+/// A note event decoded from performance tokens, in seconds from the start of the stream.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum NoteEvent {
+    /// A key goes down.
+    On {
+        /// MIDI key.
+        pitch: u8,
+        /// MIDI velocity.
+        velocity: u8,
+        /// Seconds.
+        time: f64,
+    },
+    /// A key comes up.
+    Off {
+        /// MIDI key.
+        pitch: u8,
+        /// Seconds.
+        time: f64,
+    },
+}
+
+/// What the stream saw, on the 10 ms grid.
+enum StepEvent {
+    Opened { pitch: u8, bin: u8, on: u64 },
+    Closed(StepNote),
+}
+
+/// Decodes performance tokens one at a time into note events, as a generator produces them: the
+/// live player and the piano roll consume a continuation while it is being written. `decode` is this
+/// stream run to the end, so both agree by construction.
+///
+/// Rules: a NOTE_ON of a sounding key re-strikes it (the old note ends now); a second NOTE_ON of a key
+/// in the step it was struck is the same note; a NOTE_OFF of a silent key is ignored; every note
+/// lasts at least one step; `finish` (or EOS) releases what still sounds.
+#[derive(Debug, Clone)]
+pub struct PerformanceStream {
+    now: u64,
+    bin: u8,
+    open: [Option<(u64, u8)>; 128],
+    last_on: [Option<u64>; 128],
+    ended: bool,
+}
+
+impl Default for PerformanceStream {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PerformanceStream {
+    /// An empty stream at time 0, velocity bin of MIDI velocity 64.
+    pub fn new() -> Self {
+        PerformanceStream {
+            now: 0,
+            bin: velocity_bin(64),
+            open: [None; 128],
+            last_on: [None; 128],
+            ended: false,
+        }
+    }
+
+    /// Seconds of music so far (the sum of the time shifts).
+    pub fn seconds(&self) -> f64 {
+        self.now as f64 * STEP_SECONDS
+    }
+
+    /// Keys sounding now.
+    pub fn sounding(&self) -> usize {
+        self.open.iter().filter(|o| o.is_some()).count()
+    }
+
+    /// True if `pitch` is sounding.
+    pub fn is_sounding(&self, pitch: u8) -> bool {
+        self.open[pitch as usize & 127].is_some()
+    }
+
+    /// Consumes one token, appending the note events it causes to `out`.
+    pub fn push(&mut self, id: u32, out: &mut Vec<NoteEvent>) -> Result<()> {
+        self.push_steps(id, &mut |e| out.push(e.seconds()))
+    }
+
+    /// Releases every sounding key (at least one step after its onset).
+    pub fn finish(&mut self, out: &mut Vec<NoteEvent>) {
+        self.finish_steps(&mut |e| out.push(e.seconds()))
+    }
+
+    fn close(&mut self, pitch: usize, emit: &mut dyn FnMut(StepEvent)) {
+        if let Some((on, bin)) = self.open[pitch].take() {
+            emit(StepEvent::Closed(StepNote {
+                pitch: pitch as u8,
+                bin,
+                on,
+                off: self.now.max(on + 1),
+            }));
+        }
+    }
+
+    fn push_steps(&mut self, id: u32, emit: &mut dyn FnMut(StepEvent)) -> Result<()> {
+        if id >= SIZE {
+            return Err(Error::Invalid(format!(
+                "token {id} is outside the performance vocabulary (size {SIZE})"
+            )));
+        }
+        if self.ended {
+            return Ok(());
+        }
+        match id {
+            EOS => {
+                self.finish_steps(emit);
+                self.ended = true;
+            }
+            i if i < NOTE_ON => {}
+            i if i < NOTE_OFF => {
+                let p = (i - NOTE_ON) as usize;
+                if self.last_on[p] == Some(self.now) {
+                    return Ok(());
+                }
+                self.close(p, emit);
+                self.open[p] = Some((self.now, self.bin));
+                self.last_on[p] = Some(self.now);
+                emit(StepEvent::Opened {
+                    pitch: p as u8,
+                    bin: self.bin,
+                    on: self.now,
+                });
+            }
+            i if i < TIME_SHIFT => self.close((i - NOTE_OFF) as usize, emit),
+            i if i < VELOCITY => self.now += (i - TIME_SHIFT + 1) as u64,
+            i => self.bin = (i - VELOCITY + 1) as u8,
+        }
+        Ok(())
+    }
+
+    fn finish_steps(&mut self, emit: &mut dyn FnMut(StepEvent)) {
+        for p in 0..128 {
+            self.close(p, emit);
+        }
+    }
+}
+
+impl StepEvent {
+    fn seconds(self) -> NoteEvent {
+        match self {
+            StepEvent::Opened { pitch, bin, on } => NoteEvent::On {
+                pitch,
+                velocity: bin_velocity(bin),
+                time: on as f64 * STEP_SECONDS,
+            },
+            StepEvent::Closed(n) => NoteEvent::Off {
+                pitch: n.pitch,
+                time: n.off as f64 * STEP_SECONDS,
+            },
+        }
+    }
+}
+
+/// Which performance tokens may come next: no PAD/BOS/EOS mid-stream, NOTE_OFF only for a sounding key,
+/// and no new key while `max_polyphony` keys sound (a re-strike is allowed). Generation with this mask
+/// cannot leave stuck notes or pile up voices.
+pub fn grammar(stream: &PerformanceStream, max_polyphony: usize) -> Vec<bool> {
+    let full = stream.sounding() >= max_polyphony;
+    (0..SIZE)
+        .map(|id| match id {
+            i if i < NOTE_ON => false,
+            i if i < NOTE_OFF => !full || stream.is_sounding((i - NOTE_ON) as u8),
+            i if i < TIME_SHIFT => stream.is_sounding((i - NOTE_OFF) as u8),
+            _ => true,
+        })
+        .collect()
 }
 
 impl Vocab for PerformanceVocab {
@@ -158,11 +324,8 @@ impl Vocab for PerformanceVocab {
         let mut ids = Vec::with_capacity(events.len() * 2);
         let (mut now, mut bin) = (0u64, 0u8);
         for (step, kind, pitch, b) in events {
-            while now < step {
-                let shift = (step - now).min(MAX_SHIFT_STEPS);
-                ids.push(TIME_SHIFT + shift as u32 - 1);
-                now += shift;
-            }
+            push_shift(&mut ids, step - now);
+            now = step;
             if kind == 0 {
                 ids.push(NOTE_OFF + pitch as u32);
             } else {
@@ -196,6 +359,10 @@ impl Vocab for PerformanceVocab {
 
     fn transpose(&self, ids: &[u32], semitones: i32) -> Option<Vec<u32>> {
         super::shift_ranges(ids, &[(NOTE_ON, 128), (NOTE_OFF, 128)], semitones)
+    }
+
+    fn stretch(&self, ids: &[u32], factor: f64) -> Option<Vec<u32>> {
+        Some(Self::stretch_time(ids, factor))
     }
 
     fn token_name(&self, id: u32) -> String {
@@ -291,5 +458,85 @@ mod tests {
             [VELOCITY + 3, NOTE_ON + 62, TIME_SHIFT + 5, NOTE_OFF + 62]
         );
         assert!(v.transpose(&[NOTE_ON + 127], 1).is_none());
+    }
+
+    #[test]
+    fn stretch_moves_events_to_scaled_times() {
+        let ids = [
+            NOTE_ON + 60,
+            TIME_SHIFT + 99,
+            TIME_SHIFT + 19,
+            NOTE_OFF + 60,
+            TIME_SHIFT + 9,
+        ];
+        // 1.2 s → 1.26 s at ×1.05; the trailing 100 ms → 105 ms.
+        let s = PerformanceVocab::stretch_time(&ids, 1.05);
+        assert_eq!(
+            s,
+            [
+                NOTE_ON + 60,
+                TIME_SHIFT + 99,
+                TIME_SHIFT + 25,
+                NOTE_OFF + 60,
+                TIME_SHIFT + 10
+            ]
+        );
+        assert_eq!(PerformanceVocab::stretch_time(&ids, 1.0), ids);
+    }
+
+    #[test]
+    fn stream_events_rebuild_the_decoded_notes() {
+        let v = PerformanceVocab::default();
+        let ids = [
+            VELOCITY + 10,
+            NOTE_ON + 60,
+            NOTE_ON + 64,
+            TIME_SHIFT + 49,
+            NOTE_OFF + 60,
+            NOTE_ON + 60,
+            NOTE_ON + 60,
+            NOTE_OFF + 70,
+            TIME_SHIFT + 4,
+        ];
+        let mut stream = PerformanceStream::new();
+        let mut events = Vec::new();
+        for &id in &ids {
+            stream.push(id, &mut events).unwrap();
+        }
+        assert_eq!(stream.sounding(), 2);
+        stream.finish(&mut events);
+        let on = |pitch, time| NoteEvent::On {
+            pitch,
+            velocity: bin_velocity(11),
+            time,
+        };
+        let off = |pitch, time| NoteEvent::Off { pitch, time };
+        assert_eq!(
+            events,
+            [
+                on(60, 0.0),
+                on(64, 0.0),
+                off(60, 0.5),
+                on(60, 0.5),
+                off(60, 0.55),
+                off(64, 0.55)
+            ]
+        );
+        assert_eq!(v.decode(&ids).unwrap().notes.len(), 3);
+    }
+
+    #[test]
+    fn grammar_allows_only_releases_of_sounding_keys_and_caps_polyphony() {
+        let mut stream = PerformanceStream::new();
+        let mut sink = Vec::new();
+        for p in [60, 64] {
+            stream.push(NOTE_ON + p, &mut sink).unwrap();
+        }
+        let g = grammar(&stream, 2);
+        assert!(!g[EOS as usize] && !g[0]);
+        assert!(g[(NOTE_OFF + 60) as usize] && !g[(NOTE_OFF + 61) as usize]);
+        assert!(!g[(NOTE_ON + 67) as usize] && g[(NOTE_ON + 64) as usize]);
+        assert!(grammar(&stream, 3)[(NOTE_ON + 67) as usize]);
+        assert!(g[TIME_SHIFT as usize] && g[VELOCITY as usize]);
     }
 }
