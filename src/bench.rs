@@ -278,13 +278,12 @@ pub fn decode_speed(
     tokens: usize,
     uncached_tokens: usize,
 ) -> Result<DecodeSpeed> {
-    use crate::generate::decode::{generate, generate_uncached};
+    use crate::generate::decode::{generate, generate_uncached, unsteered, FixedMask};
     use crate::generate::{Sampler, SamplerConfig};
     let cfg = SamplerConfig {
         seed: 1,
         ..Default::default()
     };
-    let none = |_: &[u32]| None;
     let mut stamps = Vec::with_capacity(tokens + 1);
     let t = Instant::now();
     stamps.push(t);
@@ -295,8 +294,10 @@ pub fn decode_speed(
         1,
         tokens,
         &mut sampler,
-        &none,
-        &mut |_, _| stamps.push(Instant::now()),
+        &mut FixedMask {
+            mask: None,
+            on_token: Some(&mut |_, _| stamps.push(Instant::now())),
+        },
     )?;
     let cached = t.elapsed().as_secs_f64();
     let per_token: Vec<f64> = stamps
@@ -315,7 +316,7 @@ pub fn decode_speed(
         &[crate::tokens::BOS],
         uncached_tokens,
         &mut sampler,
-        &none,
+        &mut unsteered(),
     )?;
     let uncached = t.elapsed().as_secs_f64();
     Ok(DecodeSpeed {

@@ -10,6 +10,7 @@ pub mod error;
 pub mod generate;
 pub mod midi;
 pub mod model;
+pub mod pop909;
 pub mod tokens;
 pub mod train;
 

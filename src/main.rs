@@ -50,9 +50,20 @@ enum Cmd {
         files: Vec<PathBuf>,
     },
     /// Continue a MIDI file with a model; the output holds the primer followed by the new music.
+    ///
+    /// Chorale (grid) models read the primer as four voices. Piano (performance) models take any General
+    /// MIDI file: drums are left out, other parts are folded to piano for the prompt, and the new music
+    /// is a piano track on the primer's tempo map.
     Continue {
         /// The MIDI primer.
         primer: PathBuf,
+        /// Piano models: prompt with at most this many seconds from the end of the primer (less if
+        /// they do not fit the model's context).
+        #[arg(long, default_value_t = 20.0)]
+        primer_seconds: f64,
+        /// Piano models: write only the new music (it keeps its place in time after the primer).
+        #[arg(long)]
+        only_new: bool,
         #[command(flatten)]
         gen: GenArgs,
     },
@@ -233,9 +244,19 @@ fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Info { files } => Ok(info(&files)),
-        Cmd::Continue { primer, gen } => {
+        Cmd::Continue {
+            primer,
+            primer_seconds,
+            only_new,
+            gen,
+        } => {
             let score = midi::read_file(&primer)?;
-            generate_cmd(Some(&score), 100.0, &gen)?;
+            let primer = PrimerArgs {
+                score: &score,
+                seconds: primer_seconds,
+                only_new,
+            };
+            generate_cmd(Some(primer), 100.0, &gen)?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Generate { tempo, gen } => {
@@ -468,7 +489,7 @@ fn eval(model: &str, data: &Path, split: &str) -> anyhow::Result<()> {
     let m = reprise::model::MusicTransformer::load(&dir, &candle_core::Device::Cpu)?;
     let seqs = reprise::train::dataset::load_split(m.config().vocab, data, split)?;
     let (nll, tokens) =
-        reprise::train::evaluate(&m, &seqs, 8192).map_err(reprise::Error::tensor)?;
+        reprise::train::evaluate(&m, &seqs, 8192, None).map_err(reprise::Error::tensor)?;
     println!(
         "{}: {split} NLL {nll:.4} nats/token over {tokens} tokens ({} pieces) in {:.1} s",
         dir.display(),
@@ -478,8 +499,15 @@ fn eval(model: &str, data: &Path, split: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn generate_cmd(primer: Option<&Score>, bpm: f64, gen: &GenArgs) -> anyhow::Result<()> {
-    use reprise::generate::tasks::{self, Length, Request};
+/// The primer of `continue` and how to use it.
+struct PrimerArgs<'a> {
+    score: &'a Score,
+    seconds: f64,
+    only_new: bool,
+}
+
+fn generate_cmd(primer: Option<PrimerArgs>, bpm: f64, gen: &GenArgs) -> anyhow::Result<()> {
+    use reprise::generate::tasks::{self, GenEvent, Length, Request};
     use reprise::generate::SamplerConfig;
     if !(10.0..=400.0).contains(&bpm) {
         anyhow::bail!(reprise::Error::Invalid(format!(
@@ -513,13 +541,27 @@ fn generate_cmd(primer: Option<&Score>, bpm: f64, gen: &GenArgs) -> anyhow::Resu
         sampler,
         samples: gen.samples,
         bpm,
+        primer_seconds: primer.as_ref().map_or(20.0, |p| p.seconds),
+        only_new: primer.as_ref().is_some_and(|p| p.only_new),
     };
     let bar = progress_bar(gen.quiet, "generating");
-    let mut drawn = 0u64;
-    let out = tasks::run(&model, primer, &req, &mut |_, _| {
-        drawn += 1;
+    let (mut drawn, mut notes, mut latest) = (0u64, 0u64, 0f64);
+    let out = tasks::run(&model, primer.map(|p| p.score), &req, &mut |_, e| {
+        match e {
+            GenEvent::Token(_) => drawn += 1,
+            GenEvent::Note(reprise::tokens::NoteEvent::On { time, .. }) => {
+                notes += 1;
+                latest = latest.max(time);
+            }
+            GenEvent::Note(_) => {}
+        }
         if drawn.is_multiple_of(16) {
-            bar.set_message(format!("generating ({drawn} tokens)"));
+            let so_far = if notes > 0 {
+                format!(", {notes} notes, up to {latest:.1} s")
+            } else {
+                String::new()
+            };
+            bar.set_message(format!("generating ({drawn} tokens{so_far})"));
         }
     })?;
     bar.finish_and_clear();

@@ -45,6 +45,9 @@ fn config(total_steps: usize) -> TrainConfig {
         transpose: 2,
         checkpoint_every: 3,
         seed: 4,
+        stretch: 0.0,
+        valid_every: 0,
+        valid_tokens: 0,
     }
 }
 

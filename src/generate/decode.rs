@@ -6,8 +6,43 @@ use super::sampler::Sampler;
 use crate::error::{Error, Result};
 use crate::model::{Cache, MusicTransformer};
 
-/// Which tokens may come next given what came before (`None` = any).
-pub type Grammar<'a> = &'a dyn Fn(&[u32]) -> Option<Vec<bool>>;
+/// Steers a batched generation: which tokens each sample may draw next, and when it has enough.
+pub trait Steer {
+    /// The tokens sample `i` may draw next (`None` = any).
+    fn allowed(&mut self, i: usize) -> Option<Vec<bool>>;
+    /// Sample `i` drew `id`; returns false once that sample is complete.
+    fn accept(&mut self, i: usize, id: u32) -> bool;
+}
+
+/// The simplest steering: one fixed mask for every step (or none), every token reported to
+/// `on_token(sample, id)`, and the length left to the step count.
+pub struct FixedMask<'a> {
+    /// Allowed tokens (`None` = any).
+    pub mask: Option<Vec<bool>>,
+    /// Sees every drawn token.
+    pub on_token: Option<&'a mut dyn FnMut(usize, u32)>,
+}
+
+impl Steer for FixedMask<'_> {
+    fn allowed(&mut self, _: usize) -> Option<Vec<bool>> {
+        self.mask.clone()
+    }
+
+    fn accept(&mut self, i: usize, id: u32) -> bool {
+        if let Some(f) = self.on_token.as_mut() {
+            f(i, id);
+        }
+        true
+    }
+}
+
+/// Steering with no mask that ignores the tokens.
+pub fn unsteered() -> FixedMask<'static> {
+    FixedMask {
+        mask: None,
+        on_token: None,
+    }
+}
 
 /// Last-position logits `[B, V]` as rows of f32.
 fn last_rows(logits: &Tensor) -> candle_core::Result<Vec<Vec<f32>>> {
@@ -19,8 +54,9 @@ fn last_rows(logits: &Tensor) -> candle_core::Result<Vec<Vec<f32>>> {
         .to_vec2::<f32>()
 }
 
-/// Generates `steps` tokens after `prompt` for `samples` sequences at once with the KV cache; past the
-/// model's context the cache slides. `on_token(sample, id)` sees every new token as it is drawn.
+/// Generates up to `steps` tokens after `prompt` for `samples` sequences at once with the KV cache; past
+/// the model's context the cache slides. `steer` masks each draw and sees every new token as it is
+/// drawn; a sample it declares complete stops growing, and decoding stops when all are.
 /// Returns the new tokens of each sample.
 pub fn generate(
     model: &MusicTransformer,
@@ -28,8 +64,7 @@ pub fn generate(
     samples: usize,
     steps: usize,
     sampler: &mut Sampler,
-    grammar: Grammar,
-    on_token: &mut dyn FnMut(usize, u32),
+    steer: &mut dyn Steer,
 ) -> Result<Vec<Vec<u32>>> {
     if prompt.is_empty() {
         return Err(Error::Invalid(
@@ -47,14 +82,23 @@ pub fn generate(
     let mut logits = model
         .forward_cached(&input, &mut cache)
         .map_err(Error::tensor)?;
+    let mut live = vec![true; seqs.len()];
     for _ in 0..steps {
+        if !live.iter().any(|&l| l) {
+            break;
+        }
         let rows = last_rows(&logits).map_err(Error::tensor)?;
         let mut next = Vec::with_capacity(seqs.len());
         for (i, (row, seq)) in rows.iter().zip(&mut seqs).enumerate() {
-            let allowed = grammar(seq);
+            if !live[i] {
+                // A finished sample still needs an input to keep the batch square.
+                next.push(*seq.last().unwrap_or(&0));
+                continue;
+            }
+            let allowed = steer.allowed(i);
             let id = sampler.sample(row, allowed.as_deref());
             seq.push(id);
-            on_token(i, id);
+            live[i] = steer.accept(i, id);
             next.push(id);
         }
         let input = Tensor::from_vec(next, (seqs.len(), 1), device).map_err(Error::tensor)?;
@@ -75,7 +119,7 @@ pub fn generate_uncached(
     prompt: &[u32],
     steps: usize,
     sampler: &mut Sampler,
-    grammar: Grammar,
+    steer: &mut dyn Steer,
 ) -> Result<Vec<u32>> {
     let max_len = model.config().max_len;
     let mut seq = prompt.to_vec();
@@ -85,8 +129,12 @@ pub fn generate_uncached(
             .map_err(Error::tensor)?;
         let logits = model.forward(&input, None, false).map_err(Error::tensor)?;
         let row = &last_rows(&logits).map_err(Error::tensor)?[0];
-        let allowed = grammar(&seq);
-        seq.push(sampler.sample(row, allowed.as_deref()));
+        let allowed = steer.allowed(0);
+        let id = sampler.sample(row, allowed.as_deref());
+        seq.push(id);
+        if !steer.accept(0, id) {
+            break;
+        }
     }
     Ok(seq[prompt.len()..].to_vec())
 }
@@ -128,7 +176,6 @@ mod tests {
     #[test]
     fn cached_and_uncached_draw_the_same_tokens_within_the_context() {
         let (_vm, m) = tiny();
-        let none = |_: &[u32]| None;
         let cfg = SamplerConfig {
             temperature: 1.0,
             top_k: None,
@@ -141,12 +188,17 @@ mod tests {
             1,
             20,
             &mut Sampler::new(cfg).unwrap(),
-            &none,
-            &mut |_, _| {},
+            &mut unsteered(),
         )
         .unwrap();
-        let b = generate_uncached(&m, &[1, 60, 64], 20, &mut Sampler::new(cfg).unwrap(), &none)
-            .unwrap();
+        let b = generate_uncached(
+            &m,
+            &[1, 60, 64],
+            20,
+            &mut Sampler::new(cfg).unwrap(),
+            &mut unsteered(),
+        )
+        .unwrap();
         assert_eq!(a[0], b);
     }
 
@@ -165,16 +217,15 @@ mod tests {
         let vm = VarMap::new();
         let m = MusicTransformer::new(&cfg, VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu))
             .unwrap();
-        let none = |_: &[u32]| None;
         let mut sampler = Sampler::new(SamplerConfig::default()).unwrap();
-        let out = generate(&m, &[1], 1, 10_000, &mut sampler, &none, &mut |_, _| {}).unwrap();
+        let out = generate(&m, &[1], 1, 10_000, &mut sampler, &mut unsteered()).unwrap();
         assert_eq!(out[0].len(), 10_000);
     }
 
     #[test]
     fn long_generation_slides_and_respects_the_grammar() {
         let (_vm, m) = tiny();
-        let only_rest_or_c = |_: &[u32]| Some((0..132).map(|i| i == 3 || i == 64).collect());
+        let only_rest_or_c = || Some((0..132).map(|i| i == 3 || i == 64).collect());
         let cfg = SamplerConfig {
             seed: 3,
             ..Default::default()
@@ -186,8 +237,10 @@ mod tests {
             3,
             300,
             &mut Sampler::new(cfg).unwrap(),
-            &only_rest_or_c,
-            &mut |_, _| seen += 1,
+            &mut FixedMask {
+                mask: only_rest_or_c(),
+                on_token: Some(&mut |_, _| seen += 1),
+            },
         )
         .unwrap();
         assert_eq!(seen, 900);
@@ -201,10 +254,45 @@ mod tests {
             3,
             300,
             &mut Sampler::new(cfg).unwrap(),
-            &only_rest_or_c,
-            &mut |_, _| {},
+            &mut FixedMask {
+                mask: only_rest_or_c(),
+                on_token: Some(&mut |_, _| {}),
+            },
         )
         .unwrap();
         assert_eq!(out, again);
+    }
+
+    /// Stops a sample after `n` tokens.
+    struct StopAfter(Vec<usize>);
+
+    impl Steer for StopAfter {
+        fn allowed(&mut self, _: usize) -> Option<Vec<bool>> {
+            None
+        }
+        fn accept(&mut self, i: usize, _: u32) -> bool {
+            self.0[i] -= 1;
+            self.0[i] > 0
+        }
+    }
+
+    #[test]
+    fn samples_stop_when_their_steering_says_so() {
+        let (_vm, m) = tiny();
+        let mut sampler = Sampler::new(SamplerConfig::default()).unwrap();
+        let out = generate(
+            &m,
+            &[1],
+            3,
+            50,
+            &mut sampler,
+            &mut StopAfter(vec![5, 40, 9]),
+        )
+        .unwrap();
+        let lens: Vec<usize> = out.iter().map(Vec::len).collect();
+        assert_eq!(lens, [5, 40, 9]);
+        let mut sampler = Sampler::new(SamplerConfig::default()).unwrap();
+        let one = generate_uncached(&m, &[1], 50, &mut sampler, &mut StopAfter(vec![7])).unwrap();
+        assert_eq!(one.len(), 7);
     }
 }

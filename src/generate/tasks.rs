@@ -6,8 +6,9 @@ use crate::model::{MusicTransformer, VocabKind};
 use crate::tokens::grid::{self, VOICES};
 use crate::tokens::{Chorale, GridVocab, BOS};
 
-use super::decode::generate;
+use super::decode::{generate, FixedMask};
 use super::sampler::{Sampler, SamplerConfig};
+use crate::tokens::NoteEvent;
 
 /// How much to generate.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -29,6 +30,19 @@ pub struct Request {
     pub samples: usize,
     /// Tempo of the output in BPM when there is no primer.
     pub bpm: f64,
+    /// Performance models: prompt with at most this many seconds from the end of the primer.
+    pub primer_seconds: f64,
+    /// Leave the primer out of the output (the new music keeps its place in time).
+    pub only_new: bool,
+}
+
+/// What a running generation reports, per sample, as it goes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum GenEvent {
+    /// A token was drawn.
+    Token(u32),
+    /// A note starts or ends, in seconds of the output score (performance models).
+    Note(NoteEvent),
 }
 
 /// The result: one score per sample and notes for the user (e.g. how the primer was read).
@@ -39,25 +53,39 @@ pub struct Output {
     pub notes: Vec<String>,
 }
 
-/// Generates with a grid (chorale) model. With a primer, its voices are read into the grid (see
-/// `GridVocab::voice_source`), the part that fits the context is the prompt, and each output is the whole
-/// primer followed by the continuation, at the primer's tempo.
+/// Continues `primer` (or starts from nothing) with `model`, whatever its vocabulary; `on_event(sample,
+/// event)` sees the generation as it happens.
 pub fn run(
     model: &MusicTransformer,
     primer: Option<&Score>,
     req: &Request,
-    on_token: &mut dyn FnMut(usize, u32),
+    on_event: &mut dyn FnMut(usize, GenEvent),
 ) -> Result<Output> {
-    if model.config().vocab != VocabKind::Grid {
-        return Err(Error::Invalid(
-            "this version generates with grid (chorale) models only".into(),
-        ));
-    }
     if req.samples == 0 || req.samples > 64 {
         return Err(Error::Invalid(format!(
             "--samples {} must be 1–64",
             req.samples
         )));
+    }
+    match model.config().vocab {
+        VocabKind::Grid => run_grid(model, primer, req, on_event),
+        VocabKind::Performance => super::piano::run(model, primer, req, on_event),
+    }
+}
+
+/// Generates with a grid (chorale) model. With a primer, its voices are read into the grid (see
+/// `GridVocab::voice_source`), the part that fits the context is the prompt, and each output is the whole
+/// primer followed by the continuation, at the primer's tempo.
+fn run_grid(
+    model: &MusicTransformer,
+    primer: Option<&Score>,
+    req: &Request,
+    on_event: &mut dyn FnMut(usize, GenEvent),
+) -> Result<Output> {
+    if req.only_new {
+        return Err(Error::Invalid(
+            "--only-new is for performance (piano) models; chorale outputs hold the primer".into(),
+        ));
     }
     let mut notes = Vec::new();
     let mut vocab = GridVocab {
@@ -110,15 +138,16 @@ pub fn run(
         }
     };
     let mut sampler = Sampler::new(req.sampler)?;
-    let grammar = |_: &[u32]| Some(grid_grammar());
     let generated = generate(
         model,
         &prompt,
         req.samples,
         tokens,
         &mut sampler,
-        &grammar,
-        on_token,
+        &mut FixedMask {
+            mask: Some(grid_grammar()),
+            on_token: Some(&mut |i, id| on_event(i, GenEvent::Token(id))),
+        },
     )?;
     let mut scores = Vec::with_capacity(generated.len());
     for ids in generated {

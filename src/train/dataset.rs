@@ -10,15 +10,18 @@ use rand_chacha::ChaCha8Rng;
 use crate::error::{Error, Result};
 use crate::model::VocabKind;
 use crate::tokens::grid::{JsbData, VOICES};
-use crate::tokens::{GridVocab, Vocab, BOS, PAD};
+use crate::tokens::{GridVocab, PerformanceVocab, Vocab, BOS, PAD};
 
 /// Token sequences of one split, each starting with BOS, with the boundaries a crop may start at.
 #[derive(Debug, Clone, Default)]
 pub struct Sequences {
     /// `[BOS, tokens…]` per piece.
     pub seqs: Vec<Vec<u32>>,
-    /// Token positions where a crop may start (e.g. the first voice of a grid step), per piece.
+    /// Token positions where a crop may start (e.g. the first voice of a grid step), per piece; empty
+    /// for "any position".
     pub starts: Vec<Vec<usize>>,
+    /// Seconds of music in all pieces, where the data says (0 otherwise).
+    pub seconds: f64,
 }
 
 impl Sequences {
@@ -50,10 +53,53 @@ pub fn load_split(kind: VocabKind, path: &Path, split: &str) -> Result<Sequences
             }
             Ok(out)
         }
-        VocabKind::Performance => Err(Error::Invalid(
-            "training data for the performance vocabulary is not available in this version".into(),
-        )),
+        VocabKind::Performance => load_pop909(path, split),
     }
+}
+
+/// POP909 songs of `split` as performance events: all tracks (MELODY, BRIDGE, PIANO) played as one
+/// piano, sustain applied. Crops may start at any token.
+fn load_pop909(root: &Path, split: &str) -> Result<Sequences> {
+    use rayon::prelude::*;
+    if !crate::pop909::is_pop909(root) {
+        return Err(Error::bad_file(
+            root,
+            "is not a POP909 directory (NNN/NNN.mid) as the performance vocabulary needs",
+        ));
+    }
+    let songs = crate::pop909::songs(root, split)?;
+    if songs.is_empty() {
+        return Err(Error::bad_file(
+            root,
+            format!("has no songs in split {split}"),
+        ));
+    }
+    let vocab = PerformanceVocab::default();
+    let encoded: Vec<(Vec<u32>, f64)> = songs
+        .par_iter()
+        .map(|song| {
+            let score = song.score()?;
+            let mut seq = vec![BOS];
+            seq.extend(vocab.encode(&score)?);
+            Ok((seq, score.duration()))
+        })
+        .collect::<Result<_>>()?;
+    let mut out = Sequences::default();
+    for (seq, seconds) in encoded {
+        out.seqs.push(seq);
+        out.starts.push(Vec::new());
+        out.seconds += seconds;
+    }
+    Ok(out)
+}
+
+/// Random changes applied to each training crop.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Augment {
+    /// Transposition range in semitones (±).
+    pub transpose: i32,
+    /// Time-stretch range as a fraction (±), in five steps.
+    pub stretch: f64,
 }
 
 /// One batch: inputs and targets `[B, L]` (u32, PAD-filled) and a 0/1 mask of real targets (f32).
@@ -69,14 +115,14 @@ pub struct Batch {
 }
 
 /// Cuts each training piece into random crops of at most `crop_len + 1` tokens (about one crop per
-/// `crop_len` tokens of the piece), transposes each by a random amount in ±`transpose` semitones, and
-/// groups crops of similar length into batches of about `batch_tokens` tokens, in random order.
+/// `crop_len` tokens of the piece), transposes and stretches each at random (`augment`), and groups
+/// crops of similar length into batches of about `batch_tokens` tokens, in random order.
 pub fn epoch_batches(
     data: &Sequences,
     vocab: &dyn Vocab,
     crop_len: usize,
     batch_tokens: usize,
-    transpose: i32,
+    augment: Augment,
     rng: &mut ChaCha8Rng,
 ) -> Vec<Vec<Vec<u32>>> {
     let mut crops: Vec<Vec<u32>> = Vec::new();
@@ -92,18 +138,17 @@ pub fn epoch_batches(
             .filter(|&s| s + 1 < n && (n <= crop_len + 1 || s + crop_len < n))
             .collect();
         for _ in 0..count {
-            let start = if n <= crop_len + 1 || valid.is_empty() {
+            let start = if n <= crop_len + 1 {
+                0
+            } else if starts.is_empty() {
+                rng.random_range(0..n - crop_len)
+            } else if valid.is_empty() {
                 0
             } else {
                 valid[rng.random_range(0..valid.len())]
             };
             let crop = &seq[start..n.min(start + crop_len + 1)];
-            let k = if transpose > 0 {
-                rng.random_range(-transpose..=transpose)
-            } else {
-                0
-            };
-            crops.push(vocab.transpose(crop, k).unwrap_or_else(|| crop.to_vec()));
+            crops.push(augment_crop(crop, vocab, augment, crop_len, rng));
         }
     }
     crops.shuffle(rng);
@@ -124,6 +169,31 @@ pub fn epoch_batches(
     }
     batches.shuffle(rng);
     batches
+}
+
+/// One crop transposed by a random amount in ±`transpose` semitones and stretched by one of five
+/// factors in 1 ± `stretch`, cut back to `crop_len + 1` tokens.
+fn augment_crop(
+    crop: &[u32],
+    vocab: &dyn Vocab,
+    augment: Augment,
+    crop_len: usize,
+    rng: &mut ChaCha8Rng,
+) -> Vec<u32> {
+    let k = if augment.transpose > 0 {
+        rng.random_range(-augment.transpose..=augment.transpose)
+    } else {
+        0
+    };
+    let mut out = vocab.transpose(crop, k).unwrap_or_else(|| crop.to_vec());
+    if augment.stretch > 0.0 {
+        let factor = 1.0 + augment.stretch * rng.random_range(-2i32..=2) as f64 / 2.0;
+        if let Some(mut stretched) = vocab.stretch(&out, factor) {
+            stretched.truncate(crop_len + 1);
+            out = stretched;
+        }
+    }
+    out
 }
 
 /// Pads crops into a `Batch` on `device`.
@@ -196,14 +266,22 @@ mod tests {
                     .collect()
             })
             .collect();
-        Sequences { seqs, starts }
+        Sequences {
+            seqs,
+            starts,
+            seconds: 0.0,
+        }
     }
 
     #[test]
     fn crops_fit_and_start_on_boundaries() {
         let data = toy();
         let mut rng = ChaCha8Rng::seed_from_u64(3);
-        let batches = epoch_batches(&data, &GridVocab::default(), 16, 64, 3, &mut rng);
+        let aug = Augment {
+            transpose: 3,
+            stretch: 0.0,
+        };
+        let batches = epoch_batches(&data, &GridVocab::default(), 16, 64, aug, &mut rng);
         let crops: Vec<&Vec<u32>> = batches.iter().flatten().collect();
         assert!(crops.iter().all(|c| c.len() <= 17 && c.len() >= 2));
         assert!(batches

@@ -49,6 +49,17 @@ pub struct TrainConfig {
     pub checkpoint_every: usize,
     /// Seed for initialisation, crops and dropout order.
     pub seed: u64,
+    /// Random time stretch of each crop, ± this fraction in five steps (0.05: ×0.95, 0.975, 1, 1.025,
+    /// 1.05); vocabularies without free timing ignore it.
+    #[serde(default)]
+    pub stretch: f64,
+    /// Also validate (and export if best) every this many steps; 0: only at the end of each epoch.
+    #[serde(default)]
+    pub valid_every: usize,
+    /// Validate during training on about this many tokens (evenly spread windows); 0: the whole split.
+    /// `reprise eval` always scores the whole split.
+    #[serde(default)]
+    pub valid_tokens: usize,
 }
 
 impl TrainConfig {
@@ -75,6 +86,9 @@ impl TrainConfig {
             return bad(
                 "batch_tokens must hold one crop; total_steps and checkpoint_every must be > 0",
             );
+        }
+        if !(0.0..0.5).contains(&self.stretch) {
+            return bad("stretch must be in [0, 0.5)");
         }
         let lr_ok = self.lr > 0.0 && self.lr < 1.0;
         if !lr_ok || !(0.0..=1.0).contains(&self.min_lr_ratio) || self.clip_norm <= 0.0 {
@@ -168,6 +182,7 @@ pub fn train(opts: &TrainOptions, on_step: &mut dyn FnMut(&StepInfo)) -> Result<
             "already holds a checkpoint: pass --resume to continue it, or choose another --out",
         ));
     }
+    write_data_stats(&opts.out.join("data.json"), &train_data, &valid_data)?;
     let cfg_text = serde_json::to_string_pretty(cfg).map_err(|e| Error::Internal(e.to_string()))?;
     let cfg_path = opts.out.join("train_config.json");
     crate::atomic_file::write_atomic(&cfg_path, |w| {
@@ -196,6 +211,30 @@ pub fn train(opts: &TrainOptions, on_step: &mut dyn FnMut(&StepInfo)) -> Result<
         init_from(&varmap, &cfg.model, dir, &device)?;
     }
     let mut log = CsvLog::open(&opts.out.join("log.csv"), opts.resume)?;
+    let valid_limit = (cfg.valid_tokens > 0).then_some(cfg.valid_tokens);
+    let model_dir = opts.out.join("model");
+    let validate = |state: &mut RunState,
+                    tokens_per_s: f64,
+                    log: &mut CsvLog,
+                    on_step: &mut dyn FnMut(&StepInfo)|
+     -> Result<()> {
+        let (nll, _) =
+            evaluate(&model, &valid_data, cfg.batch_tokens, valid_limit).map_err(Error::tensor)?;
+        if state.best_valid_nll.is_none_or(|b| nll < b) {
+            state.best_valid_nll = Some(nll);
+            export(&varmap, &cfg.model, &model_dir)?;
+        }
+        log.row(state, cfg.lr_at(state.step), None, tokens_per_s, Some(nll))?;
+        on_step(&StepInfo {
+            step: state.step,
+            total_steps: cfg.total_steps,
+            epoch: state.epoch,
+            loss: f64::NAN,
+            tokens_per_s,
+            valid_nll: Some(nll),
+        });
+        Ok(())
+    };
     let session = Instant::now();
     let start_elapsed = state.elapsed_s;
     let mut window = (Instant::now(), 0usize);
@@ -209,7 +248,10 @@ pub fn train(opts: &TrainOptions, on_step: &mut dyn FnMut(&StepInfo)) -> Result<
             vocab.as_ref(),
             cfg.crop_len,
             cfg.batch_tokens,
-            cfg.transpose,
+            dataset::Augment {
+                transpose: cfg.transpose,
+                stretch: cfg.stretch,
+            },
             &mut rng,
         );
         while state.batch_in_epoch < batches.len() {
@@ -239,6 +281,9 @@ pub fn train(opts: &TrainOptions, on_step: &mut dyn FnMut(&StepInfo)) -> Result<
                 tokens_per_s,
                 valid_nll: None,
             });
+            if cfg.valid_every > 0 && state.step.is_multiple_of(cfg.valid_every) {
+                validate(&mut state, tokens_per_s, &mut log, on_step)?;
+            }
             let out_of_time = opts
                 .max_minutes
                 .is_some_and(|m| session.elapsed().as_secs_f64() > m * 60.0);
@@ -251,20 +296,7 @@ pub fn train(opts: &TrainOptions, on_step: &mut dyn FnMut(&StepInfo)) -> Result<
             }
         }
         // End of an epoch: validate, export the best model, plot.
-        let (nll, _) = evaluate(&model, &valid_data, cfg.batch_tokens).map_err(Error::tensor)?;
-        if state.best_valid_nll.is_none_or(|b| nll < b) {
-            state.best_valid_nll = Some(nll);
-            export(&varmap, &cfg.model, &opts.out.join("model"))?;
-        }
-        log.row(&state, cfg.lr_at(state.step), None, tokens_per_s, Some(nll))?;
-        on_step(&StepInfo {
-            step: state.step,
-            total_steps: cfg.total_steps,
-            epoch: state.epoch,
-            loss: f64::NAN,
-            tokens_per_s,
-            valid_nll: Some(nll),
-        });
+        validate(&mut state, tokens_per_s, &mut log, on_step)?;
         state.epoch += 1;
         state.batch_in_epoch = 0;
         save_checkpoint(&ckpt_path, &opt, &state)?;
@@ -272,24 +304,26 @@ pub fn train(opts: &TrainOptions, on_step: &mut dyn FnMut(&StepInfo)) -> Result<
     }
     if state.batch_in_epoch > 0 {
         // The run ended inside an epoch: validate the final weights too.
-        let (nll, _) = evaluate(&model, &valid_data, cfg.batch_tokens).map_err(Error::tensor)?;
-        if state.best_valid_nll.is_none_or(|b| nll < b) {
-            state.best_valid_nll = Some(nll);
-            export(&varmap, &cfg.model, &opts.out.join("model"))?;
-        }
-        log.row(&state, cfg.lr_at(state.step), None, 0.0, Some(nll))?;
-        on_step(&StepInfo {
-            step: state.step,
-            total_steps: cfg.total_steps,
-            epoch: state.epoch,
-            loss: f64::NAN,
-            tokens_per_s: 0.0,
-            valid_nll: Some(nll),
-        });
+        validate(&mut state, 0.0, &mut log, on_step)?;
     }
     save_checkpoint(&ckpt_path, &opt, &state)?;
     log.plot(&opts.out.join("loss.png"))?;
     Ok(state)
+}
+
+/// Writes the size of both splits (pieces, tokens, hours of music) as JSON, for the model card.
+fn write_data_stats(path: &Path, train: &Sequences, valid: &Sequences) -> Result<()> {
+    let split = |d: &Sequences| {
+        serde_json::json!({
+            "pieces": d.seqs.len(),
+            "tokens": d.tokens(),
+            "hours": (d.seconds / 3600.0 * 100.0).round() / 100.0,
+        })
+    };
+    let text = serde_json::json!({ "train": split(train), "valid": split(valid) }).to_string();
+    crate::atomic_file::write_atomic(path, |w| {
+        w.write_all(text.as_bytes()).map_err(|e| Error::io(path, e))
+    })
 }
 
 /// Masked mean cross-entropy of `logits` `[B, L, V]` against `target` `[B, L]`, with `mask` `[B, L]`.
@@ -326,14 +360,22 @@ fn train_step(
 }
 
 /// Mean NLL per token (nats) of `data` under `model` and the number of tokens scored. Pieces longer than
-/// the context are scored in half-overlapping windows, each token once.
+/// the context are scored in half-overlapping windows, each token once; with `limit`, only an evenly
+/// spread subset of the windows holding about that many tokens.
 pub fn evaluate(
     model: &MusicTransformer,
     data: &Sequences,
     batch_tokens: usize,
+    limit: Option<usize>,
 ) -> candle_core::Result<(f64, usize)> {
     let device = model.device().clone();
     let mut windows = eval_windows(data, model.config().max_len);
+    if let Some(limit) = limit {
+        // An evenly spread, fixed subset of the windows, about `limit` tokens.
+        let total: usize = windows.iter().map(|w| w.0.len()).sum();
+        let every = total.div_ceil(limit.max(1)).max(1);
+        windows = windows.into_iter().step_by(every).collect();
+    }
     windows.sort_by_key(|w| w.0.len());
     let (mut total, mut count) = (0f64, 0usize);
     let mut i = 0;
