@@ -270,6 +270,26 @@ pub struct DecodeSpeed {
     pub ms_at_end: f64,
     /// Tokens generated with the cache.
     pub tokens: usize,
+    /// Seconds of music in the cached run's tokens (performance models: the sum of the time shifts).
+    pub music_seconds: Option<f64>,
+    /// Peak resident memory of the process so far, bytes (Linux).
+    pub peak_rss: Option<u64>,
+}
+
+impl DecodeSpeed {
+    /// Seconds of music generated per second of decoding, for vocabularies with real time.
+    pub fn realtime_factor(&self) -> Option<f64> {
+        self.music_seconds
+            .map(|m| m * self.cached_tokens_per_s / self.tokens as f64)
+    }
+}
+
+/// Peak resident set size from `/proc/self/status` (`VmHWM`), where the system has it.
+pub fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }
 
 /// Measures `DecodeSpeed` with a fixed seed from a BOS prompt.
@@ -288,7 +308,7 @@ pub fn decode_speed(
     let t = Instant::now();
     stamps.push(t);
     let mut sampler = Sampler::new(cfg)?;
-    generate(
+    let drawn = generate(
         model,
         &[crate::tokens::BOS],
         1,
@@ -326,5 +346,14 @@ pub fn decode_speed(
         ms_at_100: median(90.min(tokens - 1)..110.min(tokens)),
         ms_at_end: median(tokens.saturating_sub(21)..tokens),
         tokens,
+        music_seconds: (model.config().vocab == crate::model::VocabKind::Performance).then(|| {
+            let mut stream = crate::tokens::PerformanceStream::new();
+            let mut sink = Vec::new();
+            for &id in &drawn[0] {
+                let _ = stream.push(id, &mut sink);
+            }
+            stream.seconds()
+        }),
+        peak_rss: peak_rss(),
     })
 }

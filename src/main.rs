@@ -631,5 +631,15 @@ fn bench_decode(model: &str, tokens: usize, uncached: usize) -> anyhow::Result<(
         s.tokens,
         s.ms_at_end / s.ms_at_100
     );
+    if let (Some(music), Some(factor)) = (s.music_seconds, s.realtime_factor()) {
+        println!(
+            "  music: {music:.1} s in {} tokens ({:.1} events per second of music): {factor:.1}× real time",
+            s.tokens,
+            s.tokens as f64 / music.max(1e-9)
+        );
+    }
+    if let Some(rss) = s.peak_rss {
+        println!("  peak memory: {:.0} MB", rss as f64 / 1e6);
+    }
     Ok(())
 }
