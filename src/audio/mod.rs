@@ -1,5 +1,7 @@
-//! Audio out: SoundFont rendering to WAV.
+//! Audio out: SoundFont rendering to WAV, and live playback through the system's audio.
 
+pub mod device;
+pub mod playback;
 pub mod render;
 pub mod soundfont;
 

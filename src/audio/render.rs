@@ -85,14 +85,14 @@ impl Stereo {
 
 /// One MIDI message for the synthesizer at a sample position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct SynthEvent {
-    sample: u64,
+pub(crate) struct SynthEvent {
+    pub(crate) sample: u64,
     /// Order among events at the same sample: controls, note-offs, then note-ons.
-    rank: u8,
-    channel: u8,
-    command: u8,
-    data1: u8,
-    data2: u8,
+    pub(crate) rank: u8,
+    pub(crate) channel: u8,
+    pub(crate) command: u8,
+    pub(crate) data1: u8,
+    pub(crate) data2: u8,
 }
 
 /// Samples below this (−100 dBFS) count as silence when looking for the end of the release tail.
@@ -246,7 +246,7 @@ fn channel_groups(score: &Score, events: &[SynthEvent], threads: usize) -> Vec<V
 const RELEASE_ALLOWANCE: f64 = 0.3;
 
 /// The score as synthesizer messages at sample positions, sorted.
-fn synth_events(score: &Score, sample_rate: u32) -> Vec<SynthEvent> {
+pub(crate) fn synth_events(score: &Score, sample_rate: u32) -> Vec<SynthEvent> {
     let at = |seconds: f64| (seconds.max(0.0) * sample_rate as f64).round() as u64;
     let mut out = Vec::with_capacity(score.notes.len() * 2 + score.controls.len());
     let mut push = |sample, rank, channel: u8, command, data1, data2| {
