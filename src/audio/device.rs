@@ -100,7 +100,7 @@ impl Output for DeviceOutput {
         let transport: Arc<Transport> = renderer.transport_handle();
         let stream = quietly(|| {
             self.device.build_output_stream(
-                self.config.clone(),
+                self.config,
                 move |data: &mut [f32], _: &cpal::OutputCallbackInfo| renderer.fill(data, channels),
                 move |err: cpal::Error| {
                     if matches!(err.kind(), cpal::ErrorKind::Xrun) {
