@@ -316,7 +316,10 @@ pub fn decode_speed(
         &mut sampler,
         &mut FixedMask {
             mask: None,
-            on_token: Some(&mut |_, _| stamps.push(Instant::now())),
+            on_token: Some(&mut |_, _| {
+                stamps.push(Instant::now());
+                true
+            }),
         },
     )?;
     let cached = t.elapsed().as_secs_f64();

@@ -27,6 +27,9 @@ pub enum Error {
     /// A bug or an unexpected state inside Reprise.
     #[error("internal error: {0}")]
     Internal(String),
+    /// The user stopped a long operation (Esc, Ctrl-C); nothing was written.
+    #[error("cancelled")]
+    Cancelled,
 }
 
 impl Error {

@@ -6,8 +6,10 @@
 pub mod atomic_file;
 pub mod audio;
 pub mod bench;
+pub mod console;
 pub mod error;
 pub mod generate;
+pub mod live;
 pub mod midi;
 pub mod model;
 pub mod pop909;

@@ -49,6 +49,24 @@ enum Cmd {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Play a MIDI file through the system's audio with the SoundFont synthesizer.
+    ///
+    /// Keys: space pauses, ←/→ seek 5 s, q (or Esc, Ctrl-C) stops with all notes off.
+    Play {
+        /// The MIDI file.
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        out: AudioOutArgs,
+        /// Start this many seconds in.
+        #[arg(long, default_value_t = 0.0)]
+        from: f64,
+        /// List the output devices and exit.
+        #[arg(long)]
+        list_devices: bool,
+        /// No status line.
+        #[arg(short, long)]
+        quiet: bool,
+    },
     /// Continue a MIDI file with a model; the output holds the primer followed by the new music.
     ///
     /// Chorale (grid) models read the primer as four voices. Piano (performance) models take any General
@@ -118,9 +136,26 @@ enum Cmd {
     },
 }
 
+/// Where live audio goes.
+#[derive(clap::Args, Clone)]
+struct AudioOutArgs {
+    /// SoundFont (SF2) to play with (default: the built-in General MIDI bank).
+    #[arg(long)]
+    soundfont: Option<PathBuf>,
+    /// Output device: part of a name from --list-devices, or `null` (a silent clock, for machines
+    /// without audio).
+    #[arg(long)]
+    device: Option<String>,
+}
+
 /// Options shared by `continue` and `generate`.
 #[derive(clap::Args)]
 struct GenArgs {
+    /// Play the music while it is being generated (and to its end).
+    #[arg(long)]
+    play: bool,
+    #[command(flatten)]
+    audio: AudioOutArgs,
     /// Model name (in models/) or directory.
     #[arg(long, default_value = "jsb-chorales")]
     model: String,
@@ -196,9 +231,11 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             eprintln!("reprise: {err:#}");
-            let user = err
-                .downcast_ref::<reprise::Error>()
-                .is_none_or(reprise::Error::is_user_error);
+            let ours = err.downcast_ref::<reprise::Error>();
+            if matches!(ours, Some(reprise::Error::Cancelled)) {
+                return ExitCode::from(130);
+            }
+            let user = ours.is_none_or(reprise::Error::is_user_error);
             ExitCode::from(if user { 2 } else { 1 })
         }
     }
@@ -244,6 +281,24 @@ fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Info { files } => Ok(info(&files)),
+        Cmd::Play {
+            file,
+            out,
+            from,
+            list_devices,
+            quiet,
+        } => {
+            if list_devices {
+                return list_devices_cmd();
+            }
+            let Some(file) = file else {
+                anyhow::bail!(reprise::Error::Invalid(
+                    "play needs a MIDI file (or --list-devices)".into()
+                ));
+            };
+            play_cmd(&file, &out, from, quiet)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Continue {
             primer,
             primer_seconds,
@@ -499,6 +554,51 @@ fn eval(model: &str, data: &Path, split: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn list_devices_cmd() -> anyhow::Result<ExitCode> {
+    let names = reprise::audio::device::list();
+    if names.is_empty() {
+        anyhow::bail!(reprise::Error::Invalid(
+            reprise::audio::device::NO_DEVICE.into()
+        ));
+    }
+    for n in names {
+        println!("{n}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn play_cmd(file: &Path, out: &AudioOutArgs, from: f64, quiet: bool) -> anyhow::Result<()> {
+    use reprise::audio::playback::{PlayOptions, Player};
+    if !from.is_finite() || from < 0.0 {
+        anyhow::bail!(reprise::Error::Invalid(format!(
+            "--from {from} must be ≥ 0"
+        )));
+    }
+    let score = midi::read_file(file)?;
+    let sf = reprise::audio::soundfont::load(out.soundfont.as_deref())?;
+    let output = reprise::audio::device::open_output(out.device.as_deref())?;
+    let opts = PlayOptions {
+        from_seconds: from,
+        ..Default::default()
+    };
+    let player = Player::start(&score, &sf, output, opts)?;
+    let length = score.duration();
+    let stopped = reprise::console::run(&player, || length, quiet);
+    let at = player.position();
+    let stats = player.stop();
+    if !quiet {
+        eprintln!(
+            "{} {} ({} messages, {} late, {} underruns)",
+            if stopped { "stopped at" } else { "played" },
+            reprise::console::clock(if stopped { at } else { length }),
+            stats.delivered,
+            stats.late_events,
+            stats.underruns
+        );
+    }
+    Ok(())
+}
+
 /// The primer of `continue` and how to use it.
 struct PrimerArgs<'a> {
     score: &'a Score,
@@ -536,6 +636,30 @@ fn generate_cmd(primer: Option<PrimerArgs>, bpm: f64, gen: &GenArgs) -> anyhow::
     }
     let dir = reprise::model::resolve_model_dir(&gen.model)?;
     let model = reprise::model::MusicTransformer::load(&dir, &candle_core::Device::Cpu)?;
+    let base = primer
+        .as_ref()
+        .map_or_else(|| Score::new(480, 500_000), |p| Ok(p.score.clone()))?;
+    let player = if gen.play {
+        Some(start_live(&base, &gen.audio)?)
+    } else {
+        None
+    };
+    let mut feed = player
+        .as_ref()
+        .map(|p| reprise::live::LiveFeed::new(p, reprise::generate::piano::free_channel(&base)));
+    let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    if gen.play {
+        // Ctrl-C during generation: stop generating, then playback, cleanly.
+        reprise::console::catch_interrupt();
+        let c = cancel.clone();
+        std::thread::spawn(move || loop {
+            if reprise::console::was_interrupted() {
+                c.store(true, std::sync::atomic::Ordering::Release);
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        });
+    }
     let req = Request {
         length,
         sampler,
@@ -543,10 +667,14 @@ fn generate_cmd(primer: Option<PrimerArgs>, bpm: f64, gen: &GenArgs) -> anyhow::
         bpm,
         primer_seconds: primer.as_ref().map_or(20.0, |p| p.seconds),
         only_new: primer.as_ref().is_some_and(|p| p.only_new),
+        cancel: Some(cancel),
     };
     let bar = progress_bar(gen.quiet, "generating");
     let (mut drawn, mut notes, mut latest) = (0u64, 0u64, 0f64);
-    let out = tasks::run(&model, primer.map(|p| p.score), &req, &mut |_, e| {
+    let out = tasks::run(&model, primer.map(|p| p.score), &req, &mut |i, e| {
+        if let (0, Some(f)) = (i, feed.as_mut()) {
+            f.on_event(e);
+        }
         match e {
             GenEvent::Token(_) => drawn += 1,
             GenEvent::Note(reprise::tokens::NoteEvent::On { time, .. }) => {
@@ -580,7 +708,58 @@ fn generate_cmd(primer: Option<PrimerArgs>, bpm: f64, gen: &GenArgs) -> anyhow::
             );
         }
     }
+    let streamed = feed.as_ref().map_or(0, |f| f.appended());
+    drop(feed);
+    if let Some(player) = player {
+        finish_live(player, &base, &out.scores[0], streamed, gen.quiet);
+    }
     Ok(())
+}
+
+/// Starts playing `base` (the primer) from two seconds before its end; the continuation is appended
+/// as it is generated, and the playhead waits where the music does not exist yet.
+fn start_live(
+    base: &Score,
+    audio: &AudioOutArgs,
+) -> anyhow::Result<reprise::audio::playback::Player> {
+    use reprise::audio::playback::{PlayOptions, Player};
+    let sf = reprise::audio::soundfont::load(audio.soundfont.as_deref())?;
+    let output = reprise::audio::device::open_output(audio.device.as_deref())?;
+    let end = base.duration();
+    let opts = PlayOptions {
+        from_seconds: (end - 2.0).max(0.0),
+        streaming: true,
+        hold_seconds: end,
+        gain: 1.0,
+    };
+    Ok(Player::start(base, &sf, output, opts)?)
+}
+
+/// After generation: notes that were not streamed (chorale models) are appended, then the music plays
+/// to its end (or until the user stops it).
+fn finish_live(
+    player: reprise::audio::playback::Player,
+    base: &Score,
+    output: &Score,
+    streamed: usize,
+    quiet: bool,
+) {
+    if streamed == 0 {
+        let end = base.duration();
+        let mut rest = output.clone();
+        rest.notes.retain(|n| n.start >= end - 1e-6);
+        player.append(&rest, rest.duration());
+    }
+    player.complete();
+    let length = output.duration();
+    reprise::console::run(&player, || length, quiet);
+    let stats = player.stop();
+    if !quiet {
+        eprintln!(
+            "played: {} messages, {} late, {} underruns; waited {} times for the generator",
+            stats.delivered, stats.late_events, stats.underruns, stats.stalls
+        );
+    }
 }
 
 /// `out.mid` for one sample; `out-1.mid` … `out-N.mid` for several.

@@ -372,3 +372,44 @@ fn every_subcommand_has_help() {
         assert!(String::from_utf8_lossy(&out.stdout).contains("Usage: reprise"));
     }
 }
+
+#[test]
+fn play_without_a_sound_card_says_so_in_one_line() {
+    let out = reprise(&["play", &sample("piano-phrase.mid"), "--from", "11"]);
+    if out.status.success() {
+        return; // this machine has audio: nothing to check here
+    }
+    assert_bad_input(
+        &out,
+        "",
+        "no audio output device; use `reprise render` to write a WAV",
+    );
+    let named = reprise(&[
+        "play",
+        &sample("piano-phrase.mid"),
+        "--device",
+        "no-such-device-here",
+    ]);
+    assert_bad_input(
+        &named,
+        "no-such-device-here",
+        "no audio output device named",
+    );
+}
+
+#[test]
+fn play_on_the_null_device_runs_to_the_end() {
+    // The last second of the phrase, on the silent real-time clock.
+    let out = reprise(&[
+        "play",
+        &sample("piano-phrase.mid"),
+        "--device",
+        "null",
+        "--from",
+        "10.5",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("0 late, 0 underruns"), "{stderr}");
+    assert!(!stderr.contains("ALSA"), "{stderr}");
+}

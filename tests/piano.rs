@@ -141,6 +141,7 @@ fn streamed_notes_are_the_notes_written() {
         bpm: 100.0,
         primer_seconds: 5.0,
         only_new: true,
+        cancel: None,
     };
     let mut events: Vec<Vec<NoteEvent>> = vec![Vec::new(); 2];
     let mut tokens = [0usize; 2];

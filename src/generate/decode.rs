@@ -15,12 +15,12 @@ pub trait Steer {
 }
 
 /// The simplest steering: one fixed mask for every step (or none), every token reported to
-/// `on_token(sample, id)`, and the length left to the step count.
+/// `on_token(sample, id)`, which returns false to end that sample; otherwise the step count decides.
 pub struct FixedMask<'a> {
     /// Allowed tokens (`None` = any).
     pub mask: Option<Vec<bool>>,
-    /// Sees every drawn token.
-    pub on_token: Option<&'a mut dyn FnMut(usize, u32)>,
+    /// Sees every drawn token; false ends the sample.
+    pub on_token: Option<&'a mut dyn FnMut(usize, u32) -> bool>,
 }
 
 impl Steer for FixedMask<'_> {
@@ -29,10 +29,7 @@ impl Steer for FixedMask<'_> {
     }
 
     fn accept(&mut self, i: usize, id: u32) -> bool {
-        if let Some(f) = self.on_token.as_mut() {
-            f(i, id);
-        }
-        true
+        self.on_token.as_mut().is_none_or(|f| f(i, id))
     }
 }
 
@@ -239,7 +236,10 @@ mod tests {
             &mut Sampler::new(cfg).unwrap(),
             &mut FixedMask {
                 mask: only_rest_or_c(),
-                on_token: Some(&mut |_, _| seen += 1),
+                on_token: Some(&mut |_, _| {
+                    seen += 1;
+                    true
+                }),
             },
         )
         .unwrap();
@@ -256,7 +256,7 @@ mod tests {
             &mut Sampler::new(cfg).unwrap(),
             &mut FixedMask {
                 mask: only_rest_or_c(),
-                on_token: Some(&mut |_, _| {}),
+                on_token: Some(&mut |_, _| true),
             },
         )
         .unwrap();

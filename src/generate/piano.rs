@@ -65,7 +65,7 @@ pub fn run(
             )))
         }
     };
-    let mut steer = PianoSteer::new(&prompt, req.samples, until, on_event)?;
+    let mut steer = PianoSteer::new(&prompt, req, until, on_event)?;
     let mut sampler = Sampler::new(req.sampler)?;
     let generated = generate(
         model,
@@ -75,6 +75,9 @@ pub fn run(
         &mut sampler,
         &mut steer,
     )?;
+    if req.cancelled() {
+        return Err(Error::Cancelled);
+    }
     let mut scores = Vec::with_capacity(generated.len());
     for ids in generated {
         scores.push(output_score(primer, req, &prompt, &ids)?);
@@ -165,6 +168,7 @@ fn piano_reduction(score: &Score, notes: &mut Vec<String>) -> Score {
 /// Keeps each sample's decoder state: masks releases to sounding keys and caps polyphony, reports
 /// tokens and notes (in output seconds), and ends a sample once it reaches `until` seconds.
 struct PianoSteer<'a> {
+    req: &'a Request,
     streams: Vec<PerformanceStream>,
     until: f64,
     origin: f64,
@@ -175,7 +179,7 @@ struct PianoSteer<'a> {
 impl<'a> PianoSteer<'a> {
     fn new(
         prompt: &Prompt,
-        samples: usize,
+        req: &'a Request,
         until: f64,
         on_event: &'a mut dyn FnMut(usize, GenEvent),
     ) -> Result<Self> {
@@ -185,7 +189,8 @@ impl<'a> PianoSteer<'a> {
             stream.push(id, &mut ignored)?;
         }
         Ok(PianoSteer {
-            streams: vec![stream; samples.max(1)],
+            req,
+            streams: vec![stream; req.samples.max(1)],
             until,
             origin: prompt.origin,
             on_event,
@@ -224,7 +229,7 @@ impl Steer for PianoSteer<'_> {
         (self.on_event)(i, GenEvent::Token(id));
         // Ids come from the model's vocabulary, so the stream cannot refuse them.
         let _ = self.streams[i].push(id, &mut self.events);
-        let more = self.streams[i].seconds() < self.until;
+        let more = self.streams[i].seconds() < self.until && !self.req.cancelled();
         if !more {
             self.streams[i].finish(&mut self.events);
         }
@@ -254,10 +259,7 @@ fn output_score(
         }
         None => Score::new(480, (60e6 / req.bpm).round() as u32)?,
     };
-    let channel = (0u8..16)
-        .filter(|&c| c != DRUM_CHANNEL)
-        .find(|&c| !out.notes.iter().any(|n| n.channel == c))
-        .unwrap_or(0);
+    let channel = free_channel(&out);
     let track = out.add_track("Reprise continuation", TrackRole::Other);
     let ids: Vec<u32> = prompt.ids.iter().chain(new_ids).copied().collect();
     let decoded = PerformanceVocab::default().decode(&ids)?;
@@ -278,4 +280,12 @@ fn output_score(
     }
     out.sort();
     Ok(out)
+}
+
+/// The first melodic channel no note of `score` uses (0 if all are taken): where the continuation goes.
+pub fn free_channel(score: &Score) -> u8 {
+    (0u8..16)
+        .filter(|&c| c != DRUM_CHANNEL)
+        .find(|&c| !score.notes.iter().any(|n| n.channel == c))
+        .unwrap_or(0)
 }

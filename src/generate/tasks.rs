@@ -1,5 +1,8 @@
 //! Generation tasks over MIDI: continue a primer, or generate from nothing.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use crate::error::{Error, Result};
 use crate::midi::Score;
 use crate::model::{MusicTransformer, VocabKind};
@@ -34,6 +37,17 @@ pub struct Request {
     pub primer_seconds: f64,
     /// Leave the primer out of the output (the new music keeps its place in time).
     pub only_new: bool,
+    /// Set from another thread (or a signal handler) to stop early: the result is `Error::Cancelled`.
+    pub cancel: Option<Arc<AtomicBool>>,
+}
+
+impl Request {
+    /// True once the caller asked to stop.
+    pub fn cancelled(&self) -> bool {
+        self.cancel
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::Acquire))
+    }
 }
 
 /// What a running generation reports, per sample, as it goes.
@@ -146,9 +160,15 @@ fn run_grid(
         &mut sampler,
         &mut FixedMask {
             mask: Some(grid_grammar()),
-            on_token: Some(&mut |i, id| on_event(i, GenEvent::Token(id))),
+            on_token: Some(&mut |i, id| {
+                on_event(i, GenEvent::Token(id));
+                !req.cancelled()
+            }),
         },
     )?;
+    if req.cancelled() {
+        return Err(Error::Cancelled);
+    }
     let mut scores = Vec::with_capacity(generated.len());
     for ids in generated {
         let mut chorale = head.clone();

@@ -1,0 +1,71 @@
+//! Playing music while it is generated: note events from a running generation become notes appended
+//! to a [`Player`], and the playhead may run up to the time where every note is known. If the
+//! generator cannot keep ahead of the music, the playhead waits there (a stall) and goes on when
+//! more music exists; nothing is skipped.
+
+use std::collections::HashMap;
+
+use crate::audio::playback::Player;
+use crate::generate::tasks::GenEvent;
+use crate::midi::{Score, TrackRole};
+use crate::tokens::NoteEvent;
+
+/// Turns one sample's note events into appended notes.
+pub struct LiveFeed<'a> {
+    player: &'a Player,
+    channel: u8,
+    open: HashMap<u8, (u8, f64)>,
+    latest: f64,
+    appended: usize,
+}
+
+impl<'a> LiveFeed<'a> {
+    /// Feeds `player`; new notes go on `channel` with program 0 (piano).
+    pub fn new(player: &'a Player, channel: u8) -> Self {
+        LiveFeed {
+            player,
+            channel,
+            open: HashMap::new(),
+            latest: 0.0,
+            appended: 0,
+        }
+    }
+
+    /// Notes appended so far.
+    pub fn appended(&self) -> usize {
+        self.appended
+    }
+
+    /// Takes one event of the generation (tokens are ignored).
+    pub fn on_event(&mut self, e: GenEvent) {
+        let GenEvent::Note(n) = e else { return };
+        match n {
+            NoteEvent::On {
+                pitch,
+                velocity,
+                time,
+            } => {
+                self.open.insert(pitch, (velocity, time));
+                self.latest = self.latest.max(time);
+            }
+            NoteEvent::Off { pitch, time } => {
+                self.latest = self.latest.max(time);
+                if let Some((velocity, start)) = self.open.remove(&pitch) {
+                    let mut part = Score::new(480, 500_000).expect("constant tempo is valid");
+                    let t = part.add_track("live", TrackRole::Other);
+                    part.push_note_seconds(t, self.channel, 0, pitch, velocity, start, time);
+                    self.player.append(&part, self.ready_until());
+                    self.appended += 1;
+                }
+            }
+        }
+    }
+
+    /// Up to where every note is known: the latest event, but not past a note still sounding.
+    fn ready_until(&self) -> f64 {
+        self.open
+            .values()
+            .map(|&(_, start)| start)
+            .fold(self.latest, f64::min)
+    }
+}
