@@ -13,18 +13,16 @@ use crate::tokens::NoteEvent;
 /// Turns one sample's note events into appended notes.
 pub struct LiveFeed<'a> {
     player: &'a Player,
-    channel: u8,
-    open: HashMap<u8, (u8, f64)>,
+    open: HashMap<(u8, u8), (u8, u8, f64)>,
     latest: f64,
     appended: usize,
 }
 
 impl<'a> LiveFeed<'a> {
-    /// Feeds `player`; new notes go on `channel` with program 0 (piano).
-    pub fn new(player: &'a Player, channel: u8) -> Self {
+    /// Feeds `player`.
+    pub fn new(player: &'a Player) -> Self {
         LiveFeed {
             player,
-            channel,
             open: HashMap::new(),
             latest: 0.0,
             appended: 0,
@@ -38,22 +36,30 @@ impl<'a> LiveFeed<'a> {
 
     /// Takes one event of the generation (tokens are ignored).
     pub fn on_event(&mut self, e: GenEvent) {
-        let GenEvent::Note(n) = e else { return };
-        match n {
+        let GenEvent::Note {
+            channel,
+            program,
+            event,
+        } = e
+        else {
+            return;
+        };
+        match event {
             NoteEvent::On {
                 pitch,
                 velocity,
                 time,
             } => {
-                self.open.insert(pitch, (velocity, time));
+                self.open
+                    .insert((channel, pitch), (program, velocity, time));
                 self.latest = self.latest.max(time);
             }
             NoteEvent::Off { pitch, time } => {
                 self.latest = self.latest.max(time);
-                if let Some((velocity, start)) = self.open.remove(&pitch) {
+                if let Some((program, velocity, start)) = self.open.remove(&(channel, pitch)) {
                     let mut part = Score::new(480, 500_000).expect("constant tempo is valid");
                     let t = part.add_track("live", TrackRole::Other);
-                    part.push_note_seconds(t, self.channel, 0, pitch, velocity, start, time);
+                    part.push_note_seconds(t, channel, program, pitch, velocity, start, time);
                     self.player.append(&part, self.ready_until());
                     self.appended += 1;
                 }
@@ -65,7 +71,7 @@ impl<'a> LiveFeed<'a> {
     fn ready_until(&self) -> f64 {
         self.open
             .values()
-            .map(|&(_, start)| start)
+            .map(|&(_, _, start)| start)
             .fold(self.latest, f64::min)
     }
 }

@@ -644,9 +644,7 @@ fn generate_cmd(primer: Option<PrimerArgs>, bpm: f64, gen: &GenArgs) -> anyhow::
     } else {
         None
     };
-    let mut feed = player
-        .as_ref()
-        .map(|p| reprise::live::LiveFeed::new(p, reprise::generate::piano::free_channel(&base)));
+    let mut feed = player.as_ref().map(reprise::live::LiveFeed::new);
     let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     if gen.play {
         // Ctrl-C during generation: stop generating, then playback, cleanly.
@@ -677,11 +675,14 @@ fn generate_cmd(primer: Option<PrimerArgs>, bpm: f64, gen: &GenArgs) -> anyhow::
         }
         match e {
             GenEvent::Token(_) => drawn += 1,
-            GenEvent::Note(reprise::tokens::NoteEvent::On { time, .. }) => {
+            GenEvent::Note {
+                event: reprise::tokens::NoteEvent::On { time, .. },
+                ..
+            } => {
                 notes += 1;
                 latest = latest.max(time);
             }
-            GenEvent::Note(_) => {}
+            GenEvent::Note { .. } => {}
         }
         if drawn.is_multiple_of(16) {
             let so_far = if notes > 0 {

@@ -250,3 +250,52 @@ fn eval_scores_a_data_file() {
     ]);
     assert_bad_input(&res, "no split 'test'");
 }
+
+/// Chorale generation streams its notes as it goes: the events pair up into exactly the notes written.
+#[test]
+fn grid_generation_streams_the_notes_it_writes() {
+    use reprise::generate::tasks::{run, GenEvent, Length, Request};
+    use reprise::tokens::NoteEvent;
+    let dir = tempfile::tempdir().unwrap();
+    let model = MusicTransformer::load(&tiny_model(dir.path()), &Device::Cpu).unwrap();
+    let req = Request {
+        length: Length::Seconds(4.0),
+        sampler: reprise::generate::SamplerConfig {
+            seed: 5,
+            ..Default::default()
+        },
+        samples: 1,
+        bpm: 90.0,
+        primer_seconds: 20.0,
+        only_new: false,
+        cancel: None,
+    };
+    let mut open = std::collections::HashMap::new();
+    let mut streamed = Vec::new();
+    let out = run(&model, None, &req, &mut |_, e| {
+        if let GenEvent::Note { channel, event, .. } = e {
+            match event {
+                NoteEvent::On { pitch, time, .. } => {
+                    assert!(open.insert((channel, pitch), time).is_none());
+                }
+                NoteEvent::Off { pitch, time } => {
+                    let on = open.remove(&(channel, pitch)).unwrap();
+                    let ms = |t: f64| (t * 1000.0).round() as i64;
+                    streamed.push((channel, pitch, ms(on), ms(time)));
+                }
+            }
+        }
+    })
+    .unwrap();
+    assert!(open.is_empty());
+    streamed.sort_unstable();
+    let ms = |t: f64| (t * 1000.0).round() as i64;
+    let mut written: Vec<_> = out.scores[0]
+        .notes
+        .iter()
+        .map(|n| (n.channel, n.pitch, ms(n.start), ms(n.end)))
+        .collect();
+    written.sort_unstable();
+    assert!(!written.is_empty());
+    assert_eq!(streamed, written);
+}

@@ -146,7 +146,10 @@ fn streamed_notes_are_the_notes_written() {
     let mut events: Vec<Vec<NoteEvent>> = vec![Vec::new(); 2];
     let mut tokens = [0usize; 2];
     let out = run(&model, Some(&primer), &req, &mut |i, e| match e {
-        GenEvent::Note(n) => events[i].push(n),
+        GenEvent::Note { event, channel, .. } => {
+            assert_eq!(channel, 0);
+            events[i].push(event)
+        }
         GenEvent::Token(_) => tokens[i] += 1,
     })
     .unwrap();

@@ -65,7 +65,11 @@ pub fn run(
             )))
         }
     };
-    let mut steer = PianoSteer::new(&prompt, req, until, on_event)?;
+    let channel = match primer {
+        Some(p) if !req.only_new => free_channel(p),
+        _ => 0,
+    };
+    let mut steer = PianoSteer::new(&prompt, req, channel, until, on_event)?;
     let mut sampler = Sampler::new(req.sampler)?;
     let generated = generate(
         model,
@@ -80,7 +84,7 @@ pub fn run(
     }
     let mut scores = Vec::with_capacity(generated.len());
     for ids in generated {
-        scores.push(output_score(primer, req, &prompt, &ids)?);
+        scores.push(output_score(primer, req, &prompt, channel, &ids)?);
     }
     Ok(Output { scores, notes })
 }
@@ -169,6 +173,7 @@ fn piano_reduction(score: &Score, notes: &mut Vec<String>) -> Score {
 /// tokens and notes (in output seconds), and ends a sample once it reaches `until` seconds.
 struct PianoSteer<'a> {
     req: &'a Request,
+    channel: u8,
     streams: Vec<PerformanceStream>,
     until: f64,
     origin: f64,
@@ -180,6 +185,7 @@ impl<'a> PianoSteer<'a> {
     fn new(
         prompt: &Prompt,
         req: &'a Request,
+        channel: u8,
         until: f64,
         on_event: &'a mut dyn FnMut(usize, GenEvent),
     ) -> Result<Self> {
@@ -190,6 +196,7 @@ impl<'a> PianoSteer<'a> {
         }
         Ok(PianoSteer {
             req,
+            channel,
             streams: vec![stream; req.samples.max(1)],
             until,
             origin: prompt.origin,
@@ -215,7 +222,12 @@ impl<'a> PianoSteer<'a> {
                     time: time + self.origin,
                 },
             };
-            (self.on_event)(i, GenEvent::Note(shifted));
+            let note = GenEvent::Note {
+                channel: self.channel,
+                program: 0,
+                event: shifted,
+            };
+            (self.on_event)(i, note);
         }
     }
 }
@@ -244,6 +256,7 @@ fn output_score(
     primer: Option<&Score>,
     req: &Request,
     prompt: &Prompt,
+    channel: u8,
     new_ids: &[u32],
 ) -> Result<Score> {
     let mut out = match primer {
@@ -259,7 +272,6 @@ fn output_score(
         }
         None => Score::new(480, (60e6 / req.bpm).round() as u32)?,
     };
-    let channel = free_channel(&out);
     let track = out.add_track("Reprise continuation", TrackRole::Other);
     let ids: Vec<u32> = prompt.ids.iter().chain(new_ids).copied().collect();
     let decoded = PerformanceVocab::default().decode(&ids)?;

@@ -55,8 +55,16 @@ impl Request {
 pub enum GenEvent {
     /// A token was drawn.
     Token(u32),
-    /// A note starts or ends, in seconds of the output score (performance models).
-    Note(NoteEvent),
+    /// A note starts or ends, in seconds of the output score, on the channel and with the program it
+    /// has in the output.
+    Note {
+        /// MIDI channel.
+        channel: u8,
+        /// General MIDI program.
+        program: u8,
+        /// The key and time.
+        event: NoteEvent,
+    },
 }
 
 /// The result: one score per sample and notes for the user (e.g. how the primer was read).
@@ -152,6 +160,9 @@ fn run_grid(
         }
     };
     let mut sampler = Sampler::new(req.sampler)?;
+    let step_seconds = 60.0 / vocab.bpm / 4.0;
+    let mut streams =
+        vec![GridStream::new(head.steps.len() as f64 * step_seconds, step_seconds); req.samples];
     let generated = generate(
         model,
         &prompt,
@@ -162,12 +173,34 @@ fn run_grid(
             mask: Some(grid_grammar()),
             on_token: Some(&mut |i, id| {
                 on_event(i, GenEvent::Token(id));
+                streams[i].push(id, &mut |channel, event| {
+                    on_event(
+                        i,
+                        GenEvent::Note {
+                            channel,
+                            program: vocab.program,
+                            event,
+                        },
+                    )
+                });
                 !req.cancelled()
             }),
         },
     )?;
     if req.cancelled() {
         return Err(Error::Cancelled);
+    }
+    for (i, stream) in streams.iter_mut().enumerate() {
+        stream.finish(&mut |channel, event| {
+            on_event(
+                i,
+                GenEvent::Note {
+                    channel,
+                    program: vocab.program,
+                    event,
+                },
+            )
+        });
     }
     let mut scores = Vec::with_capacity(generated.len());
     for ids in generated {
@@ -182,3 +215,74 @@ fn run_grid(
 pub fn grid_grammar() -> Vec<bool> {
     (0..grid::SIZE).map(|id| id >= grid::REST).collect()
 }
+
+/// Grid tokens as note events while they are generated: voice v is channel v, and a note lasts as
+/// long as its voice repeats the pitch (as in `GridVocab::chorale_to_score`).
+#[derive(Debug, Clone)]
+struct GridStream {
+    offset: f64,
+    step_seconds: f64,
+    step: usize,
+    voice: usize,
+    sounding: [i16; VOICES],
+}
+
+impl GridStream {
+    fn new(offset: f64, step_seconds: f64) -> Self {
+        GridStream {
+            offset,
+            step_seconds,
+            step: 0,
+            voice: 0,
+            sounding: [-1; VOICES],
+        }
+    }
+
+    fn now(&self) -> f64 {
+        self.offset + self.step as f64 * self.step_seconds
+    }
+
+    fn push(&mut self, id: u32, emit: &mut dyn FnMut(u8, NoteEvent)) {
+        let pitch = if id >= grid::PITCH && id < grid::SIZE {
+            (id - grid::PITCH) as i16
+        } else {
+            -1
+        };
+        let (v, time) = (self.voice, self.now());
+        if self.sounding[v] != pitch {
+            self.release(v, time, emit);
+            if pitch >= 0 {
+                let event = NoteEvent::On {
+                    pitch: pitch as u8,
+                    velocity: GRID_VELOCITY,
+                    time,
+                };
+                emit(v as u8, event);
+            }
+            self.sounding[v] = pitch;
+        }
+        self.voice += 1;
+        if self.voice == VOICES {
+            self.voice = 0;
+            self.step += 1;
+        }
+    }
+
+    fn release(&mut self, v: usize, time: f64, emit: &mut dyn FnMut(u8, NoteEvent)) {
+        if self.sounding[v] >= 0 {
+            let pitch = self.sounding[v] as u8;
+            emit(v as u8, NoteEvent::Off { pitch, time });
+            self.sounding[v] = -1;
+        }
+    }
+
+    fn finish(&mut self, emit: &mut dyn FnMut(u8, NoteEvent)) {
+        let time = self.now();
+        for v in 0..VOICES {
+            self.release(v, time, emit);
+        }
+    }
+}
+
+/// Velocity of decoded grid notes.
+const GRID_VELOCITY: u8 = 80;
