@@ -243,7 +243,7 @@ impl GridStream {
     }
 
     fn push(&mut self, id: u32, emit: &mut dyn FnMut(u8, NoteEvent)) {
-        let pitch = if id >= grid::PITCH && id < grid::SIZE {
+        let pitch = if (grid::PITCH..grid::SIZE).contains(&id) {
             (id - grid::PITCH) as i16
         } else {
             -1
