@@ -15,6 +15,7 @@ pub mod model;
 pub mod pop909;
 pub mod tokens;
 pub mod train;
+pub mod tui;
 
 pub use error::{Error, Result};
 pub use midi::Score;

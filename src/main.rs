@@ -11,11 +11,13 @@ use reprise::audio::{self, soundfont, RenderOptions};
 use reprise::midi::{self, Score};
 
 /// Continue, accompany and develop MIDI, and render it, from the terminal.
+///
+/// With no command on a terminal, opens the terminal UI (`reprise tui`).
 #[derive(Parser)]
-#[command(name = "reprise", version, arg_required_else_help = true)]
+#[command(name = "reprise", version)]
 struct Cli {
     #[command(subcommand)]
-    command: Cmd,
+    command: Option<Cmd>,
 }
 
 #[derive(Subcommand)]
@@ -48,6 +50,16 @@ enum Cmd {
         /// One or more MIDI files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+    },
+    /// The terminal UI: piano roll, parameters, continue/generate with the models, play, render, save.
+    ///
+    /// Press ? inside for the keys.
+    Tui {
+        /// A MIDI file to open.
+        file: Option<PathBuf>,
+        /// Audio output for playback: part of a device name, or `null` (a silent clock).
+        #[arg(long)]
+        device: Option<String>,
     },
     /// Play a MIDI file through the system's audio with the SoundFont synthesizer.
     ///
@@ -227,7 +239,18 @@ fn main() -> ExitCode {
         eprintln!("reprise: internal error: {info}");
     }));
     let cli = Cli::parse();
-    match run(cli.command) {
+    let command = match cli.command {
+        Some(c) => c,
+        None if std::io::stdout().is_terminal() && std::io::stdin().is_terminal() => Cmd::Tui {
+            file: None,
+            device: None,
+        },
+        None => {
+            let _ = <Cli as clap::CommandFactory>::command().print_help();
+            return ExitCode::from(2);
+        }
+    };
+    match run(command) {
         Ok(code) => code,
         Err(err) => {
             eprintln!("reprise: {err:#}");
@@ -281,6 +304,15 @@ fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Info { files } => Ok(info(&files)),
+        Cmd::Tui { file, device } => {
+            if !std::io::stdout().is_terminal() {
+                anyhow::bail!(reprise::Error::Invalid(
+                    "the terminal UI needs a terminal (stdout is not one)".into()
+                ));
+            }
+            reprise::tui::run(file, device)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Play {
             file,
             out,

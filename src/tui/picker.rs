@@ -1,0 +1,139 @@
+//! A small file picker: the MIDI files and folders of one directory; ↑/↓ choose, Enter opens a file or
+//! enters a folder, Backspace goes up, Esc closes.
+
+use std::path::{Path, PathBuf};
+
+use super::app::Key;
+
+/// The picker's state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Picker {
+    /// The directory shown.
+    pub dir: PathBuf,
+    /// Its entries: `..` first, then folders, then `.mid`/`.midi` files, each sorted.
+    pub entries: Vec<Entry>,
+    /// The highlighted entry.
+    pub selected: usize,
+    /// Set when the user closes the picker without a choice.
+    pub closed: bool,
+}
+
+/// One line of the picker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// Shown name (folders end with `/`).
+    pub name: String,
+    /// Full path.
+    pub path: PathBuf,
+    /// True for folders.
+    pub is_dir: bool,
+}
+
+fn is_midi(p: &Path) -> bool {
+    p.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("mid") || e.eq_ignore_ascii_case("midi"))
+}
+
+impl Picker {
+    /// Lists `dir`.
+    pub fn open(dir: &Path) -> Picker {
+        let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+        let mut folders = Vec::new();
+        let mut files = Vec::new();
+        if let Ok(rd) = std::fs::read_dir(&dir) {
+            for e in rd.filter_map(|e| e.ok()) {
+                let path = e.path();
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.starts_with('.') {
+                    continue;
+                }
+                if path.is_dir() {
+                    folders.push(Entry {
+                        name: format!("{name}/"),
+                        path,
+                        is_dir: true,
+                    });
+                } else if is_midi(&path) {
+                    files.push(Entry {
+                        name,
+                        path,
+                        is_dir: false,
+                    });
+                }
+            }
+        }
+        folders.sort_by(|a, b| a.name.cmp(&b.name));
+        files.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut entries = Vec::new();
+        if let Some(parent) = dir.parent() {
+            entries.push(Entry {
+                name: "../".into(),
+                path: parent.to_path_buf(),
+                is_dir: true,
+            });
+        }
+        // Files first after `..`: what the user came for.
+        entries.extend(files);
+        entries.extend(folders);
+        let selected = usize::from(entries.len() > 1 && entries[0].name == "../");
+        Picker {
+            dir,
+            entries,
+            selected,
+            closed: false,
+        }
+    }
+
+    /// Handles a key; returns a chosen file.
+    pub fn key(&mut self, key: Key) -> Option<PathBuf> {
+        let n = self.entries.len();
+        match key {
+            Key::Up if n > 0 => self.selected = (self.selected + n - 1) % n,
+            Key::Down if n > 0 => self.selected = (self.selected + 1) % n,
+            Key::Esc | Key::Char('q') => self.closed = true,
+            Key::Backspace | Key::Left => {
+                if let Some(parent) = self.dir.parent() {
+                    *self = Picker::open(parent);
+                }
+            }
+            Key::Enter | Key::Right => {
+                let e = self.entries.get(self.selected)?.clone();
+                if e.is_dir {
+                    *self = Picker::open(&e.path);
+                } else {
+                    return Some(e.path);
+                }
+            }
+            _ => {}
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_midi_files_and_folders_and_opens_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("b.mid"), b"").unwrap();
+        std::fs::write(dir.path().join("a.MIDI"), b"").unwrap();
+        std::fs::write(dir.path().join("notes.txt"), b"").unwrap();
+        std::fs::create_dir(dir.path().join("songs")).unwrap();
+        std::fs::write(dir.path().join("songs").join("c.mid"), b"").unwrap();
+        let mut p = Picker::open(dir.path());
+        let names: Vec<&str> = p.entries.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["../", "a.MIDI", "b.mid", "songs/"]);
+        assert_eq!(p.selected, 1);
+        assert_eq!(p.key(Key::Down), None);
+        assert!(p.key(Key::Enter).unwrap().ends_with("b.mid"));
+        p.key(Key::Down);
+        assert_eq!(p.key(Key::Enter), None); // entered songs/
+        assert!(p.dir.ends_with("songs"));
+        assert!(p.key(Key::Enter).unwrap().ends_with("c.mid"));
+        p.key(Key::Esc);
+        assert!(p.closed);
+    }
+}

@@ -1,0 +1,175 @@
+//! Background jobs of the terminal UI: generation and WAV rendering, reporting progress and notes as
+//! they come. `run_job` is plain blocking code: the runtime calls it on a worker thread, tests inline.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use crate::audio::{render, soundfont, write_wav, RenderOptions};
+use crate::generate::tasks::{self, GenEvent, Length, Request};
+use crate::generate::SamplerConfig;
+use crate::midi::Score;
+use crate::model::MusicTransformer;
+
+use super::app::Params;
+
+/// What a job does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobKind {
+    /// Continue the current music.
+    Continue,
+    /// Generate from nothing.
+    Generate,
+    /// Render the current music to WAV.
+    Render,
+}
+
+impl JobKind {
+    /// The action's name for the status line.
+    pub fn verb(self) -> &'static str {
+        match self {
+            JobKind::Continue => "continuing",
+            JobKind::Generate => "generating",
+            JobKind::Render => "rendering",
+        }
+    }
+}
+
+/// Everything a job needs (owned: it moves to the worker thread).
+#[derive(Debug, Clone)]
+pub struct JobSpec {
+    /// What to do.
+    pub kind: JobKind,
+    /// The model (generations).
+    pub model_dir: PathBuf,
+    /// The primer (continue) or the music to render.
+    pub primer: Option<Score>,
+    /// Generation settings.
+    pub params: Params,
+    /// Where to write (render).
+    pub wav_path: Option<PathBuf>,
+}
+
+/// What a job produced.
+#[derive(Debug, Clone)]
+pub enum JobResult {
+    /// New music; the new part starts at `generated_from` seconds.
+    Generated {
+        /// The whole music.
+        score: Score,
+        /// Start of the new part.
+        generated_from: f64,
+    },
+    /// A WAV file.
+    Rendered {
+        /// Where.
+        path: PathBuf,
+        /// Its length.
+        seconds: f64,
+    },
+}
+
+/// Messages from a job to the UI.
+#[derive(Debug, Clone)]
+pub enum JobMsg {
+    /// A progress line.
+    Progress(String),
+    /// A token or note of the generation.
+    Event(GenEvent),
+    /// The end: the result or a one-line error.
+    Done(Result<JobResult, String>),
+}
+
+/// Runs `spec`, sending messages to `send`; stops early (with "cancelled") once `cancel` is set.
+pub fn run_job(spec: JobSpec, cancel: Arc<AtomicBool>, send: &mut dyn FnMut(JobMsg)) {
+    let result = match spec.kind {
+        JobKind::Continue | JobKind::Generate => generate(&spec, cancel, send),
+        JobKind::Render => render_job(&spec, &cancel, send),
+    };
+    send(JobMsg::Done(result.map_err(|e| e.to_string())));
+}
+
+fn generate(
+    spec: &JobSpec,
+    cancel: Arc<AtomicBool>,
+    send: &mut dyn FnMut(JobMsg),
+) -> crate::Result<JobResult> {
+    let model = MusicTransformer::load(&spec.model_dir, &candle_core::Device::Cpu)?;
+    let p = &spec.params;
+    let req = Request {
+        length: Length::Seconds(p.seconds),
+        sampler: SamplerConfig {
+            temperature: p.temperature,
+            top_k: (p.top_k > 0).then_some(p.top_k),
+            top_p: p.top_p,
+            seed: p.seed,
+        },
+        samples: 1,
+        bpm: 100.0,
+        primer_seconds: 20.0,
+        only_new: false,
+        cancel: Some(cancel),
+    };
+    let primer = spec.primer.as_ref();
+    let mut tokens = 0usize;
+    let mut notes = 0usize;
+    let out = tasks::run(&model, primer, &req, &mut |_, e| {
+        match e {
+            GenEvent::Token(_) => tokens += 1,
+            GenEvent::Note { .. } => notes += 1,
+        }
+        if tokens.is_multiple_of(32) {
+            send(JobMsg::Progress(format!(
+                "{} … {tokens} tokens, {} note events · Esc cancels",
+                spec.kind.verb(),
+                notes
+            )));
+        }
+        send(JobMsg::Event(e));
+    })?;
+    let generated_from = primer.map_or(0.0, |s| {
+        s.notes
+            .iter()
+            .filter(|n| !n.is_drum())
+            .map(|n| n.end)
+            .fold(0.0, f64::max)
+    });
+    let score = out
+        .scores
+        .into_iter()
+        .next()
+        .ok_or_else(|| crate::Error::Internal("generation returned nothing".into()))?;
+    Ok(JobResult::Generated {
+        score,
+        generated_from,
+    })
+}
+
+fn render_job(
+    spec: &JobSpec,
+    cancel: &AtomicBool,
+    send: &mut dyn FnMut(JobMsg),
+) -> crate::Result<JobResult> {
+    let (Some(score), Some(path)) = (spec.primer.as_ref(), spec.wav_path.as_ref()) else {
+        return Err(crate::Error::Internal(
+            "render job without music or path".into(),
+        ));
+    };
+    crate::atomic_file::check_writable(path)?;
+    let sf = soundfont::load(None)?;
+    let audio = render(score, &sf, &RenderOptions::default(), &mut |f| {
+        send(JobMsg::Progress(format!(
+            "rendering {} … {:.0} %",
+            path.display(),
+            f * 100.0
+        )))
+    })?;
+    if cancel.load(Ordering::Acquire) {
+        return Err(crate::Error::Cancelled);
+    }
+    write_wav(&audio, path)?;
+    Ok(JobResult::Rendered {
+        path: path.clone(),
+        seconds: audio.seconds(),
+    })
+}
