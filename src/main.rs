@@ -61,6 +61,21 @@ enum Cmd {
         #[arg(long)]
         device: Option<String>,
     },
+    /// Themes: find a song's theme (`--extract`) and where it recurs.
+    Theme {
+        /// The song whose theme to find.
+        #[arg(long)]
+        extract: PathBuf,
+        /// Where to write the theme (its melody, 2 bars) as MIDI.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Largest distance (0–1) between two segments of one cluster.
+        #[arg(long, default_value_t = 0.2)]
+        eps: f64,
+        /// Occurrences a segment needs to seed a theme (itself included).
+        #[arg(long, default_value_t = 3)]
+        min_points: usize,
+    },
     /// Play a MIDI file through the system's audio with the SoundFont synthesizer.
     ///
     /// Keys: space pauses, ←/→ seek 5 s, q (or Esc, Ctrl-C) stops with all notes off.
@@ -304,6 +319,15 @@ fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Info { files } => Ok(info(&files)),
+        Cmd::Theme {
+            extract,
+            output,
+            eps,
+            min_points,
+        } => {
+            theme_extract(&extract, output.as_deref(), eps, min_points)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Tui { file, device } => {
             if !std::io::stdout().is_terminal() {
                 anyhow::bail!(reprise::Error::Invalid(
@@ -583,6 +607,54 @@ fn eval(model: &str, data: &Path, split: &str) -> anyhow::Result<()> {
         seqs.seqs.len(),
         start.elapsed().as_secs_f64()
     );
+    Ok(())
+}
+
+fn theme_extract(
+    song: &Path,
+    output: Option<&Path>,
+    eps: f64,
+    min_points: usize,
+) -> anyhow::Result<()> {
+    if !(0.0..=1.0).contains(&eps) || min_points < 2 {
+        anyhow::bail!(reprise::Error::Invalid(format!(
+            "--eps {eps} must be in [0, 1] and --min-points {min_points} at least 2"
+        )));
+    }
+    if let Some(o) = output {
+        reprise::atomic_file::check_writable(o)?;
+    }
+    let score = midi::read_file(song)?;
+    let settings = reprise::theme::Settings {
+        eps,
+        min_points,
+        ..Default::default()
+    };
+    let downbeats = reprise::pop909::downbeats(song);
+    let theme = reprise::theme::find_theme(&score, downbeats.as_deref(), &settings)
+        .map_err(|e| reprise::Error::bad_file(song, e.to_string()))?;
+    println!(
+        "melody from {}, {} bars (bars from {})",
+        theme.melody_source,
+        theme.bars.len() - 1,
+        if downbeats.is_some() {
+            "beat_midi.txt downbeats"
+        } else {
+            "the time signatures"
+        }
+    );
+    println!(
+        "theme: bars {}–{}, found {} times; theme regions: bars {}",
+        theme.bar + 1,
+        theme.bar + reprise::theme::retrieval::SEGMENT_BARS,
+        theme.occurrences,
+        theme.describe_regions()
+    );
+    if let Some(o) = output {
+        let t = theme.to_score(&score)?;
+        midi::write_file(&t, o)?;
+        println!("wrote {} ({} notes)", o.display(), t.notes.len());
+    }
     Ok(())
 }
 

@@ -35,6 +35,23 @@ impl Song {
     }
 }
 
+/// Downbeats (seconds) from `beat_midi.txt` next to a POP909 MIDI file: the beats whose third column
+/// is 1 (bars of four beats). `None` if there is no such file or it holds fewer than two.
+pub fn downbeats(midi: &Path) -> Option<Vec<f64>> {
+    let text = std::fs::read_to_string(midi.parent()?.join("beat_midi.txt")).ok()?;
+    let beats: Vec<f64> = text
+        .lines()
+        .filter_map(|l| {
+            let cols: Vec<f64> = l
+                .split_whitespace()
+                .filter_map(|c| c.parse().ok())
+                .collect();
+            (cols.len() >= 3 && cols[2] == 1.0).then_some(cols[0])
+        })
+        .collect();
+    (beats.len() >= 2).then_some(beats)
+}
+
 /// True if `root` looks like a POP909 copy (it has `001/001.mid` or some `NNN/NNN.mid`).
 pub fn is_pop909(root: &Path) -> bool {
     root.is_dir() && songs(root, "all").is_ok_and(|s| !s.is_empty())
