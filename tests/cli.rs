@@ -413,3 +413,81 @@ fn play_on_the_null_device_runs_to_the_end() {
     assert!(stderr.contains("0 late, 0 underruns"), "{stderr}");
     assert!(!stderr.contains("ALSA"), "{stderr}");
 }
+
+/// A melody in 4/4: `pattern` bars of (pitch, start 16th, length 16ths), one after another.
+fn melody_file(dir: &Path, name: &str, bars: &[Vec<(u8, u64, u64)>]) -> PathBuf {
+    let mut s = reprise::midi::Score::new(480, 500_000).unwrap();
+    let t = s.add_track("MELODY", reprise::midi::TrackRole::Melody);
+    for (b, notes) in bars.iter().enumerate() {
+        for &(p, at, len) in notes {
+            let start = b as u64 * 1920 + at * 120;
+            s.push_note_ticks(t, 0, 0, p, 90, start, start + len * 120);
+        }
+    }
+    s.sort();
+    let path = dir.join(name);
+    reprise::midi::write_file(&s, &path).unwrap();
+    path
+}
+
+#[test]
+fn theme_extract_finds_the_recurring_phrase_or_says_there_is_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let a1 = vec![(60, 0, 4), (62, 4, 4), (64, 8, 4), (67, 12, 4)];
+    let a2 = vec![(65, 0, 6), (64, 6, 2), (62, 8, 8)];
+    let b1 = vec![(70, 0, 2), (69, 2, 2), (67, 4, 4), (65, 8, 4), (64, 12, 4)];
+    let b2 = vec![(72, 0, 4), (71, 4, 4), (69, 8, 8)];
+    let up = |bar: &Vec<(u8, u64, u64)>| {
+        bar.iter()
+            .map(|&(p, a, l)| (p + 3, a, l))
+            .collect::<Vec<_>>()
+    };
+    let bars = vec![
+        b1.clone(),
+        b2.clone(),
+        a1.clone(),
+        a2.clone(),
+        b2.clone(),
+        b1.clone(),
+        a1.clone(),
+        a2.clone(),
+        up(&a1),
+        up(&a2),
+        b1.clone(),
+        b2.clone(),
+    ];
+    let song = melody_file(dir.path(), "song.mid", &bars);
+    let theme = dir.path().join("theme.mid");
+    let out = reprise(&[
+        "theme",
+        "--extract",
+        song.to_str().unwrap(),
+        "-o",
+        theme.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("theme: bars 3–4, found 3 times; theme regions: bars 3–4, 7–10"),
+        "{stdout}"
+    );
+    let t = reprise::midi::read_file(&theme).unwrap();
+    assert_eq!(t.notes.len(), a1.len() + a2.len());
+    assert_eq!(t.notes[0].pitch, 60);
+    // Nothing recurs: no theme, and no file.
+    let plain = melody_file(dir.path(), "plain.mid", &[a1, a2, b1, b2]);
+    let none = dir.path().join("none.mid");
+    let out = reprise(&[
+        "theme",
+        "--extract",
+        plain.to_str().unwrap(),
+        "-o",
+        none.to_str().unwrap(),
+    ]);
+    assert_bad_input(&out, "plain.mid", "no theme found");
+    assert!(!none.exists());
+}
