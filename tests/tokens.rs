@@ -4,7 +4,7 @@ use proptest::prelude::*;
 use reprise::midi::{Score, TrackRole};
 use reprise::tokens::performance::{self, bin_velocity, NOTE_OFF, NOTE_ON, TIME_SHIFT, VELOCITY};
 use reprise::tokens::{
-    grid, Chorale, GridVocab, NoteEvent, PerformanceStream, PerformanceVocab, Vocab,
+    grid, Chorale, GridVocab, NoteEvent, PerformanceStream, PerformanceVocab, RemiVocab, Vocab,
 };
 
 /// A score already on the performance grid: 10 ms steps, velocities that are bin representatives, one
@@ -46,8 +46,55 @@ fn arb_chorale() -> impl Strategy<Value = Chorale> {
         .prop_map(|steps| Chorale { steps })
 }
 
+/// A two-part score on the REMI grid: 4/4 at 480 PPQ and 120 BPM, onsets and lengths in sixteenths
+/// (lengths 1–64), velocities that are bin representatives, no two notes of one part and key at one
+/// onset. Notes as (melody?, pitch, bin, onset 16th, length).
+fn remi_score() -> impl Strategy<Value = Score> {
+    prop::collection::vec(
+        (any::<bool>(), 0u8..128, 1u8..33, 0u64..256, 1u64..65),
+        0..80,
+    )
+    .prop_map(|notes| {
+        let mut s = Score::new(480, 500_000).unwrap();
+        let m = s.add_track("MELODY", TrackRole::Melody);
+        let p = s.add_track("PIANO", TrackRole::Accompaniment);
+        let mut seen = std::collections::HashSet::new();
+        for (mel, pitch, bin, at, len) in notes {
+            if !seen.insert((mel, pitch, at)) {
+                continue;
+            }
+            let (t, ch) = if mel { (m, 0) } else { (p, 1) };
+            s.push_note_ticks(
+                t,
+                ch,
+                0,
+                pitch,
+                bin_velocity(bin),
+                at * 120,
+                (at + len) * 120,
+            );
+        }
+        s.sort();
+        s
+    })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn remi_roundtrip_on_its_grid(score in remi_score()) {
+        let v = RemiVocab::default();
+        let ids = v.encode(&score).unwrap();
+        let back = v.decode(&ids).unwrap();
+        let notes = |s: &Score| {
+            let mut n: Vec<_> = s.notes.iter().map(|n| (s.tracks[n.track].role, n.pitch, n.velocity, n.start_tick, n.end_tick)).collect();
+            n.sort_unstable_by_key(|x| (x.3, x.1, x.4, x.2, matches!(x.0, TrackRole::Melody)));
+            n
+        };
+        prop_assert_eq!(notes(&back), notes(&score));
+        prop_assert!(ids.iter().all(|&i| (i as usize) < v.size()));
+    }
 
     #[test]
     fn performance_roundtrip(score in quantised_performance()) {

@@ -2,12 +2,14 @@
 
 pub mod grid;
 pub mod performance;
+pub mod remi;
 
 use crate::error::Result;
 use crate::midi::Score;
 
 pub use grid::{Chorale, GridVocab};
 pub use performance::{NoteEvent, PerformanceStream, PerformanceVocab};
+pub use remi::RemiVocab;
 
 /// Id of the padding token in every vocabulary.
 pub const PAD: u32 = 0;

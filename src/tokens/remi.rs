@@ -1,0 +1,389 @@
+//! REMI-style tokens like the Theme Transformer's (Shih et al. 2022): Bar, Position (16 per bar),
+//! Tempo (17–194 BPM in steps of 3), Theme_Start / Theme_End, and per track (MELODY, PIANO) Velocity,
+//! Note-On and Duration (1–64 sixteenths). A note is `Velocity, Note-On, Duration` after the Position
+//! of its onset; a Position is written only when it changes within a bar.
+
+use super::{special_name, Vocab, EOS};
+use crate::error::{Error, Result};
+use crate::midi::{Score, TrackRole};
+
+/// The bar token.
+pub const BAR: u32 = 3;
+/// First Position id (position 0 of 16).
+pub const POSITION: u32 = 4;
+/// Positions per bar (16ths of 4/4).
+pub const POSITIONS: u32 = 16;
+/// First Tempo id (17 BPM).
+pub const TEMPO: u32 = POSITION + POSITIONS;
+/// Tempo values: 17, 20, …, 194.
+pub const TEMPOS: u32 = 60;
+/// Theme region starts (before its first Bar).
+pub const THEME_START: u32 = TEMPO + TEMPOS;
+/// Theme region ends (before the Bar after it).
+pub const THEME_END: u32 = THEME_START + 1;
+/// First per-track id.
+pub const TRACKS: u32 = THEME_END + 1;
+/// Ids per track: 32 velocities, 128 pitches, 64 durations.
+pub const PER_TRACK: u32 = 32 + 128 + 64;
+/// Vocabulary size.
+pub const SIZE: u32 = TRACKS + 2 * PER_TRACK;
+/// Longest duration in sixteenths.
+pub const MAX_DURATION: u32 = 64;
+
+/// The two tracks of the vocabulary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// The lead melody.
+    Melody = 0,
+    /// Everything else (POP909's BRIDGE and PIANO).
+    Piano = 1,
+}
+
+impl Part {
+    fn base(self) -> u32 {
+        TRACKS + self as u32 * PER_TRACK
+    }
+    /// The Velocity id of bin `b` (1–32).
+    pub fn velocity(self, b: u8) -> u32 {
+        self.base() + b.clamp(1, 32) as u32 - 1
+    }
+    /// The Note-On id of `pitch`.
+    pub fn note_on(self, pitch: u8) -> u32 {
+        self.base() + 32 + (pitch & 127) as u32
+    }
+    /// The Duration id of `d` sixteenths (1–64).
+    pub fn duration(self, d: u32) -> u32 {
+        self.base() + 32 + 128 + d.clamp(1, MAX_DURATION) - 1
+    }
+}
+
+/// What an id means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Token {
+    /// PAD, BOS or EOS.
+    Special(u32),
+    /// A new bar.
+    Bar,
+    /// Position 0–15 in the bar.
+    Position(u32),
+    /// Tempo in BPM.
+    Tempo(u32),
+    /// A theme region starts.
+    ThemeStart,
+    /// A theme region ends.
+    ThemeEnd,
+    /// Velocity bin 1–32.
+    Velocity(Part, u8),
+    /// A key goes down.
+    NoteOn(Part, u8),
+    /// The note's length in sixteenths.
+    Duration(Part, u32),
+}
+
+/// Decodes an id.
+pub fn token(id: u32) -> Option<Token> {
+    Some(match id {
+        i if i < BAR => Token::Special(i),
+        BAR => Token::Bar,
+        i if i < TEMPO => Token::Position(i - POSITION),
+        i if i < THEME_START => Token::Tempo(17 + 3 * (i - TEMPO)),
+        THEME_START => Token::ThemeStart,
+        THEME_END => Token::ThemeEnd,
+        i if i < SIZE => {
+            let part = if i < TRACKS + PER_TRACK {
+                Part::Melody
+            } else {
+                Part::Piano
+            };
+            let k = i - part.base();
+            match k {
+                k if k < 32 => Token::Velocity(part, k as u8 + 1),
+                k if k < 160 => Token::NoteOn(part, (k - 32) as u8),
+                k => Token::Duration(part, k - 160 + 1),
+            }
+        }
+        _ => return None,
+    })
+}
+
+/// The Tempo id nearest to `bpm`.
+pub fn tempo_id(bpm: f64) -> u32 {
+    TEMPO + (((bpm - 17.0) / 3.0).round().clamp(0.0, (TEMPOS - 1) as f64)) as u32
+}
+
+/// The REMI vocabulary. Bars come from `bars` (start ticks; see `theme::retrieval`) when given,
+/// else from the time signatures; `themes` are bar ranges `[first, end)` marked with
+/// Theme_Start/Theme_End.
+#[derive(Debug, Clone, Default)]
+pub struct RemiVocab {
+    /// Bar start ticks of the score to encode (and one past the end).
+    pub bars: Option<Vec<u64>>,
+    /// Theme regions, in bars.
+    pub themes: Vec<(usize, usize)>,
+}
+
+/// Ticks per sixteenth in decoded scores (480 PPQ).
+const DECODED_SIXTEENTH: u64 = 120;
+
+impl RemiVocab {
+    fn part_of(score: &Score, track: usize) -> Part {
+        match score.tracks.get(track).map(|t| t.role) {
+            Some(TrackRole::Melody) => Part::Melody,
+            _ => Part::Piano,
+        }
+    }
+}
+
+impl Vocab for RemiVocab {
+    fn size(&self) -> usize {
+        SIZE as usize
+    }
+
+    fn encode(&self, score: &Score) -> Result<Vec<u32>> {
+        let end = score.end_tick();
+        let bars = match &self.bars {
+            Some(b) => b.clone(),
+            None => crate::theme::retrieval::bar_starts(score, end),
+        };
+        // (bar, position, part, pitch, velocity bin, duration) for every non-drum note.
+        let mut events: Vec<(usize, u32, u8, u8, u8, u32)> = Vec::new();
+        for n in score.notes.iter().filter(|n| !n.is_drum()) {
+            let b = bars
+                .partition_point(|&t| t <= n.start_tick)
+                .saturating_sub(1);
+            let Some(&len) = bars.get(b + 1).map(|&next| next - bars[b]).as_ref() else {
+                continue;
+            };
+            let sixteenth = (len as f64 / POSITIONS as f64).max(1.0);
+            let mut pos = ((n.start_tick - bars[b]) as f64 / sixteenth).round() as u32;
+            let mut bar = b;
+            if pos >= POSITIONS {
+                pos = 0;
+                bar += 1;
+            }
+            let dur = (((n.end_tick - n.start_tick) as f64 / sixteenth).round() as u32)
+                .clamp(1, MAX_DURATION);
+            let part = Self::part_of(score, n.track);
+            let bin = super::performance::velocity_bin(n.velocity);
+            events.push((bar, pos, part as u8, n.pitch, bin, dur));
+        }
+        events.sort();
+        let last_bar = events.last().map_or(0, |e| e.0);
+        let mut ids = Vec::with_capacity(events.len() * 4 + last_bar * 2);
+        let mut next = events.iter().peekable();
+        let mut tempo = None;
+        for bar in 0..=last_bar {
+            if self.themes.iter().any(|&(a, _)| a == bar) {
+                ids.push(THEME_START);
+            }
+            ids.push(BAR);
+            let bpm = score.tempo_map.bpm(bars.get(bar).copied().unwrap_or(0));
+            let t = tempo_id(bpm);
+            let mut position = None;
+            if tempo != Some(t) {
+                ids.extend([POSITION, t]);
+                position = Some(0);
+                tempo = Some(t);
+            }
+            while let Some(&&(b, pos, part, pitch, bin, dur)) = next.peek() {
+                if b != bar {
+                    break;
+                }
+                next.next();
+                if position != Some(pos) {
+                    ids.push(POSITION + pos);
+                    position = Some(pos);
+                }
+                let part = if part == 0 { Part::Melody } else { Part::Piano };
+                ids.extend([part.velocity(bin), part.note_on(pitch), part.duration(dur)]);
+            }
+            if self.themes.iter().any(|&(_, e)| e == bar + 1) {
+                ids.push(THEME_END);
+            }
+        }
+        Ok(ids)
+    }
+
+    fn decode(&self, ids: &[u32]) -> Result<Score> {
+        let mut score = Score::new(480, 500_000)?;
+        let melody = score.add_track("MELODY", TrackRole::Melody);
+        let piano = score.add_track("PIANO", TrackRole::Accompaniment);
+        let bar_ticks = DECODED_SIXTEENTH * POSITIONS as u64;
+        let (mut bar, mut pos) = (None::<u64>, 0u64);
+        let mut velocity = [64u8; 2];
+        let mut pending: Option<(Part, u8)> = None;
+        let mut tempos: Vec<crate::midi::TempoChange> = Vec::new();
+        for &id in ids {
+            if id == EOS {
+                break;
+            }
+            let tok = token(id).ok_or_else(|| {
+                Error::Invalid(format!(
+                    "token {id} is outside the REMI vocabulary (size {SIZE})"
+                ))
+            })?;
+            let start = bar.unwrap_or(0) * bar_ticks + pos * DECODED_SIXTEENTH;
+            match tok {
+                Token::Bar => {
+                    bar = Some(bar.map_or(0, |b| b + 1));
+                    pos = 0;
+                }
+                Token::Position(p) => pos = p as u64,
+                Token::Tempo(bpm) => {
+                    let us = (60e6 / bpm as f64).round() as u32;
+                    if tempos.last().is_none_or(|t| t.us_per_quarter != us) {
+                        tempos.push(crate::midi::TempoChange {
+                            tick: start,
+                            us_per_quarter: us,
+                        });
+                    }
+                }
+                Token::Velocity(part, b) => {
+                    velocity[part as usize] = super::performance::bin_velocity(b)
+                }
+                Token::NoteOn(part, pitch) => pending = Some((part, pitch)),
+                Token::Duration(part, d) => {
+                    if let Some((p, pitch)) = pending.take().filter(|(p, _)| *p == part) {
+                        let track = if p == Part::Melody { melody } else { piano };
+                        let end = start + d as u64 * DECODED_SIXTEENTH;
+                        score.push_note_ticks(
+                            track,
+                            p as u8,
+                            0,
+                            pitch,
+                            velocity[p as usize],
+                            start,
+                            end,
+                        );
+                    }
+                }
+                Token::Special(_) | Token::ThemeStart | Token::ThemeEnd => {}
+            }
+        }
+        if !tempos.is_empty() {
+            if tempos[0].tick > 0 {
+                tempos.insert(
+                    0,
+                    crate::midi::TempoChange {
+                        tick: 0,
+                        us_per_quarter: tempos[0].us_per_quarter,
+                    },
+                );
+            }
+            score.tempo_map = crate::midi::TempoMap::new(480, tempos)?;
+            score.retime();
+        }
+        score.time_signatures = vec![crate::midi::TimeSignature {
+            tick: 0,
+            numerator: 4,
+            denominator: 4,
+        }];
+        score.sort();
+        Ok(score)
+    }
+
+    fn token_name(&self, id: u32) -> String {
+        if let Some(name) = special_name(id) {
+            return name.to_string();
+        }
+        let part = |p: Part| if p == Part::Melody { "MELODY" } else { "PIANO" };
+        match token(id) {
+            Some(Token::Bar) => "Bar".into(),
+            Some(Token::Position(p)) => format!("Position_{p}/16"),
+            Some(Token::Tempo(t)) => format!("Tempo_{t}"),
+            Some(Token::ThemeStart) => "Theme_Start".into(),
+            Some(Token::ThemeEnd) => "Theme_End".into(),
+            Some(Token::Velocity(p, b)) => format!("Velocity_{}_{b}", part(p)),
+            Some(Token::NoteOn(p, n)) => format!("Note-On_{}_{n}", part(p)),
+            Some(Token::Duration(p, d)) => format!("Duration_{}_{d}", part(p)),
+            Some(Token::Special(_)) | None => format!("INVALID({id})"),
+        }
+    }
+
+    fn transpose(&self, ids: &[u32], semitones: i32) -> Option<Vec<u32>> {
+        super::shift_ranges(
+            ids,
+            &[
+                (Part::Melody.note_on(0), 128),
+                (Part::Piano.note_on(0), 128),
+            ],
+            semitones,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn two_bars() -> Score {
+        let mut s = Score::new(480, 500_000).unwrap(); // 120 BPM
+        let m = s.add_track("MELODY", TrackRole::Melody);
+        let p = s.add_track("PIANO", TrackRole::Accompaniment);
+        s.push_note_ticks(m, 0, 0, 72, 100, 0, 480); // bar 1, pos 0, 4 sixteenths
+        s.push_note_ticks(p, 1, 0, 48, 60, 0, 1920); // a whole note
+        s.push_note_ticks(m, 0, 0, 74, 100, 1920 + 240, 1920 + 480); // bar 2, pos 2
+        s.sort();
+        s
+    }
+
+    #[test]
+    fn layout_and_a_known_encoding() {
+        let v = RemiVocab::default();
+        assert_eq!(SIZE, 82 + 448);
+        assert_eq!(v.token_name(THEME_START), "Theme_Start");
+        assert_eq!(v.token_name(Part::Piano.duration(64)), "Duration_PIANO_64");
+        assert_eq!(v.token_name(tempo_id(120.0)), "Tempo_119");
+        let ids = v.encode(&two_bars()).unwrap();
+        let names: Vec<String> = ids.iter().map(|&i| v.token_name(i)).collect();
+        assert_eq!(
+            names,
+            [
+                "Bar",
+                "Position_0/16",
+                "Tempo_119",
+                "Velocity_MELODY_25",
+                "Note-On_MELODY_72",
+                "Duration_MELODY_4",
+                "Velocity_PIANO_15",
+                "Note-On_PIANO_48",
+                "Duration_PIANO_16",
+                "Bar",
+                "Position_2/16",
+                "Velocity_MELODY_25",
+                "Note-On_MELODY_74",
+                "Duration_MELODY_2",
+            ]
+        );
+    }
+
+    #[test]
+    fn decode_inverts_encode_on_the_grid_and_themes_are_marked() {
+        let v = RemiVocab {
+            bars: None,
+            themes: vec![(1, 2)],
+        };
+        let s = two_bars();
+        let ids = v.encode(&s).unwrap();
+        assert_eq!(ids.iter().filter(|&&i| i == THEME_START).count(), 1);
+        let pos = |t| ids.iter().position(|&i| i == t).unwrap();
+        assert!(pos(THEME_START) < pos(THEME_END));
+        assert_eq!(ids[pos(THEME_START) + 1], BAR);
+        assert_eq!(*ids.last().unwrap(), THEME_END);
+        let back = v.decode(&ids).unwrap();
+        let notes = |s: &Score| {
+            s.notes
+                .iter()
+                .map(|n| (s.tracks[n.track].role, n.pitch, n.start_tick, n.end_tick))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(notes(&back), notes(&s));
+        assert!((back.tempo_map.bpm(0) - 119.0).abs() < 0.01);
+        assert!(v.decode(&[SIZE]).is_err());
+        // Transposition moves only the pitches.
+        let up = v.transpose(&ids, 2).unwrap();
+        let back_up = v.decode(&up).unwrap();
+        assert_eq!(back_up.notes[0].pitch, back.notes[0].pitch + 2);
+        assert_eq!(back_up.notes.len(), back.notes.len());
+    }
+}
