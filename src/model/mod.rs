@@ -3,7 +3,9 @@
 pub mod config;
 pub mod fused;
 pub mod music_transformer;
+pub mod norm;
 pub mod relative_attention;
+pub mod theme_transformer;
 
 pub use config::{TransformerConfig, VocabKind};
 pub use music_transformer::{resolve_model_dir, Cache, MusicTransformer};

@@ -8,39 +8,9 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::{embedding, linear, Embedding, Linear, Module, VarBuilder};
 
 use super::config::TransformerConfig;
+use super::norm::Norm;
 use super::relative_attention::{LayerCache, RelativeSelfAttention};
 use crate::error::{first_line, Error, Result};
-
-/// Layer normalisation with learned scale and shift (`weight`, `bias`). Training uses Reprise's fused
-/// kernel with a backward pass (candle-nn's has none); inference uses candle-nn's.
-#[derive(Debug, Clone)]
-struct Norm {
-    weight: Tensor,
-    bias: Tensor,
-}
-
-const NORM_EPS: f64 = 1e-5;
-
-impl Norm {
-    fn new(d: usize, vb: VarBuilder) -> candle_core::Result<Self> {
-        Ok(Norm {
-            weight: vb.get_with_hints(d, "weight", candle_nn::Init::Const(1.0))?,
-            bias: vb.get_with_hints(d, "bias", candle_nn::Init::Const(0.0))?,
-        })
-    }
-
-    fn forward(&self, x: &Tensor, train: bool) -> candle_core::Result<Tensor> {
-        if !train {
-            return candle_nn::ops::layer_norm(
-                &x.contiguous()?,
-                &self.weight,
-                &self.bias,
-                NORM_EPS as f32,
-            );
-        }
-        super::fused::layer_norm(x, &self.weight, &self.bias, NORM_EPS as f32)
-    }
-}
 
 struct Block {
     ln1: Norm,

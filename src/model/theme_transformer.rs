@@ -1,0 +1,541 @@
+//! The Theme Transformer (Shih et al. 2022): an encoder reads the theme; a decoder writes the piece
+//! with *gated parallel attention*. In decoder layer l, S is (relative, causal) self-attention and C is
+//! cross-attention to the encoded theme, with gate g = 1 inside a theme region and 0 outside:
+//!
+//! - layers in the lower half: `h = LN(x + (S + g·C)/2)`
+//! - layers in the upper half: `h = LN(x + ((1−g)·S + g·C)/2)`
+//!
+//! then `LN(h + FFN(h))`. The cross-attention query is `x + PE(c)`, where `c` is a counter that runs
+//! 1, 2, 3, … from each Theme_Start token to its Theme_End (0 elsewhere): theme-aligned positions, so
+//! the decoder knows where in the theme it is.
+
+use candle_core::{DType, Device, Tensor, D};
+use candle_nn::{embedding, linear, Embedding, Linear, Module, VarBuilder};
+use serde::{Deserialize, Serialize};
+
+use super::norm::Norm;
+use super::relative_attention::{softmax, RelativeSelfAttention, MASKED};
+use crate::error::{Error, Result};
+use crate::tokens::remi;
+
+/// Hyper-parameters of a Theme Transformer (`config.json`, with `"architecture": "theme-transformer"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ThemeConfig {
+    /// Always "theme-transformer".
+    pub architecture: String,
+    /// Number of token ids (the REMI vocabulary).
+    pub vocab_size: usize,
+    /// Model width.
+    pub d_model: usize,
+    /// Attention heads.
+    pub n_heads: usize,
+    /// Feed-forward width.
+    pub d_ff: usize,
+    /// Encoder layers.
+    pub enc_layers: usize,
+    /// Decoder layers (the lower half gate only C; the upper half trade S for C).
+    pub dec_layers: usize,
+    /// Decoder context (and relative distances).
+    pub max_len: usize,
+    /// Longest theme in tokens.
+    pub max_theme: usize,
+    /// Dropout during training.
+    pub dropout: f32,
+}
+
+impl ThemeConfig {
+    /// The architecture tag.
+    pub const ARCHITECTURE: &'static str = "theme-transformer";
+
+    /// Checks that the numbers fit together.
+    pub fn validate(&self) -> Result<()> {
+        let ok = self.architecture == Self::ARCHITECTURE
+            && self.vocab_size == remi::SIZE as usize
+            && self.n_heads > 0
+            && self.d_model.is_multiple_of(self.n_heads)
+            && (self.d_model / self.n_heads).is_multiple_of(2)
+            && self.enc_layers > 0
+            && self.dec_layers > 0
+            && self.max_len >= 2
+            && self.max_theme >= 1
+            && (0.0..1.0).contains(&self.dropout);
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::Invalid(format!(
+                "theme model config is inconsistent: {self:?}"
+            )))
+        }
+    }
+}
+
+/// Sinusoidal encodings `[len(positions), d]` of integer positions (Vaswani et al.).
+pub fn sinusoidal(positions: &[u32], d: usize, device: &Device) -> candle_core::Result<Tensor> {
+    let mut data = Vec::with_capacity(positions.len() * d);
+    for &p in positions {
+        for i in 0..d {
+            let rate = 1.0 / 10000f64.powf((2 * (i / 2)) as f64 / d as f64);
+            let a = p as f64 * rate;
+            data.push(if i % 2 == 0 { a.sin() } else { a.cos() } as f32);
+        }
+    }
+    Tensor::from_vec(data, (positions.len(), d), device)
+}
+
+/// Theme-aligned positions and gates of one token sequence: the counter is 1, 2, 3, … from each
+/// Theme_Start through its Theme_End and 0 elsewhere; the gate is 1 where the counter is > 0.
+pub fn theme_positions(ids: &[u32]) -> (Vec<u32>, Vec<f32>) {
+    let mut counter = Vec::with_capacity(ids.len());
+    let mut c = 0u32;
+    for &id in ids {
+        if id == remi::THEME_START {
+            c = 1;
+        } else if c > 0 {
+            c += 1;
+        }
+        counter.push(c);
+        if id == remi::THEME_END {
+            c = 0;
+        }
+    }
+    let gate = counter.iter().map(|&c| f32::from(c > 0)).collect();
+    (counter, gate)
+}
+
+/// Multi-head attention from decoder queries to encoder keys/values.
+struct CrossAttention {
+    q: Linear,
+    kv: Linear,
+    out: Linear,
+    n_heads: usize,
+}
+
+impl CrossAttention {
+    fn new(d: usize, n_heads: usize, vb: VarBuilder) -> candle_core::Result<Self> {
+        Ok(CrossAttention {
+            q: linear(d, d, vb.pp("q"))?,
+            kv: linear(d, 2 * d, vb.pp("kv"))?,
+            out: linear(d, d, vb.pp("out"))?,
+            n_heads,
+        })
+    }
+
+    fn heads(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let (b, l, d) = x.dims3()?;
+        x.reshape((b, l, self.n_heads, d / self.n_heads))?
+            .transpose(1, 2)?
+            .contiguous()
+    }
+
+    /// Keys and values of the encoded theme `[B, T, D]`, each `[B, H, T, Dh]`.
+    fn keys_values(&self, memory: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
+        let kv = self.kv.forward(memory)?;
+        let d = kv.dim(D::Minus1)? / 2;
+        Ok((
+            self.heads(&kv.narrow(D::Minus1, 0, d)?)?,
+            self.heads(&kv.narrow(D::Minus1, d, d)?)?,
+        ))
+    }
+
+    /// `query` `[B, L, D]` against `(k, v)`; `memory_pad` `[B, 1, 1, T]` additive (0 or MASKED).
+    fn forward(
+        &self,
+        query: &Tensor,
+        (k, v): (&Tensor, &Tensor),
+        memory_pad: &Tensor,
+        train: bool,
+    ) -> candle_core::Result<Tensor> {
+        let (b, l, d) = query.dims3()?;
+        let q = self.heads(&self.q.forward(query)?)?;
+        let dh = d / self.n_heads;
+        let scores = q.matmul(&k.t()?)?.broadcast_add(memory_pad)?;
+        let o = softmax(&scores, (dh as f64).powf(-0.5), train)?.matmul(v)?;
+        self.out.forward(&o.transpose(1, 2)?.reshape((b, l, d))?)
+    }
+}
+
+fn feed_forward(ff1: &Linear, ff2: &Linear, x: &Tensor) -> candle_core::Result<Tensor> {
+    ff2.forward(&super::fused::gelu(&ff1.forward(x)?)?)
+}
+
+fn dropout(x: Tensor, p: f32, train: bool) -> candle_core::Result<Tensor> {
+    if train && p > 0.0 {
+        candle_nn::ops::dropout(&x, p)
+    } else {
+        Ok(x)
+    }
+}
+
+/// Encoder layer: pre-norm self-attention (bidirectional, padding masked) and feed-forward.
+struct EncoderLayer {
+    ln1: Norm,
+    attn: CrossAttention,
+    ln2: Norm,
+    ff1: Linear,
+    ff2: Linear,
+}
+
+impl EncoderLayer {
+    fn new(cfg: &ThemeConfig, vb: VarBuilder) -> candle_core::Result<Self> {
+        let d = cfg.d_model;
+        Ok(EncoderLayer {
+            ln1: Norm::new(d, vb.pp("ln1"))?,
+            attn: CrossAttention::new(d, cfg.n_heads, vb.pp("attn"))?,
+            ln2: Norm::new(d, vb.pp("ln2"))?,
+            ff1: linear(d, cfg.d_ff, vb.pp("ff1"))?,
+            ff2: linear(cfg.d_ff, d, vb.pp("ff2"))?,
+        })
+    }
+
+    fn forward(
+        &self,
+        x: &Tensor,
+        pad: &Tensor,
+        p: f32,
+        train: bool,
+    ) -> candle_core::Result<Tensor> {
+        let h = self.ln1.forward(x, train)?;
+        let kv = self.attn.keys_values(&h)?;
+        let a = self.attn.forward(&h, (&kv.0, &kv.1), pad, train)?;
+        let x = (x + dropout(a, p, train)?)?;
+        let f = feed_forward(&self.ff1, &self.ff2, &self.ln2.forward(&x, train)?)?;
+        &x + dropout(f, p, train)?
+    }
+}
+
+/// Decoder layer with gated parallel attention.
+struct DecoderLayer {
+    self_attn: RelativeSelfAttention,
+    cross: CrossAttention,
+    ln1: Norm,
+    ff1: Linear,
+    ff2: Linear,
+    ln2: Norm,
+    /// Upper half: S is weighted by (1 − g).
+    upper: bool,
+}
+
+/// What a decoder layer needs besides its input.
+struct DecoderInputs<'a> {
+    /// Encoded theme keys/values per layer.
+    memory: &'a [(Tensor, Tensor)],
+    /// `[B, 1, 1, T]` additive padding mask of the theme.
+    memory_pad: &'a Tensor,
+    /// `[B, L, D]` positional encodings of the theme counter.
+    counter_pe: &'a Tensor,
+    /// `[B, L, 1]` gates.
+    gate: &'a Tensor,
+}
+
+impl DecoderLayer {
+    fn new(cfg: &ThemeConfig, upper: bool, vb: VarBuilder) -> candle_core::Result<Self> {
+        let d = cfg.d_model;
+        Ok(DecoderLayer {
+            self_attn: RelativeSelfAttention::new(d, cfg.n_heads, cfg.max_len, vb.pp("self"))?,
+            cross: CrossAttention::new(d, cfg.n_heads, vb.pp("cross"))?,
+            ln1: Norm::new(d, vb.pp("ln1"))?,
+            ff1: linear(d, cfg.d_ff, vb.pp("ff1"))?,
+            ff2: linear(cfg.d_ff, d, vb.pp("ff2"))?,
+            ln2: Norm::new(d, vb.pp("ln2"))?,
+            upper,
+        })
+    }
+
+    /// The gated parallel attention sub-layer: `LN(x + (a·S + g·C)/2)` with `a = 1` (lower half) or
+    /// `1 − g` (upper half).
+    fn mix(
+        &self,
+        x: &Tensor,
+        s: &Tensor,
+        c: &Tensor,
+        gate: &Tensor,
+        p: f32,
+        train: bool,
+    ) -> candle_core::Result<Tensor> {
+        let s_weight = if self.upper {
+            (1.0 - gate)?
+        } else {
+            gate.ones_like()?
+        };
+        let mixed = ((s.broadcast_mul(&s_weight)? + c.broadcast_mul(gate)?)? * 0.5)?;
+        self.ln1.forward(&(x + dropout(mixed, p, train)?)?, train)
+    }
+
+    /// `mix`, then the feed-forward sub-layer `LN(h + FFN(h))`.
+    fn combine(
+        &self,
+        x: &Tensor,
+        s: &Tensor,
+        c: &Tensor,
+        gate: &Tensor,
+        p: f32,
+        train: bool,
+    ) -> candle_core::Result<Tensor> {
+        let h = self.mix(x, s, c, gate, p, train)?;
+        let f = feed_forward(&self.ff1, &self.ff2, &h)?;
+        self.ln2.forward(&(&h + dropout(f, p, train)?)?, train)
+    }
+}
+
+/// The Theme Transformer.
+pub struct ThemeTransformer {
+    cfg: ThemeConfig,
+    embed: Embedding,
+    encoder: Vec<EncoderLayer>,
+    enc_norm: Norm,
+    decoder: Vec<DecoderLayer>,
+    head: Linear,
+    device: Device,
+}
+
+impl ThemeTransformer {
+    /// Builds the model from `vb`.
+    pub fn new(cfg: &ThemeConfig, vb: VarBuilder) -> candle_core::Result<Self> {
+        let encoder = (0..cfg.enc_layers)
+            .map(|i| EncoderLayer::new(cfg, vb.pp(format!("encoder.{i}"))))
+            .collect::<candle_core::Result<_>>()?;
+        let decoder = (0..cfg.dec_layers)
+            .map(|i| DecoderLayer::new(cfg, i >= cfg.dec_layers / 2, vb.pp(format!("decoder.{i}"))))
+            .collect::<candle_core::Result<_>>()?;
+        Ok(ThemeTransformer {
+            cfg: cfg.clone(),
+            embed: embedding(cfg.vocab_size, cfg.d_model, vb.pp("embed"))?,
+            encoder,
+            enc_norm: Norm::new(cfg.d_model, vb.pp("enc_norm"))?,
+            decoder,
+            head: linear(cfg.d_model, cfg.vocab_size, vb.pp("head"))?,
+            device: vb.device().clone(),
+        })
+    }
+
+    /// The hyper-parameters.
+    pub fn config(&self) -> &ThemeConfig {
+        &self.cfg
+    }
+
+    /// Encodes themes `[B, T]` (with `theme_mask` `[B, T]`, 1 for real tokens): per decoder layer the
+    /// cross-attention keys and values, and the additive padding mask `[B, 1, 1, T]`.
+    #[allow(clippy::type_complexity)]
+    pub fn encode(
+        &self,
+        theme: &Tensor,
+        theme_mask: &Tensor,
+        train: bool,
+    ) -> candle_core::Result<(Vec<(Tensor, Tensor)>, Tensor)> {
+        let (b, t) = theme.dims2()?;
+        let positions: Vec<u32> = (0..t as u32).collect();
+        let pe = sinusoidal(&positions, self.cfg.d_model, &self.device)?;
+        let mut x = self.embed.forward(theme)?.broadcast_add(&pe)?;
+        let pad =
+            ((1.0 - theme_mask.to_dtype(DType::F32)?)? * MASKED as f64)?.reshape((b, 1, 1, t))?;
+        for layer in &self.encoder {
+            x = layer.forward(&x, &pad, self.cfg.dropout, train)?;
+        }
+        let memory = self.enc_norm.forward(&x, train)?;
+        let kv = self
+            .decoder
+            .iter()
+            .map(|l| l.cross.keys_values(&memory))
+            .collect::<candle_core::Result<_>>()?;
+        Ok((kv, pad))
+    }
+
+    /// Logits `[B, L, V]` of decoder ids `[B, L]` with their theme counters `[B, L]` (u32) and gates
+    /// `[B, L]` (f32), given the encoded theme.
+    pub fn decode(
+        &self,
+        ids: &Tensor,
+        counter: &Tensor,
+        gate: &Tensor,
+        memory: &(Vec<(Tensor, Tensor)>, Tensor),
+        key_mask: Option<&Tensor>,
+        train: bool,
+    ) -> candle_core::Result<Tensor> {
+        let (b, l) = ids.dims2()?;
+        let flat: Vec<u32> = counter.flatten_all()?.to_vec1()?;
+        let counter_pe =
+            sinusoidal(&flat, self.cfg.d_model, &self.device)?.reshape((b, l, self.cfg.d_model))?;
+        let gate = gate.to_dtype(DType::F32)?.unsqueeze(D::Minus1)?;
+        let inputs = DecoderInputs {
+            memory: &memory.0,
+            memory_pad: &memory.1,
+            counter_pe: &counter_pe,
+            gate: &gate,
+        };
+        let mut x = self.embed.forward(ids)?;
+        for (i, layer) in self.decoder.iter().enumerate() {
+            let s = layer.self_attn.forward(&x, key_mask, train)?;
+            let q = (&x + inputs.counter_pe)?;
+            let (k, v) = &inputs.memory[i];
+            let c = layer.cross.forward(&q, (k, v), inputs.memory_pad, train)?;
+            x = layer.combine(&x, &s, &c, inputs.gate, self.cfg.dropout, train)?;
+        }
+        self.head.forward(&x)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_nn::VarMap;
+
+    fn cfg() -> ThemeConfig {
+        ThemeConfig {
+            architecture: ThemeConfig::ARCHITECTURE.into(),
+            vocab_size: remi::SIZE as usize,
+            d_model: 32,
+            n_heads: 4,
+            d_ff: 64,
+            enc_layers: 1,
+            dec_layers: 2,
+            max_len: 32,
+            max_theme: 16,
+            dropout: 0.0,
+        }
+    }
+
+    #[test]
+    fn counter_runs_from_theme_start_through_theme_end() {
+        use remi::{BAR, THEME_END, THEME_START};
+        let ids = [
+            BAR,
+            5,
+            THEME_START,
+            BAR,
+            7,
+            9,
+            THEME_END,
+            BAR,
+            THEME_START,
+            BAR,
+            THEME_END,
+            4,
+        ];
+        let (c, g) = theme_positions(&ids);
+        assert_eq!(c, [0, 0, 1, 2, 3, 4, 5, 0, 1, 2, 3, 0]);
+        assert_eq!(g, [0., 0., 1., 1., 1., 1., 1., 0., 1., 1., 1., 0.]);
+    }
+
+    #[test]
+    fn sinusoids_have_the_textbook_values() {
+        let pe = sinusoidal(&[0, 3], 4, &Device::Cpu)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
+        assert_eq!(pe[0], [0.0, 1.0, 0.0, 1.0]);
+        let r = 1.0 / 100f64;
+        let want = [3f64.sin(), 3f64.cos(), (3.0 * r).sin(), (3.0 * r).cos()];
+        for (a, b) in pe[1].iter().zip(want) {
+            assert!((*a as f64 - b).abs() < 1e-6);
+        }
+    }
+
+    /// A layer's combination on hand-made S and C: the lower half adds g·C to S, the upper half
+    /// replaces S by C where g = 1.
+    #[test]
+    fn gate_mixes_self_and_cross_attention_as_designed() {
+        let dev = Device::Cpu;
+        let vm = VarMap::new();
+        let m =
+            ThemeTransformer::new(&cfg(), VarBuilder::from_varmap(&vm, DType::F32, &dev)).unwrap();
+        let x = Tensor::zeros((1, 2, 32), DType::F32, &dev).unwrap();
+        let s = Tensor::randn(0f32, 1.0, (1, 2, 32), &dev).unwrap();
+        let c = Tensor::randn(0f32, 1.0, (1, 2, 32), &dev).unwrap();
+        let gate = Tensor::new(&[[[0f32], [1f32]]], &dev).unwrap();
+        let ln = |t: &Tensor| m.decoder[0].ln1.forward(t, false).unwrap();
+        // What the sub-layer must produce before its feed-forward: LN(x + mix/2).
+        let half = |t: Tensor| (t * 0.5).unwrap();
+        let row = |t: &Tensor, i: usize| t.narrow(1, i, 1).unwrap();
+        let expected_lower = ln(&half((&s + c.broadcast_mul(&gate).unwrap()).unwrap()));
+        let expected_upper = ln(&half(
+            (s.broadcast_mul(&(1.0 - &gate).unwrap()).unwrap() + c.broadcast_mul(&gate).unwrap())
+                .unwrap(),
+        ));
+        for (layer, expected) in [
+            (&m.decoder[0], &expected_lower),
+            (&m.decoder[1], &expected_upper),
+        ] {
+            let got = layer.mix(&x, &s, &c, &gate, 0.0, false).unwrap();
+            let d: f32 = (got - expected)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar()
+                .unwrap();
+            assert!(d < 1e-6, "{d}");
+        }
+        assert!(!m.decoder[0].upper && m.decoder[1].upper);
+        // Outside the theme (g = 0) both halves see only S; inside, the upper half sees only C.
+        let lower_out = row(&expected_lower, 0);
+        let upper_out = row(&expected_upper, 0);
+        let d: f32 = (lower_out - upper_out)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar()
+            .unwrap();
+        assert!(d < 1e-6);
+        let only_c = ln(&half(row(&c, 1)));
+        let d: f32 = (row(&expected_upper, 1) - only_c)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar()
+            .unwrap();
+        assert!(d < 1e-6);
+    }
+
+    #[test]
+    fn outside_theme_regions_the_theme_does_not_matter() {
+        let dev = Device::Cpu;
+        let vm = VarMap::new();
+        let m =
+            ThemeTransformer::new(&cfg(), VarBuilder::from_varmap(&vm, DType::F32, &dev)).unwrap();
+        let ids: Vec<u32> = vec![
+            remi::BAR,
+            10,
+            100,
+            200,
+            remi::THEME_START,
+            remi::BAR,
+            120,
+            300,
+        ];
+        let (counter, gate) = theme_positions(&ids);
+        let l = ids.len();
+        let t = |v: Vec<u32>| Tensor::from_vec(v, (1, l), &dev).unwrap();
+        let logits_for = |theme: Vec<u32>| {
+            let n = theme.len();
+            let th = Tensor::from_vec(theme, (1, n), &dev).unwrap();
+            let mask = Tensor::ones((1, n), DType::F32, &dev).unwrap();
+            let mem = m.encode(&th, &mask, false).unwrap();
+            let g = Tensor::from_vec(gate.clone(), (1, l), &dev).unwrap();
+            m.decode(&t(ids.clone()), &t(counter.clone()), &g, &mem, None, false)
+                .unwrap()
+        };
+        let a = logits_for(vec![remi::BAR, 150, 250]);
+        let b = logits_for(vec![remi::BAR, 160, 170, 180, 190]);
+        let diff = |i: usize| -> f32 {
+            (a.narrow(1, i, 1).unwrap() - b.narrow(1, i, 1).unwrap())
+                .unwrap()
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar()
+                .unwrap()
+        };
+        // Before the theme region (gate 0 everywhere so far) the logits ignore the theme …
+        for i in 0..4 {
+            assert!(diff(i) < 1e-5, "position {i}: {}", diff(i));
+        }
+        // … inside it they depend on it.
+        assert!(diff(5) > 1e-4);
+    }
+}
