@@ -2,25 +2,24 @@
 //! dropout, bucketed random crops, transposition), validation NLL, CSV and PNG logs, resumable checkpoints.
 
 pub mod dataset;
+pub mod lm;
 pub mod optim;
 pub mod plot;
+mod run;
 
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor, D};
-use candle_nn::{VarBuilder, VarMap};
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
+use candle_nn::VarMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::model::{MusicTransformer, TransformerConfig, VocabKind};
 use crate::tokens::{GridVocab, PerformanceVocab, Vocab};
 use dataset::{eval_windows, make_batch, Sequences};
-use optim::{AdamW, AdamWParams};
+use optim::AdamW;
 
 /// A training run's settings, read from a JSON file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -165,154 +164,31 @@ pub struct TrainOptions {
     pub init: Option<PathBuf>,
 }
 
-const CHECKPOINT: &str = "checkpoint.safetensors";
+/// The checkpoint's file name in a run directory.
+pub(crate) const CHECKPOINT: &str = "checkpoint.safetensors";
 
 /// Trains; returns the final state. `on_step` is called after every optimiser step.
 pub fn train(opts: &TrainOptions, on_step: &mut dyn FnMut(&StepInfo)) -> Result<RunState> {
     let cfg = &opts.config;
-    let device = Device::Cpu;
-    let train_data = dataset::load_split(cfg.model.vocab, &opts.data, "train")?;
-    let valid_data = dataset::load_split(cfg.model.vocab, &opts.data, "valid")?;
-    let vocab = vocab_for(cfg.model.vocab);
     std::fs::create_dir_all(&opts.out).map_err(|e| Error::io(&opts.out, e))?;
-    let ckpt_path = opts.out.join(CHECKPOINT);
-    if !opts.resume && ckpt_path.exists() {
+    if !opts.resume && opts.out.join(CHECKPOINT).exists() {
         return Err(Error::bad_file(
             &opts.out,
             "already holds a checkpoint: pass --resume to continue it, or choose another --out",
         ));
     }
-    write_data_stats(&opts.out.join("data.json"), &train_data, &valid_data)?;
+    let mut job = lm::LmJob::new(cfg, opts)?;
     let cfg_text = serde_json::to_string_pretty(cfg).map_err(|e| Error::Internal(e.to_string()))?;
     let cfg_path = opts.out.join("train_config.json");
     crate::atomic_file::write_atomic(&cfg_path, |w| {
         w.write_all(cfg_text.as_bytes())
             .map_err(|e| Error::io(&cfg_path, e))
     })?;
-
-    let _ = device.set_seed(cfg.seed); // not supported by every backend
-    let varmap = VarMap::new();
-    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
-    let model = MusicTransformer::new(&cfg.model, vb).map_err(Error::tensor)?;
-    let vars: HashMap<String, candle_core::Var> = varmap
-        .data()
-        .lock()
-        .map_err(|_| Error::Internal("var map lock".into()))?
-        .clone();
-    let params = AdamWParams {
-        weight_decay: cfg.weight_decay,
-        ..Default::default()
-    };
-    let mut opt = AdamW::new(vars, params).map_err(Error::tensor)?;
-    let mut state = RunState::default();
-    if opts.resume {
-        state = load_checkpoint(&ckpt_path, &mut opt, &device)?;
-    } else if let Some(dir) = &opts.init {
-        init_from(&varmap, &cfg.model, dir, &device)?;
-    }
-    let mut log = CsvLog::open(&opts.out.join("log.csv"), opts.resume)?;
-    let valid_limit = (cfg.valid_tokens > 0).then_some(cfg.valid_tokens);
-    let model_dir = opts.out.join("model");
-    let validate = |state: &mut RunState,
-                    tokens_per_s: f64,
-                    log: &mut CsvLog,
-                    on_step: &mut dyn FnMut(&StepInfo)|
-     -> Result<()> {
-        let (nll, _) =
-            evaluate(&model, &valid_data, cfg.batch_tokens, valid_limit).map_err(Error::tensor)?;
-        if state.best_valid_nll.is_none_or(|b| nll < b) {
-            state.best_valid_nll = Some(nll);
-            export(&varmap, &cfg.model, &model_dir)?;
-        }
-        log.row(state, cfg.lr_at(state.step), None, tokens_per_s, Some(nll))?;
-        on_step(&StepInfo {
-            step: state.step,
-            total_steps: cfg.total_steps,
-            epoch: state.epoch,
-            loss: f64::NAN,
-            tokens_per_s,
-            valid_nll: Some(nll),
-        });
-        Ok(())
-    };
-    let session = Instant::now();
-    let start_elapsed = state.elapsed_s;
-    let mut window = (Instant::now(), 0usize);
-    let mut tokens_per_s = 0.0;
-    'epochs: while state.step < cfg.total_steps {
-        let mut rng = ChaCha8Rng::seed_from_u64(
-            cfg.seed ^ (state.epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
-        );
-        let batches = dataset::epoch_batches(
-            &train_data,
-            vocab.as_ref(),
-            cfg.crop_len,
-            cfg.batch_tokens,
-            dataset::Augment {
-                transpose: cfg.transpose,
-                stretch: cfg.stretch,
-            },
-            &mut rng,
-        );
-        while state.batch_in_epoch < batches.len() {
-            if state.step >= cfg.total_steps {
-                break 'epochs;
-            }
-            let batch =
-                make_batch(&batches[state.batch_in_epoch], &device).map_err(Error::tensor)?;
-            let lr = cfg.lr_at(state.step);
-            let loss =
-                train_step(&model, &mut opt, &batch, lr, cfg.clip_norm).map_err(Error::tensor)?;
-            state.step += 1;
-            state.batch_in_epoch += 1;
-            state.elapsed_s = start_elapsed + session.elapsed().as_secs_f64();
-            window.1 += batch.tokens;
-            let dt = window.0.elapsed().as_secs_f64();
-            if dt > 5.0 || tokens_per_s == 0.0 {
-                tokens_per_s = window.1 as f64 / dt.max(1e-9);
-                window = (Instant::now(), 0);
-            }
-            log.row(&state, lr, Some(loss), tokens_per_s, None)?;
-            on_step(&StepInfo {
-                step: state.step,
-                total_steps: cfg.total_steps,
-                epoch: state.epoch,
-                loss,
-                tokens_per_s,
-                valid_nll: None,
-            });
-            if cfg.valid_every > 0 && state.step.is_multiple_of(cfg.valid_every) {
-                validate(&mut state, tokens_per_s, &mut log, on_step)?;
-            }
-            let out_of_time = opts
-                .max_minutes
-                .is_some_and(|m| session.elapsed().as_secs_f64() > m * 60.0);
-            if state.step.is_multiple_of(cfg.checkpoint_every) || out_of_time {
-                save_checkpoint(&ckpt_path, &opt, &state)?;
-            }
-            if out_of_time {
-                log.plot(&opts.out.join("loss.png"))?;
-                return Ok(state);
-            }
-        }
-        // End of an epoch: validate, export the best model, plot.
-        validate(&mut state, tokens_per_s, &mut log, on_step)?;
-        state.epoch += 1;
-        state.batch_in_epoch = 0;
-        save_checkpoint(&ckpt_path, &opt, &state)?;
-        log.plot(&opts.out.join("loss.png"))?;
-    }
-    if state.batch_in_epoch > 0 {
-        // The run ended inside an epoch: validate the final weights too.
-        validate(&mut state, 0.0, &mut log, on_step)?;
-    }
-    save_checkpoint(&ckpt_path, &opt, &state)?;
-    log.plot(&opts.out.join("loss.png"))?;
-    Ok(state)
+    run::run(&mut job, opts, on_step)
 }
 
 /// Writes the size of both splits (pieces, tokens, hours of music) as JSON, for the model card.
-fn write_data_stats(path: &Path, train: &Sequences, valid: &Sequences) -> Result<()> {
+pub(crate) fn write_data_stats(path: &Path, train: &Sequences, valid: &Sequences) -> Result<()> {
     let split = |d: &Sequences| {
         serde_json::json!({
             "pieces": d.seqs.len(),
@@ -340,23 +216,6 @@ pub fn masked_nll(
     let summed = (picked * mask)?.sum_all()?.neg()?;
     let count = mask.sum_all()?;
     Ok((summed, count))
-}
-
-fn train_step(
-    model: &MusicTransformer,
-    opt: &mut AdamW,
-    batch: &dataset::Batch,
-    lr: f64,
-    clip: f64,
-) -> candle_core::Result<f64> {
-    let logits = model.forward(&batch.input, None, true)?;
-    let (sum, count) = masked_nll(&logits, &batch.target, &batch.mask)?;
-    let loss = (sum / count.to_scalar::<f32>()? as f64)?;
-    let grads = loss.backward()?;
-    let norm = opt.grad_norm(&grads)?;
-    let scale = if norm > clip { clip / norm } else { 1.0 };
-    opt.update(&grads, lr, scale)?;
-    loss.to_scalar::<f32>().map(|x| x as f64)
 }
 
 /// Mean NLL per token (nats) of `data` under `model` and the number of tokens scored. Pieces longer than
@@ -501,7 +360,7 @@ fn save_tensors(
     })
 }
 
-fn save_checkpoint(path: &Path, opt: &AdamW, state: &RunState) -> Result<()> {
+pub(crate) fn save_checkpoint(path: &Path, opt: &AdamW, state: &RunState) -> Result<()> {
     let meta = HashMap::from([(
         "state".to_string(),
         serde_json::to_string(state).map_err(|e| Error::Internal(e.to_string()))?,
@@ -509,7 +368,7 @@ fn save_checkpoint(path: &Path, opt: &AdamW, state: &RunState) -> Result<()> {
     save_tensors(path, &opt.state_tensors(), Some(meta))
 }
 
-fn load_checkpoint(path: &Path, opt: &mut AdamW, device: &Device) -> Result<RunState> {
+pub(crate) fn load_checkpoint(path: &Path, opt: &mut AdamW, device: &Device) -> Result<RunState> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)
         .map_err(|e| Error::bad_file(path, format!("not a checkpoint: {e}")))?;
@@ -526,7 +385,7 @@ fn load_checkpoint(path: &Path, opt: &mut AdamW, device: &Device) -> Result<RunS
 }
 
 /// The CSV loss log and the points for its PNG.
-struct CsvLog {
+pub(crate) struct CsvLog {
     file: std::fs::File,
     path: PathBuf,
     train: Vec<(f64, f64)>,
@@ -534,7 +393,7 @@ struct CsvLog {
 }
 
 impl CsvLog {
-    fn open(path: &Path, append: bool) -> Result<Self> {
+    pub(crate) fn open(path: &Path, append: bool) -> Result<Self> {
         let mut log = CsvLog {
             file: open_log(path, append)?,
             path: path.to_path_buf(),
@@ -567,7 +426,7 @@ impl CsvLog {
         Ok(log)
     }
 
-    fn row(
+    pub(crate) fn row(
         &mut self,
         s: &RunState,
         lr: f64,
@@ -596,7 +455,7 @@ impl CsvLog {
     }
 
     /// Train loss (blue, averaged over 20-step bins) and validation NLL (red).
-    fn plot(&self, path: &Path) -> Result<()> {
+    pub(crate) fn plot(&self, path: &Path) -> Result<()> {
         let binned: Vec<(f64, f64)> = self
             .train
             .chunks(20)

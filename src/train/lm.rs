@@ -1,0 +1,101 @@
+//! Training the decoder-only Music Transformer: token sequences (JSB grid or POP909 performance
+//! events), random crops with transposition and time-stretch, bucketed batches.
+
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{VarBuilder, VarMap};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use super::dataset::{self, make_batch, Sequences};
+use super::run::Job;
+use super::{evaluate, export, init_from, masked_nll, vocab_for, TrainConfig, TrainOptions};
+use crate::error::{Error, Result};
+use crate::model::MusicTransformer;
+use crate::tokens::Vocab;
+
+/// A Music Transformer with its data.
+pub(crate) struct LmJob {
+    cfg: TrainConfig,
+    varmap: VarMap,
+    model: MusicTransformer,
+    train: Sequences,
+    valid: Sequences,
+    vocab: Box<dyn Vocab>,
+    batches: Vec<Vec<Vec<u32>>>,
+    device: Device,
+}
+
+impl LmJob {
+    /// Loads both splits, builds the model (from `--init` weights if given) and writes `data.json`.
+    pub(crate) fn new(cfg: &TrainConfig, opts: &TrainOptions) -> Result<Self> {
+        let device = Device::Cpu;
+        let train = dataset::load_split(cfg.model.vocab, &opts.data, "train")?;
+        let valid = dataset::load_split(cfg.model.vocab, &opts.data, "valid")?;
+        super::write_data_stats(&opts.out.join("data.json"), &train, &valid)?;
+        let _ = device.set_seed(cfg.seed); // not supported by every backend
+        let varmap = VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
+        let model = MusicTransformer::new(&cfg.model, vb).map_err(Error::tensor)?;
+        if let (false, Some(dir)) = (opts.resume, &opts.init) {
+            init_from(&varmap, &cfg.model, dir, &device)?;
+        }
+        Ok(LmJob {
+            cfg: cfg.clone(),
+            varmap,
+            model,
+            train,
+            valid,
+            vocab: vocab_for(cfg.model.vocab),
+            batches: Vec::new(),
+            device,
+        })
+    }
+}
+
+impl Job for LmJob {
+    fn varmap(&self) -> &VarMap {
+        &self.varmap
+    }
+
+    fn start_epoch(&mut self, epoch: usize) -> Result<usize> {
+        let cfg = &self.cfg;
+        let mut rng = ChaCha8Rng::seed_from_u64(
+            cfg.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        );
+        self.batches = dataset::epoch_batches(
+            &self.train,
+            self.vocab.as_ref(),
+            cfg.crop_len,
+            cfg.batch_tokens,
+            dataset::Augment {
+                transpose: cfg.transpose,
+                stretch: cfg.stretch,
+            },
+            &mut rng,
+        );
+        Ok(self.batches.len())
+    }
+
+    fn loss(&mut self, i: usize) -> Result<(Tensor, usize)> {
+        let batch = make_batch(&self.batches[i], &self.device).map_err(Error::tensor)?;
+        let run = || -> candle_core::Result<Tensor> {
+            let logits = self.model.forward(&batch.input, None, true)?;
+            let (sum, count) = masked_nll(&logits, &batch.target, &batch.mask)?;
+            sum / count.to_scalar::<f32>()? as f64
+        };
+        Ok((run().map_err(Error::tensor)?, batch.tokens))
+    }
+
+    fn validate(&self) -> Result<f64> {
+        let limit = (self.cfg.valid_tokens > 0).then_some(self.cfg.valid_tokens);
+        evaluate(&self.model, &self.valid, self.cfg.batch_tokens, limit)
+            .map(|(nll, _)| nll)
+            .map_err(Error::tensor)
+    }
+
+    fn export(&self, dir: &Path) -> Result<()> {
+        export(&self.varmap, &self.cfg.model, dir)
+    }
+}

@@ -1,0 +1,148 @@
+//! The training loop shared by every model: epochs of batches, warm-up and cosine learning rate,
+//! gradient clipping, periodic validation with export of the best model, CSV/PNG logs, checkpoints
+//! (weights, Adam moments, run state) and `--max-minutes`.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Instant;
+
+use candle_core::Tensor;
+use candle_nn::VarMap;
+
+use super::optim::{AdamW, AdamWParams};
+use super::{
+    load_checkpoint, save_checkpoint, CsvLog, RunState, StepInfo, TrainOptions, CHECKPOINT,
+};
+use crate::error::{Error, Result};
+
+/// A model with its data, as the loop drives it.
+pub(crate) trait Job {
+    /// The trainable variables.
+    fn varmap(&self) -> &VarMap;
+    /// Prepares the batches of `epoch` (deterministically); returns how many there are.
+    fn start_epoch(&mut self, epoch: usize) -> Result<usize>;
+    /// The mean loss of batch `i` of the current epoch (with its graph) and its token count.
+    fn loss(&mut self, i: usize) -> Result<(Tensor, usize)>;
+    /// Validation NLL per token (nats).
+    fn validate(&self) -> Result<f64>;
+    /// Writes the model for use (f16 weights and `config.json`) into `dir`.
+    fn export(&self, dir: &Path) -> Result<()>;
+}
+
+/// Backward, global-norm clipping to `clip`, one AdamW update at `lr`; returns the loss value.
+fn optimise(opt: &mut AdamW, loss: &Tensor, lr: f64, clip: f64) -> candle_core::Result<f64> {
+    let grads = loss.backward()?;
+    let norm = opt.grad_norm(&grads)?;
+    let scale = if norm > clip { clip / norm } else { 1.0 };
+    opt.update(&grads, lr, scale)?;
+    loss.to_scalar::<f32>().map(|x| x as f64)
+}
+
+/// Runs `job` to `total_steps` (or `--max-minutes`), resuming from the run directory's checkpoint
+/// when asked.
+pub(crate) fn run(
+    job: &mut dyn Job,
+    opts: &TrainOptions,
+    on_step: &mut dyn FnMut(&StepInfo),
+) -> Result<RunState> {
+    let cfg = &opts.config;
+    let ckpt_path = opts.out.join(CHECKPOINT);
+    let vars: HashMap<String, candle_core::Var> = job
+        .varmap()
+        .data()
+        .lock()
+        .map_err(|_| Error::Internal("var map lock".into()))?
+        .clone();
+    let params = AdamWParams {
+        weight_decay: cfg.weight_decay,
+        ..Default::default()
+    };
+    let mut opt = AdamW::new(vars, params).map_err(Error::tensor)?;
+    let mut state = RunState::default();
+    if opts.resume {
+        state = load_checkpoint(&ckpt_path, &mut opt, &candle_core::Device::Cpu)?;
+    }
+    let mut log = CsvLog::open(&opts.out.join("log.csv"), opts.resume)?;
+    let model_dir = opts.out.join("model");
+    let validate = |job: &dyn Job,
+                    state: &mut RunState,
+                    tokens_per_s: f64,
+                    log: &mut CsvLog,
+                    on_step: &mut dyn FnMut(&StepInfo)|
+     -> Result<()> {
+        let nll = job.validate()?;
+        if state.best_valid_nll.is_none_or(|b| nll < b) {
+            state.best_valid_nll = Some(nll);
+            job.export(&model_dir)?;
+        }
+        log.row(state, cfg.lr_at(state.step), None, tokens_per_s, Some(nll))?;
+        on_step(&StepInfo {
+            step: state.step,
+            total_steps: cfg.total_steps,
+            epoch: state.epoch,
+            loss: f64::NAN,
+            tokens_per_s,
+            valid_nll: Some(nll),
+        });
+        Ok(())
+    };
+    let session = Instant::now();
+    let start_elapsed = state.elapsed_s;
+    let mut window = (Instant::now(), 0usize);
+    let mut tokens_per_s = 0.0;
+    'epochs: while state.step < cfg.total_steps {
+        let batches = job.start_epoch(state.epoch)?;
+        while state.batch_in_epoch < batches {
+            if state.step >= cfg.total_steps {
+                break 'epochs;
+            }
+            let lr = cfg.lr_at(state.step);
+            let (loss, tokens) = job.loss(state.batch_in_epoch)?;
+            let loss = optimise(&mut opt, &loss, lr, cfg.clip_norm).map_err(Error::tensor)?;
+            state.step += 1;
+            state.batch_in_epoch += 1;
+            state.elapsed_s = start_elapsed + session.elapsed().as_secs_f64();
+            window.1 += tokens;
+            let dt = window.0.elapsed().as_secs_f64();
+            if dt > 5.0 || tokens_per_s == 0.0 {
+                tokens_per_s = window.1 as f64 / dt.max(1e-9);
+                window = (Instant::now(), 0);
+            }
+            log.row(&state, lr, Some(loss), tokens_per_s, None)?;
+            on_step(&StepInfo {
+                step: state.step,
+                total_steps: cfg.total_steps,
+                epoch: state.epoch,
+                loss,
+                tokens_per_s,
+                valid_nll: None,
+            });
+            if cfg.valid_every > 0 && state.step.is_multiple_of(cfg.valid_every) {
+                validate(job, &mut state, tokens_per_s, &mut log, on_step)?;
+            }
+            let out_of_time = opts
+                .max_minutes
+                .is_some_and(|m| session.elapsed().as_secs_f64() > m * 60.0);
+            if state.step.is_multiple_of(cfg.checkpoint_every) || out_of_time {
+                save_checkpoint(&ckpt_path, &opt, &state)?;
+            }
+            if out_of_time {
+                log.plot(&opts.out.join("loss.png"))?;
+                return Ok(state);
+            }
+        }
+        // End of an epoch: validate, export the best model, plot.
+        validate(job, &mut state, tokens_per_s, &mut log, on_step)?;
+        state.epoch += 1;
+        state.batch_in_epoch = 0;
+        save_checkpoint(&ckpt_path, &opt, &state)?;
+        log.plot(&opts.out.join("loss.png"))?;
+    }
+    if state.batch_in_epoch > 0 {
+        // The run ended inside an epoch: validate the final weights too.
+        validate(job, &mut state, 0.0, &mut log, on_step)?;
+    }
+    save_checkpoint(&ckpt_path, &opt, &state)?;
+    log.plot(&opts.out.join("loss.png"))?;
+    Ok(state)
+}
