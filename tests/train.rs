@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use reprise::model::{MusicTransformer, TransformerConfig, VocabKind};
-use reprise::train::{train, TrainConfig, TrainOptions};
+use reprise::train::{train, ModelConfig, TrainConfig, TrainOptions};
 
 /// Two "chorales" in the Coconet layout, in both splits: scales in four voices.
 fn data(dir: &Path) -> std::path::PathBuf {
@@ -24,7 +24,7 @@ fn data(dir: &Path) -> std::path::PathBuf {
 
 fn config(total_steps: usize) -> TrainConfig {
     TrainConfig {
-        model: TransformerConfig {
+        model: ModelConfig::Music(TransformerConfig {
             vocab: VocabKind::Grid,
             vocab_size: VocabKind::Grid.size(),
             d_model: 32,
@@ -33,7 +33,7 @@ fn config(total_steps: usize) -> TrainConfig {
             d_ff: 64,
             max_len: 64,
             dropout: 0.0,
-        },
+        }),
         crop_len: 64,
         batch_tokens: 130,
         lr: 0.01,
@@ -160,7 +160,9 @@ fn longer_context_keeps_the_function() {
     use candle_core::{DType, Device, Tensor};
     use candle_nn::{VarBuilder, VarMap};
     let dev = Device::Cpu;
-    let short = config(1).model;
+    let ModelConfig::Music(short) = config(1).model else {
+        unreachable!()
+    };
     let long = TransformerConfig {
         max_len: 96,
         ..short.clone()

@@ -47,6 +47,26 @@ impl ThemeConfig {
     /// The architecture tag.
     pub const ARCHITECTURE: &'static str = "theme-transformer";
 
+    /// Reads and checks `config.json`.
+    pub fn load(path: &std::path::Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let cfg: Self = serde_json::from_str(&text)
+            .map_err(|e| Error::bad_file(path, format!("bad theme model config: {e}")))?;
+        cfg.validate()
+            .map_err(|e| Error::bad_file(path, e.to_string()))?;
+        Ok(cfg)
+    }
+
+    /// Writes `config.json` (all-or-nothing).
+    pub fn save(&self, path: &std::path::Path) -> Result<()> {
+        let text =
+            serde_json::to_string_pretty(self).map_err(|e| Error::Internal(e.to_string()))?;
+        crate::atomic_file::write_atomic(path, |w| {
+            use std::io::Write;
+            w.write_all(text.as_bytes()).map_err(|e| Error::io(path, e))
+        })
+    }
+
     /// Checks that the numbers fit together.
     pub fn validate(&self) -> Result<()> {
         let ok = self.architecture == Self::ARCHITECTURE
@@ -311,6 +331,16 @@ impl ThemeTransformer {
     /// The hyper-parameters.
     pub fn config(&self) -> &ThemeConfig {
         &self.cfg
+    }
+
+    /// Loads `config.json` and `model.safetensors` from a model directory.
+    pub fn load(dir: &std::path::Path, device: &Device) -> Result<Self> {
+        let cfg = ThemeConfig::load(&dir.join("config.json"))?;
+        let weights = dir.join("model.safetensors");
+        let tensors = super::music_transformer::load_safetensors(&weights, device)?;
+        let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
+        ThemeTransformer::new(&cfg, vb)
+            .map_err(|e| Error::bad_file(&weights, crate::error::first_line(&e.to_string())))
     }
 
     /// Encodes themes `[B, T]` (with `theme_mask` `[B, T]`, 1 for real tokens): per decoder layer the

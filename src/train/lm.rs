@@ -12,12 +12,13 @@ use super::dataset::{self, make_batch, Sequences};
 use super::run::Job;
 use super::{evaluate, export, init_from, masked_nll, vocab_for, TrainConfig, TrainOptions};
 use crate::error::{Error, Result};
-use crate::model::MusicTransformer;
+use crate::model::{MusicTransformer, TransformerConfig};
 use crate::tokens::Vocab;
 
 /// A Music Transformer with its data.
 pub(crate) struct LmJob {
     cfg: TrainConfig,
+    model_cfg: TransformerConfig,
     varmap: VarMap,
     model: MusicTransformer,
     train: Sequences,
@@ -29,25 +30,30 @@ pub(crate) struct LmJob {
 
 impl LmJob {
     /// Loads both splits, builds the model (from `--init` weights if given) and writes `data.json`.
-    pub(crate) fn new(cfg: &TrainConfig, opts: &TrainOptions) -> Result<Self> {
+    pub(crate) fn new(
+        cfg: &TrainConfig,
+        model_cfg: &TransformerConfig,
+        opts: &TrainOptions,
+    ) -> Result<Self> {
         let device = Device::Cpu;
-        let train = dataset::load_split(cfg.model.vocab, &opts.data, "train")?;
-        let valid = dataset::load_split(cfg.model.vocab, &opts.data, "valid")?;
+        let train = dataset::load_split(model_cfg.vocab, &opts.data, "train")?;
+        let valid = dataset::load_split(model_cfg.vocab, &opts.data, "valid")?;
         super::write_data_stats(&opts.out.join("data.json"), &train, &valid)?;
         let _ = device.set_seed(cfg.seed); // not supported by every backend
         let varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
-        let model = MusicTransformer::new(&cfg.model, vb).map_err(Error::tensor)?;
+        let model = MusicTransformer::new(model_cfg, vb).map_err(Error::tensor)?;
         if let (false, Some(dir)) = (opts.resume, &opts.init) {
-            init_from(&varmap, &cfg.model, dir, &device)?;
+            init_from(&varmap, model_cfg, dir, &device)?;
         }
         Ok(LmJob {
             cfg: cfg.clone(),
+            model_cfg: model_cfg.clone(),
             varmap,
             model,
             train,
             valid,
-            vocab: vocab_for(cfg.model.vocab),
+            vocab: vocab_for(model_cfg.vocab),
             batches: Vec::new(),
             device,
         })
@@ -96,6 +102,6 @@ impl Job for LmJob {
     }
 
     fn export(&self, dir: &Path) -> Result<()> {
-        export(&self.varmap, &self.cfg.model, dir)
+        export(&self.varmap, &self.model_cfg, dir)
     }
 }

@@ -6,6 +6,7 @@ pub mod lm;
 pub mod optim;
 pub mod plot;
 mod run;
+pub mod theme;
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -16,16 +17,51 @@ use candle_nn::VarMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::model::theme_transformer::ThemeConfig;
 use crate::model::{MusicTransformer, TransformerConfig, VocabKind};
 use crate::tokens::{GridVocab, PerformanceVocab, Vocab};
 use dataset::{eval_windows, make_batch, Sequences};
 use optim::AdamW;
 
+/// The model a run trains: a Theme Transformer (its config has `"architecture": "theme-transformer"`)
+/// or a decoder-only Music Transformer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ModelConfig {
+    /// The theme-conditioned encoder–decoder.
+    Theme(ThemeConfig),
+    /// The decoder-only Music Transformer.
+    Music(TransformerConfig),
+}
+
+impl ModelConfig {
+    /// Decoder context length.
+    pub fn max_len(&self) -> usize {
+        match self {
+            ModelConfig::Theme(t) => t.max_len,
+            ModelConfig::Music(m) => m.max_len,
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        match self {
+            ModelConfig::Theme(t) => t.validate(),
+            ModelConfig::Music(m) => m.validate(),
+        }
+    }
+}
+
+impl From<TransformerConfig> for ModelConfig {
+    fn from(m: TransformerConfig) -> Self {
+        ModelConfig::Music(m)
+    }
+}
+
 /// A training run's settings, read from a JSON file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TrainConfig {
     /// The model to train.
-    pub model: TransformerConfig,
+    pub model: ModelConfig,
     /// Tokens per training crop (inputs); at most `model.max_len`.
     pub crop_len: usize,
     /// Tokens per batch (padded), about.
@@ -75,7 +111,7 @@ impl TrainConfig {
     fn validate(&self) -> Result<()> {
         self.model.validate()?;
         let bad = |m: &str| Err(Error::Invalid(format!("training config: {m}")));
-        if self.crop_len < 2 || self.crop_len > self.model.max_len {
+        if self.crop_len < 2 || self.crop_len > self.model.max_len() {
             return bad("crop_len must be in 2 ..= model.max_len");
         }
         if self.batch_tokens < self.crop_len + 1
@@ -177,14 +213,17 @@ pub fn train(opts: &TrainOptions, on_step: &mut dyn FnMut(&StepInfo)) -> Result<
             "already holds a checkpoint: pass --resume to continue it, or choose another --out",
         ));
     }
-    let mut job = lm::LmJob::new(cfg, opts)?;
+    let mut job: Box<dyn run::Job> = match &cfg.model {
+        ModelConfig::Music(m) => Box::new(lm::LmJob::new(cfg, m, opts)?),
+        ModelConfig::Theme(t) => Box::new(theme::ThemeJob::new(cfg, t, opts)?),
+    };
     let cfg_text = serde_json::to_string_pretty(cfg).map_err(|e| Error::Internal(e.to_string()))?;
     let cfg_path = opts.out.join("train_config.json");
     crate::atomic_file::write_atomic(&cfg_path, |w| {
         w.write_all(cfg_text.as_bytes())
             .map_err(|e| Error::io(&cfg_path, e))
     })?;
-    run::run(&mut job, opts, on_step)
+    run::run(job.as_mut(), opts, on_step)
 }
 
 /// Writes the size of both splits (pieces, tokens, hours of music) as JSON, for the model card.
@@ -265,6 +304,12 @@ pub fn evaluate(
 
 /// Writes the model's weights as f16 safetensors with its `config.json` into `dir` (all-or-nothing per file).
 pub fn export(varmap: &VarMap, cfg: &TransformerConfig, dir: &Path) -> Result<()> {
+    export_weights(varmap, dir)?;
+    cfg.save(&dir.join("config.json"))
+}
+
+/// Writes the variables as f16 `model.safetensors` into `dir`.
+pub fn export_weights(varmap: &VarMap, dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let data = varmap
         .data()
@@ -280,8 +325,7 @@ pub fn export(varmap: &VarMap, cfg: &TransformerConfig, dir: &Path) -> Result<()
         );
     }
     drop(data);
-    save_tensors(&dir.join("model.safetensors"), &tensors, None)?;
-    cfg.save(&dir.join("config.json"))
+    save_tensors(&dir.join("model.safetensors"), &tensors, None)
 }
 
 /// Sets every variable from the exported model in `dir`, whose config must equal `cfg` except for

@@ -1,0 +1,355 @@
+//! Training the Theme Transformer on POP909: each song's theme is found by retrieval
+//! (`theme::find_theme`), the song is written in REMI with its theme regions marked by
+//! Theme_Start/Theme_End, and the theme's melody (REMI) is the encoder's input. Crops of the song keep
+//! the theme counter and gate computed on the whole song.
+
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{VarBuilder, VarMap};
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+
+use super::run::Job;
+use super::{export_weights, masked_nll, TrainConfig, TrainOptions};
+use crate::error::{Error, Result};
+use crate::model::theme_transformer::{theme_positions, ThemeConfig, ThemeTransformer};
+use crate::theme::{find_theme, Settings};
+use crate::tokens::{RemiVocab, Vocab, BOS, PAD};
+
+/// One song for the theme model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ThemePiece {
+    /// The theme's melody in REMI (encoder input).
+    pub theme: Vec<u32>,
+    /// `[BOS, song…]` in REMI with theme regions marked.
+    pub ids: Vec<u32>,
+    /// Theme counter per token of `ids`.
+    pub counter: Vec<u32>,
+    /// Gate per token of `ids`.
+    pub gate: Vec<f32>,
+}
+
+/// The songs of one split that have a theme.
+#[derive(Debug, Clone, Default)]
+pub struct ThemeCorpus {
+    /// The pieces.
+    pub pieces: Vec<ThemePiece>,
+    /// Songs left out because retrieval found no theme.
+    pub without_theme: usize,
+    /// Seconds of music in the pieces.
+    pub seconds: f64,
+}
+
+/// One song as a theme piece (`None` if it has no theme), its themes capped at `max_theme` tokens.
+pub fn theme_piece(
+    score: &crate::midi::Score,
+    downbeats: Option<&[f64]>,
+    settings: &Settings,
+    max_theme: usize,
+) -> Result<Option<ThemePiece>> {
+    let Ok(theme) = find_theme(score, downbeats, settings) else {
+        return Ok(None);
+    };
+    let song = RemiVocab {
+        bars: Some(theme.bars.clone()),
+        themes: theme.regions.clone(),
+    };
+    let mut ids = vec![BOS];
+    ids.extend(song.encode(score)?);
+    let mut theme_ids = RemiVocab::default().encode(&theme.to_score(score)?)?;
+    theme_ids.truncate(max_theme);
+    let (counter, gate) = theme_positions(&ids);
+    Ok(Some(ThemePiece {
+        theme: theme_ids,
+        ids,
+        counter,
+        gate,
+    }))
+}
+
+/// Loads the POP909 songs of `split` with their themes (on all cores).
+pub fn load_theme_corpus(
+    root: &Path,
+    split: &str,
+    settings: &Settings,
+    max_theme: usize,
+) -> Result<ThemeCorpus> {
+    if !crate::pop909::is_pop909(root) {
+        return Err(Error::bad_file(
+            root,
+            "is not a POP909 directory (NNN/NNN.mid) as the theme model needs",
+        ));
+    }
+    let songs = crate::pop909::songs(root, split)?;
+    let pieces: Vec<(Option<ThemePiece>, f64)> = songs
+        .par_iter()
+        .map(|song| {
+            let score = song.score()?;
+            let downbeats = crate::pop909::downbeats(&song.midi_path());
+            let piece = theme_piece(&score, downbeats.as_deref(), settings, max_theme)?;
+            Ok((piece, score.duration()))
+        })
+        .collect::<Result<_>>()?;
+    let mut corpus = ThemeCorpus::default();
+    for (piece, seconds) in pieces {
+        match piece {
+            Some(p) => {
+                corpus.pieces.push(p);
+                corpus.seconds += seconds;
+            }
+            None => corpus.without_theme += 1,
+        }
+    }
+    if corpus.pieces.is_empty() {
+        return Err(Error::bad_file(
+            root,
+            format!("no song of split {split} has a theme"),
+        ));
+    }
+    Ok(corpus)
+}
+
+/// A crop: piece, first token, tokens (inputs + 1), transposition.
+type Crop = (usize, usize, usize, i32);
+
+/// Tensors of one batch.
+pub struct ThemeBatch {
+    theme: Tensor,
+    theme_mask: Tensor,
+    input: Tensor,
+    target: Tensor,
+    mask: Tensor,
+    counter: Tensor,
+    gate: Tensor,
+    /// Scored tokens.
+    pub tokens: usize,
+}
+
+/// Builds a batch from crops; `first[i]` targets of row i are not scored (evaluation windows).
+fn make_batch(
+    corpus: &ThemeCorpus,
+    crops: &[Crop],
+    first: &[usize],
+    device: &Device,
+) -> Result<ThemeBatch> {
+    let vocab = RemiVocab::default();
+    let b = crops.len();
+    let l = crops.iter().map(|c| c.2 - 1).max().unwrap_or(1).max(1);
+    let t = crops
+        .iter()
+        .map(|c| corpus.pieces[c.0].theme.len())
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let (mut th, mut thm) = (vec![PAD; b * t], vec![0f32; b * t]);
+    let (mut input, mut target, mut mask) = (vec![PAD; b * l], vec![PAD; b * l], vec![0f32; b * l]);
+    let (mut counter, mut gate) = (vec![0u32; b * l], vec![0f32; b * l]);
+    let mut tokens = 0;
+    for (row, &(p, start, len, k)) in crops.iter().enumerate() {
+        let piece = &corpus.pieces[p];
+        let shift = |ids: &[u32]| vocab.transpose(ids, k).unwrap_or_else(|| ids.to_vec());
+        for (j, &id) in shift(&piece.theme).iter().enumerate() {
+            th[row * t + j] = id;
+            thm[row * t + j] = 1.0;
+        }
+        let ids = shift(&piece.ids[start..start + len]);
+        for j in 0..len - 1 {
+            input[row * l + j] = ids[j];
+            target[row * l + j] = ids[j + 1];
+            counter[row * l + j] = piece.counter[start + j];
+            gate[row * l + j] = piece.gate[start + j];
+            if j >= first.get(row).copied().unwrap_or(0) {
+                mask[row * l + j] = 1.0;
+                tokens += 1;
+            }
+        }
+    }
+    let f = |e| Error::tensor(e);
+    Ok(ThemeBatch {
+        theme: Tensor::from_vec(th, (b, t), device).map_err(f)?,
+        theme_mask: Tensor::from_vec(thm, (b, t), device).map_err(f)?,
+        input: Tensor::from_vec(input, (b, l), device).map_err(f)?,
+        target: Tensor::from_vec(target, (b, l), device).map_err(f)?,
+        mask: Tensor::from_vec(mask, (b, l), device).map_err(f)?,
+        counter: Tensor::from_vec(counter, (b, l), device).map_err(f)?,
+        gate: Tensor::from_vec(gate, (b, l), device).map_err(f)?,
+        tokens,
+    })
+}
+
+/// Sum of NLL and number of scored tokens of a batch.
+pub fn batch_nll(
+    model: &ThemeTransformer,
+    batch: &ThemeBatch,
+    train: bool,
+) -> candle_core::Result<(Tensor, Tensor)> {
+    let memory = model.encode(&batch.theme, &batch.theme_mask, train)?;
+    let logits = model.decode(
+        &batch.input,
+        &batch.counter,
+        &batch.gate,
+        &memory,
+        None,
+        train,
+    )?;
+    masked_nll(&logits, &batch.target, &batch.mask)
+}
+
+/// Mean NLL per token over half-overlapping windows of every piece (each token scored once); with
+/// `limit`, an evenly spread subset of about that many tokens.
+pub fn evaluate_theme(
+    model: &ThemeTransformer,
+    corpus: &ThemeCorpus,
+    batch_tokens: usize,
+    limit: Option<usize>,
+) -> Result<(f64, usize)> {
+    let window = model.config().max_len;
+    let mut windows: Vec<(Crop, usize)> = Vec::new();
+    for (p, piece) in corpus.pieces.iter().enumerate() {
+        let n = piece.ids.len();
+        let (mut start, mut scored) = (0, 0);
+        loop {
+            let end = n.min(start + window + 1);
+            windows.push((
+                (p, start, end - start, 0),
+                scored.max(start + 1) - start - 1,
+            ));
+            scored = end;
+            if end == n {
+                break;
+            }
+            start += window / 2;
+        }
+    }
+    if let Some(limit) = limit {
+        let total: usize = windows.iter().map(|w| w.0 .2).sum();
+        windows = windows
+            .into_iter()
+            .step_by(total.div_ceil(limit.max(1)).max(1))
+            .collect();
+    }
+    let per_batch = (batch_tokens / (window + 1)).max(1);
+    let (mut total, mut count) = (0f64, 0usize);
+    for group in windows.chunks(per_batch) {
+        let crops: Vec<Crop> = group.iter().map(|w| w.0).collect();
+        let first: Vec<usize> = group.iter().map(|w| w.1).collect();
+        let batch = make_batch(corpus, &crops, &first, &Device::Cpu)?;
+        let (sum, n) = batch_nll(model, &batch, false).map_err(Error::tensor)?;
+        total += sum.to_scalar::<f32>().map_err(Error::tensor)? as f64;
+        count += n.to_scalar::<f32>().map_err(Error::tensor)? as usize;
+    }
+    Ok((total / count.max(1) as f64, count))
+}
+
+/// A Theme Transformer with its data.
+pub(crate) struct ThemeJob {
+    cfg: TrainConfig,
+    model_cfg: ThemeConfig,
+    varmap: VarMap,
+    model: ThemeTransformer,
+    train: ThemeCorpus,
+    valid: ThemeCorpus,
+    batches: Vec<Vec<Crop>>,
+}
+
+impl ThemeJob {
+    /// Loads both splits with their themes, builds the model, writes `data.json`.
+    pub(crate) fn new(
+        cfg: &TrainConfig,
+        model_cfg: &ThemeConfig,
+        opts: &TrainOptions,
+    ) -> Result<Self> {
+        let settings = Settings::default();
+        let train = load_theme_corpus(&opts.data, "train", &settings, model_cfg.max_theme)?;
+        let valid = load_theme_corpus(&opts.data, "valid", &settings, model_cfg.max_theme)?;
+        let stats = |c: &ThemeCorpus| {
+            serde_json::json!({
+                "pieces": c.pieces.len(),
+                "without_theme": c.without_theme,
+                "tokens": c.pieces.iter().map(|p| p.ids.len() - 1).sum::<usize>(),
+                "theme_tokens_mean": c.pieces.iter().map(|p| p.theme.len()).sum::<usize>() as f64 / c.pieces.len().max(1) as f64,
+                "hours": (c.seconds / 36.0).round() / 100.0,
+            })
+        };
+        let text =
+            serde_json::json!({ "train": stats(&train), "valid": stats(&valid) }).to_string();
+        let path = opts.out.join("data.json");
+        crate::atomic_file::write_atomic(&path, |w| {
+            use std::io::Write;
+            w.write_all(text.as_bytes())
+                .map_err(|e| Error::io(&path, e))
+        })?;
+        if opts.init.is_some() {
+            return Err(Error::Invalid(
+                "--init is for Music Transformer runs".into(),
+            ));
+        }
+        let varmap = VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+        let model = ThemeTransformer::new(model_cfg, vb).map_err(Error::tensor)?;
+        Ok(ThemeJob {
+            cfg: cfg.clone(),
+            model_cfg: model_cfg.clone(),
+            varmap,
+            model,
+            train,
+            valid,
+            batches: Vec::new(),
+        })
+    }
+}
+
+impl Job for ThemeJob {
+    fn varmap(&self) -> &VarMap {
+        &self.varmap
+    }
+
+    fn start_epoch(&mut self, epoch: usize) -> Result<usize> {
+        let cfg = &self.cfg;
+        let mut rng = ChaCha8Rng::seed_from_u64(
+            cfg.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        );
+        let mut crops: Vec<Crop> = Vec::new();
+        for (p, piece) in self.train.pieces.iter().enumerate() {
+            let n = piece.ids.len();
+            for _ in 0..n.div_ceil(cfg.crop_len + 1) {
+                let len = n.min(cfg.crop_len + 1);
+                let start = if n > len {
+                    rng.random_range(0..=n - len)
+                } else {
+                    0
+                };
+                let k = if cfg.transpose > 0 {
+                    rng.random_range(-cfg.transpose..=cfg.transpose)
+                } else {
+                    0
+                };
+                crops.push((p, start, len, k));
+            }
+        }
+        crops.shuffle(&mut rng);
+        let per_batch = (cfg.batch_tokens / (cfg.crop_len + 1)).max(1);
+        self.batches = crops.chunks(per_batch).map(<[Crop]>::to_vec).collect();
+        Ok(self.batches.len())
+    }
+
+    fn loss(&mut self, i: usize) -> Result<(Tensor, usize)> {
+        let batch = make_batch(&self.train, &self.batches[i], &[], &Device::Cpu)?;
+        let (sum, count) = batch_nll(&self.model, &batch, true).map_err(Error::tensor)?;
+        let count = count.to_scalar::<f32>().map_err(Error::tensor)? as f64;
+        Ok(((sum / count.max(1.0)).map_err(Error::tensor)?, batch.tokens))
+    }
+
+    fn validate(&self) -> Result<f64> {
+        let limit = (self.cfg.valid_tokens > 0).then_some(self.cfg.valid_tokens);
+        evaluate_theme(&self.model, &self.valid, self.cfg.batch_tokens, limit).map(|(nll, _)| nll)
+    }
+
+    fn export(&self, dir: &Path) -> Result<()> {
+        export_weights(&self.varmap, dir)?;
+        self.model_cfg.save(&dir.join("config.json"))
+    }
+}
