@@ -404,6 +404,47 @@ impl ThemeTransformer {
     }
 }
 
+/// Decoder caches for incremental generation: one self-attention cache per layer.
+#[derive(Debug, Clone, Default)]
+pub struct ThemeCache {
+    layers: Vec<super::relative_attention::LayerCache>,
+}
+
+impl ThemeTransformer {
+    /// Logits `[B, n, V]` of `n` new decoder positions, appended to `cache` (which slides past
+    /// `max_len`); `counter` and `gate` are those of the new positions.
+    pub fn decode_cached(
+        &self,
+        ids: &Tensor,
+        counter: &[u32],
+        gate: &[f32],
+        memory: &(Vec<(Tensor, Tensor)>, Tensor),
+        cache: &mut ThemeCache,
+    ) -> candle_core::Result<Tensor> {
+        if cache.layers.len() != self.decoder.len() {
+            cache.layers = vec![Default::default(); self.decoder.len()];
+        }
+        let (b, n) = ids.dims2()?;
+        let d = self.cfg.d_model;
+        let counter_pe = sinusoidal(counter, d, &self.device)?
+            .reshape((1, n, d))?
+            .broadcast_as((b, n, d))?
+            .contiguous()?;
+        let gate = Tensor::from_vec(gate.to_vec(), (1, n, 1), &self.device)?
+            .broadcast_as((b, n, 1))?
+            .contiguous()?;
+        let mut x = self.embed.forward(ids)?;
+        for (i, (layer, c)) in self.decoder.iter().zip(&mut cache.layers).enumerate() {
+            let s = layer.self_attn.forward_cached(&x, c)?;
+            let q = (&x + &counter_pe)?;
+            let (k, v) = &memory.0[i];
+            let cross = layer.cross.forward(&q, (k, v), &memory.1, false)?;
+            x = layer.combine(&x, &s, &cross, &gate, 0.0, false)?;
+        }
+        self.head.forward(&x)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -567,5 +608,80 @@ mod tests {
         }
         // … inside it they depend on it.
         assert!(diff(5) > 1e-4);
+    }
+
+    #[test]
+    fn cached_decoding_equals_the_full_forward() {
+        let dev = Device::Cpu;
+        let vm = VarMap::new();
+        let m =
+            ThemeTransformer::new(&cfg(), VarBuilder::from_varmap(&vm, DType::F32, &dev)).unwrap();
+        let theme = Tensor::new(&[[remi::BAR, 150, 250, 300]], &dev).unwrap();
+        let mem = m
+            .encode(
+                &theme,
+                &theme.ones_like().unwrap().to_dtype(DType::F32).unwrap(),
+                false,
+            )
+            .unwrap();
+        let ids: Vec<u32> = vec![
+            1,
+            remi::THEME_START,
+            remi::BAR,
+            4,
+            20,
+            100,
+            200,
+            300,
+            remi::THEME_END,
+            remi::BAR,
+            5,
+            110,
+        ];
+        let (counter, gate) = theme_positions(&ids);
+        let l = ids.len();
+        let full = m
+            .decode(
+                &Tensor::from_vec(ids.clone(), (1, l), &dev).unwrap(),
+                &Tensor::from_vec(counter.clone(), (1, l), &dev).unwrap(),
+                &Tensor::from_vec(gate.clone(), (1, l), &dev).unwrap(),
+                &mem,
+                None,
+                false,
+            )
+            .unwrap();
+        let mut cache = ThemeCache::default();
+        let prefill = 5;
+        let mut rows = vec![m
+            .decode_cached(
+                &Tensor::from_vec(ids[..prefill].to_vec(), (1, prefill), &dev).unwrap(),
+                &counter[..prefill],
+                &gate[..prefill],
+                &mem,
+                &mut cache,
+            )
+            .unwrap()];
+        for t in prefill..l {
+            rows.push(
+                m.decode_cached(
+                    &Tensor::new(&[[ids[t]]], &dev).unwrap(),
+                    &counter[t..t + 1],
+                    &gate[t..t + 1],
+                    &mem,
+                    &mut cache,
+                )
+                .unwrap(),
+            );
+        }
+        let cached = Tensor::cat(&rows, 1).unwrap();
+        let d: f32 = (full - cached)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar()
+            .unwrap();
+        assert!(d < 1e-4, "{d}");
     }
 }

@@ -312,6 +312,98 @@ impl Vocab for RemiVocab {
     }
 }
 
+/// Where a REMI stream is, for the grammar mask of generation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RemiState {
+    /// Bars started.
+    pub bars: usize,
+    /// Inside a theme region.
+    pub in_theme: bool,
+    last: Option<Token>,
+    position: Option<u32>,
+}
+
+impl RemiState {
+    /// Takes one token.
+    pub fn push(&mut self, id: u32) {
+        let Some(t) = token(id) else { return };
+        match t {
+            Token::Bar => {
+                self.bars += 1;
+                self.position = None;
+            }
+            Token::Position(p) => self.position = Some(p),
+            Token::ThemeStart => self.in_theme = true,
+            Token::ThemeEnd => self.in_theme = false,
+            _ => {}
+        }
+        if !matches!(t, Token::Special(_)) {
+            self.last = Some(t);
+        }
+    }
+
+    /// The tokens that keep the stream well formed: a bar is `[Theme_Start] Bar [Position Tempo]
+    /// (Position? Velocity Note-On Duration)* [Theme_End]`, positions rise within a bar, a note's three
+    /// tokens share a track, theme regions open only between bars and close only inside. With
+    /// `themes` false no region can open (prompt-only decoding).
+    pub fn allowed(&self, themes: bool) -> Vec<bool> {
+        let mut ok = vec![false; SIZE as usize];
+        let mut allow = |id: u32| ok[id as usize] = true;
+        let positions_after = |allow: &mut dyn FnMut(u32), after: Option<u32>| {
+            let from = after.map_or(0, |p| p + 1);
+            for p in from..POSITIONS {
+                allow(POSITION + p);
+            }
+        };
+        let between_bars = |allow: &mut dyn FnMut(u32)| {
+            allow(BAR);
+            if self.in_theme {
+                allow(THEME_END);
+            } else if themes {
+                allow(THEME_START);
+            }
+        };
+        match self.last {
+            None | Some(Token::Special(_)) | Some(Token::ThemeEnd) => {
+                allow(BAR);
+                if themes && !self.in_theme {
+                    allow(THEME_START);
+                }
+            }
+            Some(Token::ThemeStart) => allow(BAR),
+            Some(Token::Bar) => {
+                positions_after(&mut allow, None);
+                between_bars(&mut allow);
+            }
+            Some(Token::Position(_)) => {
+                (TEMPO..THEME_START).for_each(&mut allow);
+                for part in [Part::Melody, Part::Piano] {
+                    (1..=32).for_each(|b| allow(part.velocity(b)));
+                }
+            }
+            Some(Token::Tempo(_)) => {
+                positions_after(&mut allow, self.position);
+                for part in [Part::Melody, Part::Piano] {
+                    (1..=32).for_each(|b| allow(part.velocity(b)));
+                }
+                between_bars(&mut allow);
+            }
+            Some(Token::Velocity(part, _)) => (0..128).for_each(|p| allow(part.note_on(p))),
+            Some(Token::NoteOn(part, _)) => {
+                (1..=MAX_DURATION).for_each(|d| allow(part.duration(d)))
+            }
+            Some(Token::Duration(..)) => {
+                positions_after(&mut allow, self.position);
+                for part in [Part::Melody, Part::Piano] {
+                    (1..=32).for_each(|b| allow(part.velocity(b)));
+                }
+                between_bars(&mut allow);
+            }
+        }
+        ok
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -385,5 +477,38 @@ mod tests {
         let back_up = v.decode(&up).unwrap();
         assert_eq!(back_up.notes[0].pitch, back.notes[0].pitch + 2);
         assert_eq!(back_up.notes.len(), back.notes.len());
+    }
+
+    #[test]
+    fn encoded_songs_obey_the_grammar() {
+        let v = RemiVocab {
+            bars: None,
+            themes: vec![(0, 1), (1, 2)],
+        };
+        let ids = v.encode(&two_bars()).unwrap();
+        let mut state = RemiState::default();
+        for &id in &ids {
+            assert!(
+                state.allowed(true)[id as usize],
+                "{} refused",
+                v.token_name(id)
+            );
+            state.push(id);
+        }
+        assert_eq!(state.bars, 2);
+        // Without themes no region may open.
+        assert!(!RemiState::default().allowed(false)[THEME_START as usize]);
+        // A note's tokens stay on one track; positions only rise.
+        let mut s = RemiState::default();
+        for id in [BAR, POSITION + 4, Part::Piano.velocity(3)] {
+            s.push(id);
+        }
+        let ok = s.allowed(true);
+        assert!(ok[Part::Piano.note_on(60) as usize] && !ok[Part::Melody.note_on(60) as usize]);
+        s.push(Part::Piano.note_on(60));
+        s.push(Part::Piano.duration(4));
+        let ok = s.allowed(true);
+        assert!(!ok[(POSITION + 4) as usize] && ok[(POSITION + 5) as usize] && ok[BAR as usize]);
+        assert!(!ok[THEME_END as usize] && ok[THEME_START as usize]);
     }
 }
