@@ -61,18 +61,51 @@ enum Cmd {
         #[arg(long)]
         device: Option<String>,
     },
-    /// Themes: find a song's theme (`--extract`) and where it recurs.
+    /// Themes: grow a piece from THEME.mid with the Theme Transformer; find a song's theme
+    /// (`--extract SONG.mid`); or measure how often a theme recurs in a piece (`--report PIECE.mid THEME.mid`).
     Theme {
-        /// The song whose theme to find.
+        /// The theme (MIDI, up to 8 bars; its melody is used).
+        theme: Option<PathBuf>,
+        /// Find the theme of this song and where it recurs.
+        #[arg(long, conflicts_with = "report")]
+        extract: Option<PathBuf>,
+        /// Print the theme-distance curve of this piece against THEME.
         #[arg(long)]
-        extract: PathBuf,
-        /// Where to write the theme (its melody, 2 bars) as MIDI.
+        report: Option<PathBuf>,
+        /// With --report: also draw the curve as a PNG.
+        #[arg(long, requires = "report")]
+        plot: Option<PathBuf>,
+        /// With --report: distance (0–1) at or under which a window counts as the theme.
+        #[arg(long, default_value_t = 0.25)]
+        threshold: f64,
+        /// Where to write the piece (or, with --extract, the theme).
         #[arg(short, long)]
         output: Option<PathBuf>,
-        /// Largest distance (0–1) between two segments of one cluster.
+        /// Theme model name (in models/) or directory.
+        #[arg(long, default_value = "pop909-theme")]
+        model: String,
+        /// Bars to write.
+        #[arg(long, default_value_t = 32)]
+        bars: usize,
+        /// Tempo of the piece in BPM (default: the theme's).
+        #[arg(long)]
+        tempo: Option<f64>,
+        /// Sampling temperature (> 0).
+        #[arg(long, default_value_t = 1.0)]
+        temperature: f32,
+        /// Nucleus sampling, in (0, 1].
+        #[arg(long, default_value_t = 0.95)]
+        top_p: f32,
+        /// Random seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The baseline: the theme only as a prompt (no theme attention).
+        #[arg(long)]
+        baseline: bool,
+        /// With --extract: largest distance (0–1) between two segments of one cluster.
         #[arg(long, default_value_t = 0.2)]
         eps: f64,
-        /// Occurrences a segment needs to seed a theme (itself included).
+        /// With --extract: occurrences a segment needs to seed a theme (itself included).
         #[arg(long, default_value_t = 3)]
         min_points: usize,
     },
@@ -320,12 +353,55 @@ fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
         }
         Cmd::Info { files } => Ok(info(&files)),
         Cmd::Theme {
+            theme,
             extract,
+            report,
+            plot,
+            threshold,
             output,
+            model,
+            bars,
+            tempo,
+            temperature,
+            top_p,
+            seed,
+            baseline,
             eps,
             min_points,
         } => {
-            theme_extract(&extract, output.as_deref(), eps, min_points)?;
+            if let Some(song) = extract {
+                theme_extract(&song, output.as_deref(), eps, min_points)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            let Some(theme) = theme else {
+                anyhow::bail!(reprise::Error::Invalid(
+                    "theme needs THEME.mid (or --extract SONG.mid)".into()
+                ));
+            };
+            if let Some(piece) = report {
+                theme_report(&piece, &theme, threshold, plot.as_deref())?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            let Some(output) = output else {
+                anyhow::bail!(reprise::Error::Invalid(
+                    "theme THEME.mid needs -o PIECE.mid".into()
+                ));
+            };
+            prefer_one_thread();
+            let sampler = reprise::generate::SamplerConfig {
+                temperature,
+                top_k: None,
+                top_p,
+                seed,
+            };
+            sampler.validate()?;
+            let req = ThemeArgs {
+                bars,
+                tempo,
+                sampler,
+                baseline,
+            };
+            theme_compose(&theme, &model, &req, &output)?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Tui { file, device } => {
@@ -654,6 +730,115 @@ fn theme_extract(
         let t = theme.to_score(&score)?;
         midi::write_file(&t, o)?;
         println!("wrote {} ({} notes)", o.display(), t.notes.len());
+    }
+    Ok(())
+}
+
+/// `theme THEME.mid -o PIECE.mid` settings.
+struct ThemeArgs {
+    bars: usize,
+    tempo: Option<f64>,
+    sampler: reprise::generate::SamplerConfig,
+    baseline: bool,
+}
+
+fn theme_compose(theme: &Path, model: &str, args: &ThemeArgs, output: &Path) -> anyhow::Result<()> {
+    use reprise::generate::theme::{compose, theme_melody, ComposeRequest};
+    reprise::atomic_file::check_writable(output)?;
+    let score = midi::read_file(theme)?;
+    let (melody, note) =
+        theme_melody(&score).map_err(|e| reprise::Error::bad_file(theme, e.to_string()))?;
+    if let Some(n) = note {
+        eprintln!("{n}");
+    }
+    let bpm = args.tempo.unwrap_or_else(|| score.tempo_map.bpm(0));
+    if !(17.0..=400.0).contains(&bpm) {
+        anyhow::bail!(reprise::Error::Invalid(format!(
+            "--tempo {bpm} must be 17–400 BPM"
+        )));
+    }
+    let dir = reprise::model::resolve_model_dir(model)?;
+    let m =
+        reprise::model::theme_transformer::ThemeTransformer::load(&dir, &candle_core::Device::Cpu)?;
+    let req = ComposeRequest {
+        bars: args.bars,
+        bpm,
+        sampler: args.sampler,
+        conditioned: !args.baseline,
+        cancel: None,
+    };
+    let bar = progress_bar(false, "composing");
+    let mut tokens = 0u64;
+    let piece = compose(&m, &melody, &req, &mut |_| {
+        tokens += 1;
+        if tokens.is_multiple_of(32) {
+            bar.set_message(format!("composing ({tokens} tokens)"));
+        }
+    })?;
+    bar.finish_and_clear();
+    midi::write_file(&piece, output)?;
+    eprintln!(
+        "wrote {} ({} bars, {} notes, {:.1} s, seed {})",
+        output.display(),
+        args.bars,
+        piece.notes.len(),
+        piece.duration(),
+        args.sampler.seed
+    );
+    Ok(())
+}
+
+fn theme_report(
+    piece: &Path,
+    theme: &Path,
+    threshold: f64,
+    plot: Option<&Path>,
+) -> anyhow::Result<()> {
+    use reprise::generate::theme::{recurrences, theme_distances};
+    let p = midi::read_file(piece)?;
+    let t = midi::read_file(theme)?;
+    let downbeats = reprise::pop909::downbeats(piece);
+    let d = theme_distances(&p, &t, downbeats.as_deref());
+    if d.is_empty() {
+        anyhow::bail!(reprise::Error::Invalid(
+            "no 2-bar melody windows to compare (is either file empty?)".into()
+        ));
+    }
+    println!("bar  distance to the theme (0 = the theme, 1 = unrelated; ≤ {threshold} counts)");
+    for (bar, &x) in d.iter().enumerate() {
+        let width = ((1.0 - x.clamp(0.0, 1.0)) * 40.0).round() as usize;
+        let mark = if x <= threshold { " ◀ theme" } else { "" };
+        println!("{:>3}  {x:.3} {}{mark}", bar + 1, "█".repeat(width));
+    }
+    let all = recurrences(&d, 0, threshold);
+    let late = recurrences(&d, 8, threshold);
+    let bars = |v: &[usize]| {
+        v.iter()
+            .map(|b| (b + 1).to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    println!(
+        "theme recurs {} times (bars {}); {} after bar 8 (bars {})",
+        all.len(),
+        bars(&all),
+        late.len(),
+        bars(&late)
+    );
+    if let Some(png) = plot {
+        let points: Vec<(f64, f64)> = d
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| ((i + 1) as f64, x))
+            .collect();
+        reprise::train::plot::line_chart(
+            png,
+            &[reprise::train::plot::Series {
+                points: &points,
+                rgb: [200, 60, 40],
+            }],
+        )?;
+        println!("wrote {}", png.display());
     }
     Ok(())
 }

@@ -104,4 +104,81 @@ fn theme_model_trains_on_songs_with_found_themes() {
     assert!(last < first * 0.5, "loss {first} → {last}");
     let m = ThemeTransformer::load(&out.join("model"), &candle_core::Device::Cpu).unwrap();
     assert_eq!(m.config().dec_layers, 2);
+    // Compose from a theme, conditioned and as the prompt-only baseline: well-formed, bar-limited.
+    use reprise::generate::theme::{compose, theme_melody, ComposeRequest};
+    let theme = reprise::theme::find_theme(&song(0), None, &Default::default()).unwrap();
+    let (melody, note) = theme_melody(&theme.to_score(&song(0)).unwrap()).unwrap();
+    assert!(note.is_none());
+    for conditioned in [true, false] {
+        let req = ComposeRequest {
+            bars: 6,
+            bpm: 100.0,
+            sampler: reprise::generate::SamplerConfig {
+                seed: 4,
+                ..Default::default()
+            },
+            conditioned,
+            cancel: None,
+        };
+        let mut tokens = 0;
+        let piece = compose(&m, &melody, &req, &mut |_| tokens += 1).unwrap();
+        assert!(tokens > 0);
+        assert!(!piece.notes.is_empty());
+        let bars = piece.end_tick() as f64 / 1920.0;
+        assert!(bars <= 6.0 + 4.0, "{bars} bars"); // a note may ring past the last bar line
+        assert!((piece.tempo_map.bpm(0) - 101.0).abs() < 1.5);
+    }
+    // The same from the command line, then the report on the piece.
+    let theme_mid = tmp.path().join("theme.mid");
+    reprise::midi::write_file(&melody, &theme_mid).unwrap();
+    let piece = tmp.path().join("piece.mid");
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_reprise"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let model_dir = out.join("model");
+    let res = run(&[
+        "theme",
+        theme_mid.to_str().unwrap(),
+        "--model",
+        model_dir.to_str().unwrap(),
+        "--bars",
+        "4",
+        "-o",
+        piece.to_str().unwrap(),
+    ]);
+    assert!(
+        res.status.success(),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    let res = run(&[
+        "theme",
+        "--report",
+        piece.to_str().unwrap(),
+        theme_mid.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&res.stdout);
+    assert!(
+        res.status.success(),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    assert!(stdout.contains("theme recurs"), "{stdout}");
+    // The report of the song against its own theme finds every occurrence.
+    let song_mid = tmp.path().join("song.mid");
+    reprise::midi::write_file(&song(0), &song_mid).unwrap();
+    let res = run(&[
+        "theme",
+        "--report",
+        song_mid.to_str().unwrap(),
+        theme_mid.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&res.stdout);
+    assert!(
+        stdout.contains("theme recurs 3 times (bars 1, 5, 9); 1 after bar 8 (bars 9)"),
+        "{stdout}"
+    );
 }

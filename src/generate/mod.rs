@@ -4,5 +4,6 @@ pub mod decode;
 pub mod piano;
 pub mod sampler;
 pub mod tasks;
+pub mod theme;
 
 pub use sampler::{Sampler, SamplerConfig};

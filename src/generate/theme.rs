@@ -1,0 +1,240 @@
+//! Growing a piece from a theme with the Theme Transformer, and measuring how often the theme comes
+//! back (the paper's melody-distance curve).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use candle_core::{DType, Tensor};
+
+use super::sampler::{Sampler, SamplerConfig};
+use crate::error::{Error, Result};
+use crate::midi::{Score, TrackRole};
+use crate::model::theme_transformer::{ThemeCache, ThemeTransformer};
+use crate::theme::retrieval::{bar_starts, distance, melody, segments, SEGMENT_BARS};
+use crate::tokens::remi::{self, RemiState};
+use crate::tokens::{RemiVocab, Vocab, BOS};
+
+/// Longest theme accepted, in bars.
+pub const MAX_THEME_BARS: usize = 8;
+
+/// How to compose.
+#[derive(Debug, Clone)]
+pub struct ComposeRequest {
+    /// Bars of music to write.
+    pub bars: usize,
+    /// Tempo of the piece.
+    pub bpm: f64,
+    /// Sampling.
+    pub sampler: SamplerConfig,
+    /// False: the baseline: the theme is only a prompt, and the decoder never attends to it (gate 0,
+    /// no theme regions).
+    pub conditioned: bool,
+    /// Set to stop early (`Error::Cancelled`).
+    pub cancel: Option<Arc<AtomicBool>>,
+}
+
+/// The theme's melody as a one-track score from tick 0, and a note if it was cut.
+pub fn theme_melody(theme: &Score) -> Result<(Score, Option<String>)> {
+    let (mel, source) = melody(theme);
+    if mel.is_empty() {
+        return Err(Error::Invalid(
+            "the theme has no melody (no pitched notes)".into(),
+        ));
+    }
+    let end = mel.iter().map(|n| n.end).max().unwrap_or(0);
+    let bars = bar_starts(theme, end);
+    let mut note = None;
+    let mut limit = u64::MAX;
+    if bars.len() - 1 > MAX_THEME_BARS {
+        limit = bars[MAX_THEME_BARS];
+        note = Some(format!(
+            "the theme is {} bars long: using its first {MAX_THEME_BARS}",
+            bars.len() - 1
+        ));
+    }
+    let mut out = Score::new(theme.ppq(), (60e6 / theme.tempo_map.bpm(0)).round() as u32)?;
+    out.time_signatures = theme.time_signatures.clone();
+    let t = out.add_track("MELODY", TrackRole::Melody);
+    for n in mel.iter().filter(|n| n.start < limit) {
+        out.push_note_ticks(t, 0, 0, n.pitch, n.velocity, n.start, n.end.min(limit));
+    }
+    out.sort();
+    let note =
+        note.or_else(|| (source != "the MELODY track").then(|| format!("theme melody: {source}")));
+    Ok((out, note))
+}
+
+/// Writes `req.bars` bars from `theme` (a melody score, see [`theme_melody`]). `on_token` sees each
+/// new token.
+pub fn compose(
+    model: &ThemeTransformer,
+    theme: &Score,
+    req: &ComposeRequest,
+    on_token: &mut dyn FnMut(u32),
+) -> Result<Score> {
+    if req.bars == 0 || req.bars > 512 {
+        return Err(Error::Invalid(format!("--bars {} must be 1–512", req.bars)));
+    }
+    let dev = candle_core::Device::Cpu;
+    let t = |e| Error::tensor(e);
+    let mut theme_ids = RemiVocab::default().encode(theme)?;
+    theme_ids.truncate(model.config().max_theme);
+    let n = theme_ids.len();
+    let th = Tensor::from_vec(theme_ids.clone(), (1, n), &dev).map_err(t)?;
+    let mask = Tensor::ones((1, n), DType::F32, &dev).map_err(t)?;
+    let memory = model.encode(&th, &mask, false).map_err(t)?;
+    let tempo = remi::tempo_id(req.bpm);
+    let mut prompt = vec![BOS];
+    if req.conditioned {
+        prompt.extend([remi::THEME_START, remi::BAR, remi::POSITION, tempo]);
+    } else {
+        // The baseline hears the theme as its opening bars, at the requested tempo.
+        let mut theme_as_piece = theme_ids.clone();
+        if let Some(t) = theme_as_piece
+            .iter_mut()
+            .find(|i| (remi::TEMPO..remi::THEME_START).contains(*i))
+        {
+            *t = tempo;
+        }
+        prompt.extend(theme_as_piece);
+    }
+    let mut state = RemiState::default();
+    let (mut counter, mut gate) = (Vec::new(), Vec::new());
+    let mut c = 0u32;
+    let mut positions = |id: u32, counter: &mut Vec<u32>, gate: &mut Vec<f32>| {
+        if id == remi::THEME_START {
+            c = 1;
+        } else if c > 0 {
+            c += 1;
+        }
+        counter.push(c);
+        gate.push(f32::from(c > 0 && req.conditioned));
+        if id == remi::THEME_END {
+            c = 0;
+        }
+    };
+    for &id in &prompt {
+        state.push(id);
+        positions(id, &mut counter, &mut gate);
+    }
+    let mut cache = ThemeCache::default();
+    let ids = Tensor::from_vec(prompt.clone(), (1, prompt.len()), &dev).map_err(t)?;
+    let mut logits = model
+        .decode_cached(&ids, &counter, &gate, &memory, &mut cache)
+        .map_err(t)?;
+    let mut sampler = Sampler::new(req.sampler)?;
+    let mut out = prompt.clone();
+    let max_tokens = req.bars * 400;
+    for _ in 0..max_tokens {
+        if req
+            .cancel
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::Acquire))
+        {
+            return Err(Error::Cancelled);
+        }
+        let last = logits.dim(1).map_err(t)? - 1;
+        let row: Vec<f32> = logits
+            .narrow(1, last, 1)
+            .and_then(|r| r.flatten_all())
+            .and_then(|r| r.to_vec1())
+            .map_err(t)?;
+        let allowed = state.allowed(req.conditioned);
+        let id = sampler.sample(&row, Some(&allowed));
+        if id == remi::BAR && state.bars >= req.bars {
+            break;
+        }
+        on_token(id);
+        state.push(id);
+        out.push(id);
+        let from = counter.len();
+        positions(id, &mut counter, &mut gate);
+        let x = Tensor::new(&[[id]], &dev).map_err(t)?;
+        logits = model
+            .decode_cached(&x, &counter[from..], &gate[from..], &memory, &mut cache)
+            .map_err(t)?;
+    }
+    RemiVocab::default().decode(&out)
+}
+
+/// The melody distance (0–1) of every 2-bar window of `piece` (its MELODY track, else its top
+/// voice) to the first two bars of `theme`, by the retrieval's segment distance; index = first bar.
+/// The piece's bars come from `downbeats` (seconds) when known, else from its time signatures.
+pub fn theme_distances(piece: &Score, theme: &Score, downbeats: Option<&[f64]>) -> Vec<f64> {
+    let (tm, _) = melody(theme);
+    let t_end = tm.iter().map(|n| n.end).max().unwrap_or(0);
+    let t_bars = bar_starts(theme, t_end.max(1));
+    let Some(reference) = segments(&tm, &t_bars).into_iter().next() else {
+        return Vec::new();
+    };
+    let (pm, _) = melody(piece);
+    let p_end = pm.iter().map(|n| n.end).max().unwrap_or(0);
+    let p_bars = match downbeats {
+        Some(d) => crate::theme::retrieval::bars_from_downbeats(piece, d, p_end.max(1)),
+        None => bar_starts(piece, p_end.max(1)),
+    };
+    segments(&pm, &p_bars)
+        .iter()
+        .map(|s| distance(s, &reference))
+        .collect()
+}
+
+/// Bars (0-based window starts) at or after `from_bar` where the theme recurs: distance ≤
+/// `threshold`, counting each occurrence once (windows that overlap a counted one are skipped).
+pub fn recurrences(distances: &[f64], from_bar: usize, threshold: f64) -> Vec<usize> {
+    let mut found: Vec<usize> = Vec::new();
+    for (bar, &d) in distances.iter().enumerate().skip(from_bar) {
+        if d <= threshold && found.last().is_none_or(|&l| bar >= l + SEGMENT_BARS) {
+            found.push(bar);
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn melody_score(bars: &[&[(u8, u64, u64)]]) -> Score {
+        let mut s = Score::new(480, 500_000).unwrap();
+        let t = s.add_track("MELODY", TrackRole::Melody);
+        for (b, notes) in bars.iter().enumerate() {
+            for &(p, at, len) in notes.iter() {
+                let start = b as u64 * 1920 + at * 120;
+                s.push_note_ticks(t, 0, 0, p, 90, start, start + len * 120);
+            }
+        }
+        s.sort();
+        s
+    }
+
+    #[test]
+    fn distance_curve_finds_the_theme_again() {
+        let a1: &[(u8, u64, u64)] = &[(60, 0, 4), (62, 4, 4), (64, 8, 4), (67, 12, 4)];
+        let a2: &[(u8, u64, u64)] = &[(65, 0, 8), (64, 8, 8)];
+        let b: &[(u8, u64, u64)] = &[(70, 0, 2), (69, 2, 2), (67, 4, 12)];
+        let theme = melody_score(&[a1, a2]);
+        let piece = melody_score(&[a1, a2, b, b, b, b, b, b, b, b, a1, a2, b, b]);
+        let d = theme_distances(&piece, &theme, None);
+        assert_eq!(d.len(), 13);
+        assert_eq!(d[0], 0.0);
+        assert_eq!(d[10], 0.0);
+        assert!(d[4] > 0.5);
+        assert_eq!(recurrences(&d, 0, 0.25), [0, 10]);
+        assert_eq!(recurrences(&d, 8, 0.25), [10]);
+    }
+
+    #[test]
+    fn long_or_empty_themes() {
+        let bar: &[(u8, u64, u64)] = &[(60, 0, 16)];
+        let long = melody_score(&[bar; 12]);
+        let (m, note) = theme_melody(&long).unwrap();
+        assert_eq!(m.notes.len(), 8);
+        assert!(note.unwrap().contains("first 8"));
+        let empty = Score::new(480, 500_000).unwrap();
+        assert!(theme_melody(&empty)
+            .unwrap_err()
+            .to_string()
+            .contains("no melody"));
+    }
+}
