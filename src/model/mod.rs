@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod fused;
+pub mod gla;
 pub mod music_transformer;
 pub mod norm;
 pub mod relative_attention;
