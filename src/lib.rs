@@ -13,6 +13,7 @@ pub mod live;
 pub mod midi;
 pub mod model;
 pub mod pop909;
+pub mod synth;
 pub mod theme;
 pub mod tokens;
 pub mod train;

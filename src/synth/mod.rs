@@ -1,0 +1,3 @@
+//! The neural synthesizer path (after Lina-Speech): a differentiable harmonic-plus-noise synth.
+
+pub mod ddsp;
