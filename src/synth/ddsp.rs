@@ -261,10 +261,10 @@ impl Voice {
         }
         self.phase %= 2.0 * std::f64::consts::PI;
         let filtered = filter_noise_frame(noise, &cur.noise);
-        for i in 0..HOP {
-            out[i] += filtered[i] + self.overlap[i];
-            self.overlap[i] = filtered[HOP + i];
+        for ((o, f), carried) in out.iter_mut().zip(&filtered).zip(&self.overlap) {
+            *o += f + carried;
         }
+        self.overlap.copy_from_slice(&filtered[HOP..]);
         out
     }
 }
