@@ -1,3 +1,4 @@
 //! The neural synthesizer path (after Lina-Speech): a differentiable harmonic-plus-noise synth.
 
 pub mod ddsp;
+pub mod model;

@@ -1,0 +1,481 @@
+//! The per-voice neural synthesizer: frame features of one note (pitch, velocity, onset, time since
+//! onset, time since release) → GLA layers → harmonic-plus-noise controls. The timbre lives only in
+//! the GLA layers' initial states (one low-rank state per layer and instrument): the network has no
+//! instrument input, so a new timbre is learned by tuning the initial state alone.
+
+use std::collections::BTreeMap;
+
+use candle_core::{DType, Device, Tensor, D};
+use candle_nn::{linear, linear_no_bias, Linear, Module, VarBuilder};
+use serde::{Deserialize, Serialize};
+
+use super::ddsp::{self, HARMONICS, HOP, NOISE_BANDS, SAMPLE_RATE};
+use crate::error::{Error, Result};
+use crate::model::gla::{low_rank_state, Gla, GlaShape, GlaState, GlaWeights};
+
+/// Features per frame.
+pub const FEATURES: usize = 6;
+/// Frames per second.
+pub const FRAME_RATE: f64 = SAMPLE_RATE as f64 / HOP as f64;
+
+/// Hyper-parameters (`config.json` with `"architecture": "gla-synth"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SynthConfig {
+    /// Always "gla-synth".
+    pub architecture: String,
+    /// Width.
+    pub d_model: usize,
+    /// GLA heads.
+    pub heads: usize,
+    /// GLA layers.
+    pub layers: usize,
+    /// Rank of each initial state.
+    pub state_rank: usize,
+    /// SwiGLU hidden width.
+    pub d_ff: usize,
+    /// Training chunk of the GLA.
+    pub chunk: usize,
+}
+
+impl SynthConfig {
+    /// The architecture tag.
+    pub const ARCHITECTURE: &'static str = "gla-synth";
+
+    fn shape(&self) -> GlaShape {
+        GlaShape {
+            d_model: self.d_model,
+            heads: self.heads,
+            state_rank: self.state_rank,
+        }
+    }
+
+    /// Checks that the numbers fit together.
+    pub fn validate(&self) -> Result<()> {
+        let ok = self.architecture == Self::ARCHITECTURE
+            && self.heads > 0
+            && self.d_model.is_multiple_of(self.heads)
+            && self.layers > 0
+            && self.state_rank > 0
+            && self.chunk > 0;
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::Invalid(format!(
+                "synth config is inconsistent: {self:?}"
+            )))
+        }
+    }
+}
+
+/// What the synthesizer knows about a note at one frame.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NoteFrame {
+    /// MIDI key.
+    pub pitch: u8,
+    /// MIDI velocity.
+    pub velocity: u8,
+    /// Seconds since the onset.
+    pub since_onset: f64,
+    /// Seconds since the release (`None` while held).
+    pub since_release: Option<f64>,
+}
+
+impl NoteFrame {
+    /// The network's input features.
+    pub fn features(&self) -> [f32; FEATURES] {
+        [
+            (self.pitch as f32 - 64.0) / 32.0,
+            self.velocity as f32 / 127.0,
+            f32::from(self.since_onset < 1.0 / FRAME_RATE),
+            ((1.0 + self.since_onset * 10.0).ln() / 4.0) as f32,
+            self.since_release
+                .map_or(0.0, |r| ((1.0 + r * 10.0).ln() / 4.0) as f32),
+            f32::from(self.since_release.is_some()),
+        ]
+    }
+
+    /// Equal-tempered fundamental in Hz.
+    pub fn f0(&self) -> f32 {
+        440.0 * 2f32.powf((self.pitch as f32 - 69.0) / 12.0)
+    }
+}
+
+/// The frames of a note held `held` seconds then released for `tail` seconds.
+pub fn note_frames(pitch: u8, velocity: u8, held: f64, tail: f64) -> Vec<NoteFrame> {
+    let n = ((held + tail) * FRAME_RATE).ceil() as usize;
+    (0..n)
+        .map(|i| {
+            let t = i as f64 / FRAME_RATE;
+            NoteFrame {
+                pitch,
+                velocity,
+                since_onset: t,
+                since_release: (t >= held).then_some(t - held),
+            }
+        })
+        .collect()
+}
+
+struct Block {
+    norm1: Tensor,
+    gla: Gla,
+    norm2: Tensor,
+    up: Linear,
+    gate: Linear,
+    down: Linear,
+}
+
+fn rms_norm(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
+    let rms = (x.sqr()?.mean_keepdim(D::Minus1)? + 1e-6)?.sqrt()?;
+    x.broadcast_div(&rms)?.broadcast_mul(w)
+}
+
+/// The network (weights shared by all timbres).
+pub struct NeuralSynth {
+    cfg: SynthConfig,
+    input: Linear,
+    blocks: Vec<Block>,
+    head: Linear,
+}
+
+/// Output scale of the harmonic amplitude and the noise magnitudes.
+const AMP_SCALE: f64 = 0.5;
+
+impl NeuralSynth {
+    /// Builds the network under `vb`.
+    pub fn new(cfg: &SynthConfig, vb: VarBuilder) -> candle_core::Result<Self> {
+        let d = cfg.d_model;
+        let blocks = (0..cfg.layers)
+            .map(|i| {
+                let vb = vb.pp(format!("blocks.{i}"));
+                Ok(Block {
+                    norm1: vb.get_with_hints(d, "norm1", candle_nn::Init::Const(1.0))?,
+                    gla: Gla::new(cfg.shape(), vb.pp("gla"))?,
+                    norm2: vb.get_with_hints(d, "norm2", candle_nn::Init::Const(1.0))?,
+                    up: linear_no_bias(d, cfg.d_ff, vb.pp("up"))?,
+                    gate: linear_no_bias(d, cfg.d_ff, vb.pp("gate"))?,
+                    down: linear_no_bias(cfg.d_ff, d, vb.pp("down"))?,
+                })
+            })
+            .collect::<candle_core::Result<_>>()?;
+        Ok(NeuralSynth {
+            cfg: cfg.clone(),
+            input: linear(FEATURES, d, vb.pp("input"))?,
+            blocks,
+            head: linear(d, 1 + HARMONICS + NOISE_BANDS, vb.pp("head"))?,
+        })
+    }
+
+    /// The hyper-parameters.
+    pub fn config(&self) -> &SynthConfig {
+        &self.cfg
+    }
+
+    /// Controls for features `[B, F, FEATURES]` from initial states (one `[B, H, dh, dh]` per
+    /// layer): amplitude `[B, F]`, harmonic distribution `[B, F, K]`, noise magnitudes `[B, F, bands]`.
+    pub fn controls(
+        &self,
+        features: &Tensor,
+        states: &[Tensor],
+    ) -> candle_core::Result<(Tensor, Tensor, Tensor)> {
+        let mut x = candle_nn::ops::silu(&self.input.forward(features)?)?;
+        for (b, s0) in self.blocks.iter().zip(states) {
+            let (a, _) = b
+                .gla
+                .forward_chunked(&rms_norm(&x, &b.norm1)?, s0, self.cfg.chunk)?;
+            x = (x + a)?;
+            let h = rms_norm(&x, &b.norm2)?;
+            let f = b
+                .down
+                .forward(&(candle_nn::ops::silu(&b.gate.forward(&h)?)? * b.up.forward(&h)?)?)?;
+            x = (x + f)?;
+        }
+        let out = self.head.forward(&x)?;
+        split_controls(&out)
+    }
+
+    /// Audio `[B, F·HOP]` of notes: features `[B, F, FEATURES]`, fundamentals `[B, F]`, white noise
+    /// `[B, F·HOP]`, timbre states per layer.
+    pub fn render(
+        &self,
+        features: &Tensor,
+        f0: &Tensor,
+        noise: &Tensor,
+        states: &[Tensor],
+    ) -> candle_core::Result<Tensor> {
+        let (amp, dist, bands) = self.controls(features, states)?;
+        let b = f0.dim(0)?;
+        let phase0 = Tensor::zeros(b, DType::F32, f0.device())?;
+        let (h, _) = ddsp::harmonic(f0, &amp, &dist, &phase0)?;
+        h + ddsp::filtered_noise(noise, &bands)?
+    }
+
+    /// Plain-Rust weights for streaming.
+    pub fn streaming(&self) -> candle_core::Result<StreamingSynth> {
+        let vec = |t: &Tensor| -> candle_core::Result<Vec<f32>> {
+            t.to_dtype(DType::F32)?.flatten_all()?.to_vec1()
+        };
+        let lin = |l: &Linear| -> candle_core::Result<(Vec<f32>, Option<Vec<f32>>)> {
+            Ok((vec(l.weight())?, l.bias().map(vec).transpose()?))
+        };
+        let blocks = self
+            .blocks
+            .iter()
+            .map(|b| {
+                Ok(StreamBlock {
+                    norm1: vec(&b.norm1)?,
+                    gla: b.gla.weights()?,
+                    norm2: vec(&b.norm2)?,
+                    up: vec(b.up.weight())?,
+                    gate: vec(b.gate.weight())?,
+                    down: vec(b.down.weight())?,
+                })
+            })
+            .collect::<candle_core::Result<_>>()?;
+        Ok(StreamingSynth {
+            d: self.cfg.d_model,
+            d_ff: self.cfg.d_ff,
+            input: lin(&self.input)?,
+            blocks,
+            head: lin(&self.head)?,
+        })
+    }
+}
+
+/// Raw head outputs `[B, F, 1 + K + bands]` → (amplitude, distribution, noise).
+fn split_controls(out: &Tensor) -> candle_core::Result<(Tensor, Tensor, Tensor)> {
+    let amp = (softplus(&out.narrow(D::Minus1, 0, 1)?.squeeze(D::Minus1)?)? * AMP_SCALE)?;
+    let dist =
+        candle_nn::ops::softmax_last_dim(&out.narrow(D::Minus1, 1, HARMONICS)?.contiguous()?)?;
+    let noise =
+        (candle_nn::ops::sigmoid(&(out.narrow(D::Minus1, 1 + HARMONICS, NOISE_BANDS)? - 4.0)?)?
+            * AMP_SCALE)?;
+    Ok((amp, dist, noise))
+}
+
+fn softplus(x: &Tensor) -> candle_core::Result<Tensor> {
+    // max(x, 0) + log(1 + exp(−|x|))
+    x.relu()? + (x.abs()?.neg()?.exp()? + 1.0)?.log()?
+}
+
+/// A timbre: per layer the low-rank initial state factors `k` and `v`, each `[H, R, dh]`.
+#[derive(Debug, Clone)]
+pub struct Timbre {
+    /// Per layer (k, v).
+    pub layers: Vec<(Tensor, Tensor)>,
+}
+
+impl Timbre {
+    /// The initial states `[B, H, dh, dh]` per layer for a batch of `b`.
+    pub fn states(&self, b: usize) -> candle_core::Result<Vec<Tensor>> {
+        self.layers
+            .iter()
+            .map(|(k, v)| {
+                let s = low_rank_state(k, v)?.unsqueeze(0)?;
+                let dims = s.dims().to_vec();
+                s.broadcast_as((b, dims[1], dims[2], dims[3]))?.contiguous()
+            })
+            .collect()
+    }
+
+    /// The tensors as named for a safetensors file.
+    pub fn tensors(&self) -> BTreeMap<String, Tensor> {
+        let mut m = BTreeMap::new();
+        for (i, (k, v)) in self.layers.iter().enumerate() {
+            m.insert(format!("layers.{i}.k"), k.clone());
+            m.insert(format!("layers.{i}.v"), v.clone());
+        }
+        m
+    }
+}
+
+struct StreamBlock {
+    norm1: Vec<f32>,
+    gla: GlaWeights,
+    norm2: Vec<f32>,
+    up: Vec<f32>,
+    gate: Vec<f32>,
+    down: Vec<f32>,
+}
+
+/// The network in plain Rust, one frame at a time, for streaming.
+pub struct StreamingSynth {
+    d: usize,
+    d_ff: usize,
+    input: (Vec<f32>, Option<Vec<f32>>),
+    blocks: Vec<StreamBlock>,
+    head: (Vec<f32>, Option<Vec<f32>>),
+}
+
+fn matvec(w: &[f32], x: &[f32], b: Option<&[f32]>, y: &mut [f32]) {
+    let n = x.len();
+    for (i, yi) in y.iter_mut().enumerate() {
+        *yi = w[i * n..(i + 1) * n]
+            .iter()
+            .zip(x)
+            .map(|(a, c)| a * c)
+            .sum::<f32>()
+            + b.map_or(0.0, |b| b[i]);
+    }
+}
+
+fn silu(x: f32) -> f32 {
+    x / (1.0 + (-x).exp())
+}
+
+fn rms(x: &[f32], w: &[f32]) -> Vec<f32> {
+    let r = (x.iter().map(|a| a * a).sum::<f32>() / x.len() as f32 + 1e-6).sqrt();
+    x.iter().zip(w).map(|(a, g)| a / r * g).collect()
+}
+
+impl StreamingSynth {
+    /// One frame: updates the voice's layer states and returns its controls.
+    pub fn step(&self, frame: &NoteFrame, states: &mut [GlaState]) -> ddsp::FrameControls {
+        let mut x = vec![0f32; self.d];
+        matvec(
+            &self.input.0,
+            &frame.features(),
+            self.input.1.as_deref(),
+            &mut x,
+        );
+        x.iter_mut().for_each(|v| *v = silu(*v));
+        let mut a = vec![0f32; self.d];
+        let (mut up, mut gate) = (vec![0f32; self.d_ff], vec![0f32; self.d_ff]);
+        let mut f = vec![0f32; self.d];
+        for (b, s) in self.blocks.iter().zip(states.iter_mut()) {
+            b.gla.step(&rms(&x, &b.norm1), s, &mut a);
+            x.iter_mut().zip(&a).for_each(|(v, d)| *v += d);
+            let h = rms(&x, &b.norm2);
+            matvec(&b.up, &h, None, &mut up);
+            matvec(&b.gate, &h, None, &mut gate);
+            let hidden: Vec<f32> = gate.iter().zip(&up).map(|(g, u)| silu(*g) * u).collect();
+            matvec(&b.down, &hidden, None, &mut f);
+            x.iter_mut().zip(&f).for_each(|(v, d)| *v += d);
+        }
+        let mut out = vec![0f32; 1 + HARMONICS + NOISE_BANDS];
+        matvec(&self.head.0, &x, self.head.1.as_deref(), &mut out);
+        let sp = |v: f32| v.max(0.0) + (-v.abs()).exp().ln_1p();
+        let logits = &out[1..1 + HARMONICS];
+        let m = logits.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+        let e: Vec<f32> = logits.iter().map(|l| (l - m).exp()).collect();
+        let z: f32 = e.iter().sum();
+        ddsp::FrameControls {
+            f0: frame.f0(),
+            amplitude: sp(out[0]) * AMP_SCALE as f32,
+            distribution: e.iter().map(|v| v / z).collect(),
+            noise: out[1 + HARMONICS..]
+                .iter()
+                .map(|v| AMP_SCALE as f32 / (1.0 + (-(v - 4.0)).exp()))
+                .collect(),
+        }
+    }
+}
+
+/// The initial states of a timbre as streaming states (one per layer).
+pub fn streaming_states(timbre: &Timbre) -> candle_core::Result<Vec<GlaState>> {
+    timbre
+        .states(1)?
+        .iter()
+        .map(|s| {
+            Ok(GlaState {
+                s: s.flatten_all()?.to_vec1()?,
+            })
+        })
+        .collect()
+}
+
+/// A fresh random timbre for `cfg` on `device` (for a new instrument before training).
+pub fn random_timbre(cfg: &SynthConfig, device: &Device) -> candle_core::Result<Timbre> {
+    let dh = cfg.d_model / cfg.heads;
+    let layers = (0..cfg.layers)
+        .map(|_| {
+            Ok((
+                Tensor::randn(0f32, 0.3, (cfg.heads, cfg.state_rank, dh), device)?,
+                Tensor::randn(0f32, 0.3, (cfg.heads, cfg.state_rank, dh), device)?,
+            ))
+        })
+        .collect::<candle_core::Result<_>>()?;
+    Ok(Timbre { layers })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_nn::VarMap;
+
+    fn cfg() -> SynthConfig {
+        SynthConfig {
+            architecture: SynthConfig::ARCHITECTURE.into(),
+            d_model: 32,
+            heads: 4,
+            layers: 2,
+            state_rank: 2,
+            d_ff: 64,
+            chunk: 16,
+        }
+    }
+
+    #[test]
+    fn streaming_controls_equal_the_batched_network() {
+        let dev = Device::Cpu;
+        let vm = VarMap::new();
+        let synth =
+            NeuralSynth::new(&cfg(), VarBuilder::from_varmap(&vm, DType::F32, &dev)).unwrap();
+        let timbre = random_timbre(&cfg(), &dev).unwrap();
+        let frames = note_frames(60, 100, 0.2, 0.1);
+        let feats: Vec<f32> = frames.iter().flat_map(|f| f.features()).collect();
+        let x = Tensor::from_vec(feats, (1, frames.len(), FEATURES), &dev).unwrap();
+        let (amp, dist, noise) = synth.controls(&x, &timbre.states(1).unwrap()).unwrap();
+        let amp: Vec<f32> = amp.squeeze(0).unwrap().to_vec1().unwrap();
+        let dist: Vec<Vec<f32>> = dist.squeeze(0).unwrap().to_vec2().unwrap();
+        let noise: Vec<Vec<f32>> = noise.squeeze(0).unwrap().to_vec2().unwrap();
+        let stream = synth.streaming().unwrap();
+        let mut states = streaming_states(&timbre).unwrap();
+        for (i, f) in frames.iter().enumerate() {
+            let c = stream.step(f, &mut states);
+            assert!((c.amplitude - amp[i]).abs() < 1e-4, "frame {i}");
+            for (a, b) in c.distribution.iter().zip(&dist[i]) {
+                assert!((a - b).abs() < 1e-4);
+            }
+            for (a, b) in c.noise.iter().zip(&noise[i]) {
+                assert!((a - b).abs() < 1e-4);
+            }
+        }
+    }
+
+    #[test]
+    fn timbre_changes_the_sound_and_only_through_the_state() {
+        let dev = Device::Cpu;
+        let vm = VarMap::new();
+        let synth =
+            NeuralSynth::new(&cfg(), VarBuilder::from_varmap(&vm, DType::F32, &dev)).unwrap();
+        let frames = note_frames(67, 90, 0.1, 0.05);
+        let feats: Vec<f32> = frames.iter().flat_map(|f| f.features()).collect();
+        let x = Tensor::from_vec(feats, (1, frames.len(), FEATURES), &dev).unwrap();
+        let f0 = Tensor::full(frames[0].f0(), (1, frames.len()), &dev).unwrap();
+        let noise = Tensor::zeros((1, frames.len() * HOP), DType::F32, &dev).unwrap();
+        let a = random_timbre(&cfg(), &dev).unwrap();
+        let b = random_timbre(&cfg(), &dev).unwrap();
+        let ra = synth
+            .render(&x, &f0, &noise, &a.states(1).unwrap())
+            .unwrap();
+        let rb = synth
+            .render(&x, &f0, &noise, &b.states(1).unwrap())
+            .unwrap();
+        let ra2 = synth
+            .render(&x, &f0, &noise, &a.states(1).unwrap())
+            .unwrap();
+        let diff = |p: &Tensor, q: &Tensor| -> f32 {
+            (p - q)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar()
+                .unwrap()
+        };
+        assert!(diff(&ra, &rb) > 1e-4);
+        assert_eq!(diff(&ra, &ra2), 0.0);
+    }
+}
