@@ -637,11 +637,15 @@ fn train(opts: &reprise::train::TrainOptions, quiet: bool) -> anyhow::Result<()>
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
+    let (measure, unit, per) = match opts.config.model {
+        reprise::train::ModelConfig::Synth(_) => ("STFT loss", "", "frames/s"),
+        _ => ("NLL", " nats/token", "tok/s"),
+    };
     let state = reprise::train::train(opts, &mut |s| {
         bar.set_position(s.step as u64);
         if let Some(v) = s.valid_nll {
             let line = format!(
-                "epoch {} step {}: valid NLL {v:.4} nats/token",
+                "epoch {} step {}: valid {measure} {v:.4}{unit}",
                 s.epoch, s.step
             );
             if bar.is_hidden() {
@@ -652,13 +656,13 @@ fn train(opts: &reprise::train::TrainOptions, quiet: bool) -> anyhow::Result<()>
                 bar.println(line);
             }
         } else {
-            bar.set_message(format!("loss {:.3} {:.0} tok/s", s.loss, s.tokens_per_s));
+            bar.set_message(format!("loss {:.3} {:.0} {per}", s.loss, s.tokens_per_s));
         }
     })?;
     bar.finish_and_clear();
     if !quiet {
         eprintln!(
-            "stopped at step {} (epoch {}), {:.0} s of training; best valid NLL {}",
+            "stopped at step {} (epoch {}), {:.0} s of training; best valid {measure} {}",
             state.step,
             state.epoch,
             state.elapsed_s,

@@ -77,6 +77,7 @@ fn theme_model_trains_on_songs_with_found_themes() {
         stretch: 0.0,
         valid_every: 0,
         valid_tokens: 0,
+        notes_per_instrument: 0,
     };
     let out = tmp.path().join("run");
     let opts = TrainOptions {

@@ -48,6 +48,7 @@ fn config(total_steps: usize) -> TrainConfig {
         stretch: 0.0,
         valid_every: 0,
         valid_tokens: 0,
+        notes_per_instrument: 0,
     }
 }
 

@@ -1,4 +1,5 @@
 //! The neural synthesizer path (after Lina-Speech): a differentiable harmonic-plus-noise synth.
 
+pub mod data;
 pub mod ddsp;
 pub mod model;

@@ -6,6 +6,7 @@ pub mod lm;
 pub mod optim;
 pub mod plot;
 mod run;
+pub mod synth;
 pub mod theme;
 
 use std::collections::HashMap;
@@ -19,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::model::theme_transformer::ThemeConfig;
 use crate::model::{MusicTransformer, TransformerConfig, VocabKind};
+use crate::synth::model::SynthConfig;
 use crate::tokens::{GridVocab, PerformanceVocab, Vocab};
 use dataset::{eval_windows, make_batch, Sequences};
 use optim::AdamW;
@@ -30,6 +32,8 @@ use optim::AdamW;
 pub enum ModelConfig {
     /// The theme-conditioned encoder–decoder.
     Theme(ThemeConfig),
+    /// The neural synthesizer (GLA, harmonic-plus-noise).
+    Synth(SynthConfig),
     /// The decoder-only Music Transformer.
     Music(TransformerConfig),
 }
@@ -39,6 +43,7 @@ impl ModelConfig {
     pub fn max_len(&self) -> usize {
         match self {
             ModelConfig::Theme(t) => t.max_len,
+            ModelConfig::Synth(_) => 4096,
             ModelConfig::Music(m) => m.max_len,
         }
     }
@@ -46,6 +51,7 @@ impl ModelConfig {
     fn validate(&self) -> Result<()> {
         match self {
             ModelConfig::Theme(t) => t.validate(),
+            ModelConfig::Synth(s) => s.validate(),
             ModelConfig::Music(m) => m.validate(),
         }
     }
@@ -95,6 +101,9 @@ pub struct TrainConfig {
     /// `reprise eval` always scores the whole split.
     #[serde(default)]
     pub valid_tokens: usize,
+    /// Synth runs: notes rendered per trained instrument (a tenth more for validation).
+    #[serde(default)]
+    pub notes_per_instrument: usize,
 }
 
 impl TrainConfig {
@@ -216,6 +225,7 @@ pub fn train(opts: &TrainOptions, on_step: &mut dyn FnMut(&StepInfo)) -> Result<
     let mut job: Box<dyn run::Job> = match &cfg.model {
         ModelConfig::Music(m) => Box::new(lm::LmJob::new(cfg, m, opts)?),
         ModelConfig::Theme(t) => Box::new(theme::ThemeJob::new(cfg, t, opts)?),
+        ModelConfig::Synth(s) => Box::new(synth::SynthJob::new(cfg, s, opts)?),
     };
     let cfg_text = serde_json::to_string_pretty(cfg).map_err(|e| Error::Internal(e.to_string()))?;
     let cfg_path = opts.out.join("train_config.json");
@@ -392,7 +402,7 @@ pub fn resize_relative(er: &Tensor, max_len: usize) -> candle_core::Result<Tenso
     }
 }
 
-fn save_tensors(
+pub(crate) fn save_tensors(
     path: &Path,
     tensors: &HashMap<String, Tensor>,
     meta: Option<HashMap<String, String>>,

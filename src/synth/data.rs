@@ -1,0 +1,164 @@
+//! Training notes for the neural synthesizer: isolated notes rendered from a SoundFont (reverb and
+//! chorus off) at the synth's sample rate, across each program's range of pitches and velocities,
+//! with the release tail.
+
+use std::sync::Arc;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rustysynth::{SoundFont, Synthesizer, SynthesizerSettings};
+
+use super::ddsp::{HOP, SAMPLE_RATE};
+use super::model::{note_frames, NoteFrame};
+use crate::error::{Error, Result};
+
+/// An instrument the synth learns or clones: General MIDI program, name, and pitch range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Instrument {
+    /// General MIDI program.
+    pub program: u8,
+    /// The timbre's name.
+    pub name: &'static str,
+    /// Lowest and highest MIDI key used.
+    pub range: (u8, u8),
+}
+
+/// The six trained instruments, one per family.
+pub const TRAINED: [Instrument; 6] = [
+    Instrument {
+        program: 0,
+        name: "piano",
+        range: (36, 96),
+    },
+    Instrument {
+        program: 48,
+        name: "strings",
+        range: (40, 88),
+    },
+    Instrument {
+        program: 73,
+        name: "flute",
+        range: (60, 96),
+    },
+    Instrument {
+        program: 19,
+        name: "organ",
+        range: (36, 84),
+    },
+    Instrument {
+        program: 24,
+        name: "guitar",
+        range: (40, 84),
+    },
+    Instrument {
+        program: 61,
+        name: "brass",
+        range: (40, 80),
+    },
+];
+
+/// Two instruments kept out of training, for the cloning test.
+pub const HELD_OUT: [Instrument; 2] = [
+    Instrument {
+        program: 68,
+        name: "oboe",
+        range: (58, 91),
+    },
+    Instrument {
+        program: 11,
+        name: "vibraphone",
+        range: (53, 89),
+    },
+];
+
+/// One rendered note.
+#[derive(Debug, Clone)]
+pub struct NoteExample {
+    /// Index of its instrument in the list it was made from.
+    pub instrument: usize,
+    /// Frame features.
+    pub frames: Vec<NoteFrame>,
+    /// Mono audio, `frames.len() · HOP` samples.
+    pub audio: Vec<f32>,
+}
+
+/// Renders one note of `program` held `held` seconds, in `frames` frames in all.
+pub fn render_note(
+    soundfont: &Arc<SoundFont>,
+    program: u8,
+    pitch: u8,
+    velocity: u8,
+    held: f64,
+    frames: usize,
+) -> Result<Vec<f32>> {
+    let mut settings = SynthesizerSettings::new(SAMPLE_RATE as i32);
+    settings.enable_reverb_and_chorus = false;
+    let mut synth = Synthesizer::new(soundfont, &settings)
+        .map_err(|e| Error::Internal(format!("synthesizer: {e}")))?;
+    synth.process_midi_message(0, 0xC0, program as i32, 0);
+    synth.note_on(0, pitch as i32, velocity as i32);
+    let n = frames * HOP;
+    let on = ((held * SAMPLE_RATE as f64) as usize).min(n);
+    let (mut l, mut r) = (vec![0f32; n], vec![0f32; n]);
+    synth.render(&mut l[..on], &mut r[..on]);
+    synth.note_off(0, pitch as i32);
+    synth.render(&mut l[on..], &mut r[on..]);
+    Ok(l.iter().zip(&r).map(|(a, b)| 0.5 * (a + b)).collect())
+}
+
+/// `per_instrument` random notes of each instrument, each `frames` frames long (held 0.2–1.2 s, the
+/// rest is release), pitches across the range, velocities 40–120.
+pub fn make_notes(
+    soundfont: &Arc<SoundFont>,
+    instruments: &[Instrument],
+    per_instrument: usize,
+    frames: usize,
+    seed: u64,
+) -> Result<Vec<NoteExample>> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let total = frames as f64 * HOP as f64 / SAMPLE_RATE as f64;
+    let mut specs = Vec::new();
+    for (i, inst) in instruments.iter().enumerate() {
+        for _ in 0..per_instrument {
+            let pitch = rng.random_range(inst.range.0..=inst.range.1);
+            let velocity = rng.random_range(40u8..=120);
+            let held = rng.random_range(0.2..1.2f64).min(total * 0.8);
+            specs.push((i, inst.program, pitch, velocity, held));
+        }
+    }
+    use rayon::prelude::*;
+    specs
+        .par_iter()
+        .map(|&(i, program, pitch, velocity, held)| {
+            let mut f = note_frames(pitch, velocity, held, total - held);
+            f.truncate(frames);
+            Ok(NoteExample {
+                instrument: i,
+                audio: render_note(soundfont, program, pitch, velocity, held, frames)?,
+                frames: f,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notes_sound_then_fade() {
+        let sf = crate::audio::soundfont::load(None).unwrap();
+        let notes = make_notes(&sf, &TRAINED[..2], 2, 160, 1).unwrap();
+        assert_eq!(notes.len(), 4);
+        for n in &notes {
+            assert_eq!(n.frames.len(), 160);
+            assert_eq!(n.audio.len(), 160 * HOP);
+            let peak = n.audio.iter().fold(0f32, |m, x| m.max(x.abs()));
+            assert!(peak > 0.01, "silent note");
+        }
+        // Held-out programs are not trained ones.
+        for h in HELD_OUT {
+            assert!(TRAINED.iter().all(|t| t.program != h.program));
+        }
+    }
+}

@@ -1,0 +1,268 @@
+//! Training the neural synthesizer: notes rendered from the SoundFont given as data, the network and
+//! one timbre (GLA initial states) per trained instrument learned together, multi-resolution STFT
+//! loss. Exported as `model.safetensors` (the network), `config.json` and `timbres/NAME.safetensors`.
+
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{VarBuilder, VarMap};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use super::run::Job;
+use super::{TrainConfig, TrainOptions};
+use crate::error::{Error, Result};
+use crate::synth::data::{make_notes, NoteExample, TRAINED};
+use crate::synth::ddsp::{multi_resolution_stft_loss, Voice, HOP};
+use crate::synth::model::{NeuralSynth, SynthConfig, Timbre, FEATURES};
+
+/// Notes per instrument when the config does not say.
+const DEFAULT_NOTES: usize = 200;
+
+/// The synth network, its timbres and its notes.
+pub(crate) struct SynthJob {
+    cfg: TrainConfig,
+    model_cfg: SynthConfig,
+    varmap: VarMap,
+    synth: NeuralSynth,
+    timbres: Vec<Timbre>,
+    train: Vec<NoteExample>,
+    valid: Vec<NoteExample>,
+    batches: Vec<Vec<usize>>,
+}
+
+/// The timbre variables of instrument `name` under `vb`.
+pub fn timbre_vars(cfg: &SynthConfig, vb: VarBuilder) -> candle_core::Result<Timbre> {
+    let dh = cfg.d_model / cfg.heads;
+    let init = candle_nn::Init::Randn {
+        mean: 0.0,
+        stdev: 0.3,
+    };
+    let layers = (0..cfg.layers)
+        .map(|i| {
+            let vb = vb.pp(format!("layers.{i}"));
+            Ok((
+                vb.get_with_hints((cfg.heads, cfg.state_rank, dh), "k", init)?,
+                vb.get_with_hints((cfg.heads, cfg.state_rank, dh), "v", init)?,
+            ))
+        })
+        .collect::<candle_core::Result<_>>()?;
+    Ok(Timbre { layers })
+}
+
+/// Inputs of a batch of notes: features `[B, F, 6]`, f0 `[B, F]`, target audio `[B, F·HOP]`, and
+/// per layer the stacked initial states of each note's timbre.
+pub fn note_batch(
+    notes: &[&NoteExample],
+    timbres: &[Timbre],
+    device: &Device,
+) -> candle_core::Result<(Tensor, Tensor, Tensor, Vec<Tensor>)> {
+    let b = notes.len();
+    let f = notes.iter().map(|n| n.frames.len()).min().unwrap_or(0);
+    let feats: Vec<f32> = notes
+        .iter()
+        .flat_map(|n| n.frames[..f].iter().flat_map(|x| x.features()))
+        .collect();
+    let f0: Vec<f32> = notes
+        .iter()
+        .flat_map(|n| n.frames[..f].iter().map(|x| x.f0()))
+        .collect();
+    let audio: Vec<f32> = notes
+        .iter()
+        .flat_map(|n| n.audio[..f * HOP].iter().copied())
+        .collect();
+    let layers = timbres.first().map_or(0, |t| t.layers.len());
+    let mut states = Vec::with_capacity(layers);
+    for l in 0..layers {
+        let per_note = notes
+            .iter()
+            .map(|n| {
+                let (k, v) = &timbres[n.instrument].layers[l];
+                crate::model::gla::low_rank_state(k, v)
+            })
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        states.push(Tensor::stack(&per_note, 0)?);
+    }
+    Ok((
+        Tensor::from_vec(feats, (b, f, FEATURES), device)?,
+        Tensor::from_vec(f0, (b, f), device)?,
+        Tensor::from_vec(audio, (b, f * HOP), device)?,
+        states,
+    ))
+}
+
+/// White noise for `b` notes of `samples`, from fixed seeds (repeatable validation).
+pub fn fixed_noise(b: usize, samples: usize, device: &Device) -> candle_core::Result<Tensor> {
+    let mut data = vec![0f32; b * samples];
+    for (i, row) in data.chunks_mut(samples).enumerate() {
+        Voice::new(1000 + i as u64).white(row);
+    }
+    Tensor::from_vec(data, (b, samples), device)
+}
+
+/// Mean multi-resolution STFT loss of `synth` with `timbres` over `notes`, in batches of `batch`.
+pub fn synth_loss(
+    synth: &NeuralSynth,
+    timbres: &[Timbre],
+    notes: &[NoteExample],
+    batch: usize,
+) -> Result<f64> {
+    let dev = Device::Cpu;
+    let (mut total, mut n) = (0f64, 0usize);
+    for group in notes.chunks(batch.max(1)) {
+        let refs: Vec<&NoteExample> = group.iter().collect();
+        let run = || -> candle_core::Result<f32> {
+            let (x, f0, target, states) = note_batch(&refs, timbres, &dev)?;
+            let noise = fixed_noise(refs.len(), target.dim(1)?, &dev)?;
+            let audio = synth.render(&x, &f0, &noise, &states)?;
+            multi_resolution_stft_loss(&audio, &target)?.to_scalar::<f32>()
+        };
+        total += run().map_err(Error::tensor)? as f64 * group.len() as f64;
+        n += group.len();
+    }
+    Ok(total / n.max(1) as f64)
+}
+
+impl SynthJob {
+    /// Renders the notes from the SoundFont at `opts.data` and builds the network and timbres.
+    pub(crate) fn new(
+        cfg: &TrainConfig,
+        model_cfg: &SynthConfig,
+        opts: &TrainOptions,
+    ) -> Result<Self> {
+        let sf = crate::audio::soundfont::load(Some(&opts.data))?;
+        let per = if cfg.notes_per_instrument > 0 {
+            cfg.notes_per_instrument
+        } else {
+            DEFAULT_NOTES
+        };
+        let frames = cfg.crop_len;
+        let train = make_notes(&sf, &TRAINED, per, frames, cfg.seed)?;
+        let valid = make_notes(&sf, &TRAINED, per.div_ceil(10), frames, cfg.seed ^ 0xA5A5)?;
+        let stats = serde_json::json!({
+            "instruments": TRAINED.iter().map(|i| i.name).collect::<Vec<_>>(),
+            "train_notes": train.len(),
+            "valid_notes": valid.len(),
+            "frames_per_note": frames,
+            "seconds_per_note": frames as f64 * HOP as f64 / crate::synth::ddsp::SAMPLE_RATE as f64,
+        })
+        .to_string();
+        let path = opts.out.join("data.json");
+        crate::atomic_file::write_atomic(&path, |w| {
+            use std::io::Write;
+            w.write_all(stats.as_bytes())
+                .map_err(|e| Error::io(&path, e))
+        })?;
+        if opts.init.is_some() {
+            return Err(Error::Invalid(
+                "--init is for Music Transformer runs".into(),
+            ));
+        }
+        let varmap = VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+        let synth = NeuralSynth::new(model_cfg, vb.pp("net")).map_err(Error::tensor)?;
+        let timbres = TRAINED
+            .iter()
+            .map(|i| timbre_vars(model_cfg, vb.pp("timbres").pp(i.name)))
+            .collect::<candle_core::Result<_>>()
+            .map_err(Error::tensor)?;
+        Ok(SynthJob {
+            cfg: cfg.clone(),
+            model_cfg: model_cfg.clone(),
+            varmap,
+            synth,
+            timbres,
+            train,
+            valid,
+            batches: Vec::new(),
+        })
+    }
+
+    fn batch_size(&self) -> usize {
+        (self.cfg.batch_tokens / self.cfg.crop_len.max(1)).max(1)
+    }
+}
+
+impl Job for SynthJob {
+    fn varmap(&self) -> &VarMap {
+        &self.varmap
+    }
+
+    fn start_epoch(&mut self, epoch: usize) -> Result<usize> {
+        let mut rng = ChaCha8Rng::seed_from_u64(
+            self.cfg.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        );
+        let mut order: Vec<usize> = (0..self.train.len()).collect();
+        order.shuffle(&mut rng);
+        self.batches = order
+            .chunks(self.batch_size())
+            .map(<[usize]>::to_vec)
+            .collect();
+        Ok(self.batches.len())
+    }
+
+    fn loss(&mut self, i: usize) -> Result<(Tensor, usize)> {
+        let dev = Device::Cpu;
+        let notes: Vec<&NoteExample> = self.batches[i].iter().map(|&j| &self.train[j]).collect();
+        let run = || -> candle_core::Result<(Tensor, usize)> {
+            let (x, f0, target, states) = note_batch(&notes, &self.timbres, &dev)?;
+            let noise = Tensor::rand(-1f32, 1.0, target.dims(), &dev)?;
+            let audio = self.synth.render(&x, &f0, &noise, &states)?;
+            Ok((
+                multi_resolution_stft_loss(&audio, &target)?,
+                x.dim(0)? * x.dim(1)?,
+            ))
+        };
+        run().map_err(Error::tensor)
+    }
+
+    fn validate(&self) -> Result<f64> {
+        synth_loss(&self.synth, &self.timbres, &self.valid, self.batch_size())
+    }
+
+    fn export(&self, dir: &Path) -> Result<()> {
+        export_synth(&self.varmap, &self.model_cfg, &self.timbres, dir)
+    }
+}
+
+/// Writes the network (`model.safetensors`, f16 where it loses nothing measurable is left for the
+/// card: f32 here, the model is small), `config.json` and one `timbres/NAME.safetensors` per trained
+/// instrument.
+pub fn export_synth(
+    varmap: &VarMap,
+    cfg: &SynthConfig,
+    timbres: &[Timbre],
+    dir: &Path,
+) -> Result<()> {
+    std::fs::create_dir_all(dir.join("timbres")).map_err(|e| Error::io(dir, e))?;
+    let data = varmap
+        .data()
+        .lock()
+        .map_err(|_| Error::Internal("var map lock".into()))?;
+    let net: std::collections::HashMap<String, Tensor> = data
+        .iter()
+        .filter_map(|(k, v)| {
+            k.strip_prefix("net.")
+                .map(|name| (name.to_string(), v.as_tensor().clone()))
+        })
+        .collect();
+    drop(data);
+    super::save_tensors(&dir.join("model.safetensors"), &net, None)?;
+    for (inst, t) in TRAINED.iter().zip(timbres) {
+        let tensors: std::collections::HashMap<String, Tensor> = t.tensors().into_iter().collect();
+        super::save_tensors(
+            &dir.join("timbres")
+                .join(format!("{}.safetensors", inst.name)),
+            &tensors,
+            None,
+        )?;
+    }
+    let text = serde_json::to_string_pretty(cfg).map_err(|e| Error::Internal(e.to_string()))?;
+    let path = dir.join("config.json");
+    crate::atomic_file::write_atomic(&path, |w| {
+        use std::io::Write;
+        w.write_all(text.as_bytes())
+            .map_err(|e| Error::io(&path, e))
+    })
+}
