@@ -41,6 +41,16 @@ enum Cmd {
         /// Render threads (0 = one per core).
         #[arg(long, default_value_t = 0)]
         threads: usize,
+        /// `soundfont` (default) or `neural` (the GLA synthesizer in models/gla-synth; pitched notes
+        /// only, drums are left out).
+        #[arg(long, default_value = "soundfont")]
+        engine: String,
+        /// With `--engine neural`: a timbre name (see the model's timbres/) or a .safetensors file.
+        #[arg(long, default_value = "piano")]
+        timbre: String,
+        /// With `--engine neural`: the synth model name or directory.
+        #[arg(long, default_value = "gla-synth")]
+        synth_model: String,
         /// Print nothing but errors.
         #[arg(short, long)]
         quiet: bool,
@@ -340,6 +350,9 @@ fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
             sample_rate,
             gain,
             threads,
+            engine,
+            timbre,
+            synth_model,
             quiet,
         } => {
             let opts = RenderOptions {
@@ -348,7 +361,13 @@ fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
                 threads,
                 ..Default::default()
             };
-            render(&input, &output, soundfont.as_deref(), &opts, quiet)?;
+            match engine.as_str() {
+                "soundfont" => render(&input, &output, soundfont.as_deref(), &opts, quiet)?,
+                "neural" => render_neural(&input, &output, &synth_model, &timbre, &opts, quiet)?,
+                other => anyhow::bail!(reprise::Error::Invalid(format!(
+                    "--engine {other}: use soundfont or neural"
+                ))),
+            }
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Info { files } => Ok(info(&files)),
@@ -502,6 +521,52 @@ fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
             }
         },
     }
+}
+
+fn render_neural(
+    input: &Path,
+    output: &Path,
+    model: &str,
+    timbre: &str,
+    opts: &RenderOptions,
+    quiet: bool,
+) -> anyhow::Result<()> {
+    opts.validate()?;
+    let score = midi::read_file(input)?;
+    reprise::atomic_file::check_writable(output)?;
+    if score.notes.iter().all(|n| n.is_drum()) {
+        return Err(reprise::Error::bad_file(input, "has no pitched notes to render").into());
+    }
+    let dir = reprise::model::resolve_model_dir(model)?;
+    let path = reprise::synth::render::timbre_path(&dir, timbre);
+    if !path.is_file() {
+        let names = reprise::synth::render::timbre_names(&dir).join(", ");
+        anyhow::bail!(reprise::Error::bad_file(
+            &path,
+            format!("no such timbre (the model has: {names})")
+        ));
+    }
+    let engine = reprise::synth::render::NeuralEngine::load(&dir, timbre)?;
+    let bar = progress_bar(quiet, "rendering (neural)");
+    let mut audio = engine.render(&score, opts.sample_rate, &|f| {
+        bar.set_position((f * 1000.0) as u64)
+    })?;
+    bar.finish_and_clear();
+    for ch in [&mut audio.left, &mut audio.right] {
+        ch.iter_mut().for_each(|v| *v *= opts.gain);
+    }
+    let stats = audio::write_wav(&audio, output)?;
+    if !quiet {
+        let peak_db = 20.0 * stats.peak.max(1e-9).log10();
+        eprintln!(
+            "wrote {} ({:.1} s, {} Hz, neural synth, timbre {}, peak {peak_db:.1} dBFS)",
+            output.display(),
+            audio.seconds(),
+            audio.sample_rate,
+            engine.timbre
+        );
+    }
+    Ok(())
 }
 
 fn render(

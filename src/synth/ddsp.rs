@@ -289,43 +289,34 @@ impl Voice {
 }
 
 /// One frame of noise (`HOP` samples), zero-padded to `2·HOP`, filtered by band magnitudes in the
-/// frequency domain: `2·HOP` samples whose second half overlaps the next frame.
+/// frequency domain (a zero-phase filter): `2·HOP` samples whose second half overlaps the next frame.
 fn filter_noise_frame(noise: &[f32], bands: &[f32]) -> Vec<f32> {
+    use rustfft::num_complex::Complex32;
+    thread_local! {
+        static PLANS: (std::sync::Arc<dyn rustfft::Fft<f32>>, std::sync::Arc<dyn rustfft::Fft<f32>>) = {
+            let mut planner = rustfft::FftPlanner::new();
+            (planner.plan_fft_forward(2 * HOP), planner.plan_fft_inverse(2 * HOP))
+        };
+    }
     let n = 2 * HOP;
     let bins = n / 2 + 1;
-    let gain: Vec<f64> = (0..bins)
-        .map(|k| {
-            let pos = k as f64 * (bands.len() - 1) as f64 / (bins - 1) as f64;
-            let lo = pos.floor() as usize;
-            let frac = pos - lo as f64;
-            let hi = bands.get(lo + 1).copied().unwrap_or(0.0) as f64;
-            bands[lo] as f64 * (1.0 - frac) + hi * frac
-        })
+    let mut buf: Vec<Complex32> = (0..n)
+        .map(|t| Complex32::new(if t < HOP { noise[t] } else { 0.0 }, 0.0))
         .collect();
-    let mut out = vec![0f32; n];
-    // Direct DFT (256 points) — small enough per frame; the spectrum is real-scaled, so the filter
-    // is zero-phase.
-    let (mut yr, mut yi) = (vec![0f64; bins], vec![0f64; bins]);
-    for k in 0..bins {
-        let (mut r, mut im) = (0f64, 0f64);
-        for (t, &x) in noise.iter().enumerate().take(HOP) {
-            let a = -2.0 * std::f64::consts::PI * (k * t) as f64 / n as f64;
-            r += x as f64 * a.cos();
-            im += x as f64 * a.sin();
+    PLANS.with(|(fwd, inv)| {
+        fwd.process(&mut buf);
+        for (k, c) in buf.iter_mut().enumerate() {
+            // Bin k and its mirror n − k share the gain of bin min(k, n − k).
+            let kk = if k < bins { k } else { n - k };
+            let pos = kk as f64 * (bands.len() - 1) as f64 / (bins - 1) as f64;
+            let lo = pos.floor() as usize;
+            let frac = (pos - lo as f64) as f32;
+            let hi = bands.get(lo + 1).copied().unwrap_or(0.0);
+            *c *= bands[lo] * (1.0 - frac) + hi * frac;
         }
-        yr[k] = r * gain[k];
-        yi[k] = im * gain[k];
-    }
-    for (t, o) in out.iter_mut().enumerate() {
-        let mut x = 0f64;
-        for k in 0..bins {
-            let c = if k == 0 || k == bins - 1 { 1.0 } else { 2.0 } / n as f64;
-            let a = 2.0 * std::f64::consts::PI * (k * t) as f64 / n as f64;
-            x += c * (yr[k] * a.cos() - yi[k] * a.sin());
-        }
-        *o = x as f32;
-    }
-    out
+        inv.process(&mut buf);
+    });
+    buf.iter().map(|c| c.re / n as f32).collect()
 }
 
 #[cfg(test)]

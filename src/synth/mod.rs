@@ -3,3 +3,5 @@
 pub mod data;
 pub mod ddsp;
 pub mod model;
+pub mod render;
+pub mod resample;
