@@ -1,5 +1,6 @@
 //! Audio out: SoundFont rendering to WAV, and live playback through the system's audio.
 
+pub mod decode;
 pub mod device;
 pub mod playback;
 pub mod render;
