@@ -1,4 +1,6 @@
-//! Writes the example MIDI files in `samples/`.
+//! Writes the example MIDI files in `samples/`, and two short recordings for timbre cloning (the
+//! held-out oboe and vibraphone of the neural synth, rendered from the built-in SoundFont with reverb
+//! and chorus off, 22.05 kHz mono WAV) with their notes.
 //!
 //! `cargo run --example make_samples -- ../shared/data/jsb/Jsb16thSeparated.json samples`
 
@@ -26,7 +28,128 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     midi::write_file(&piano_phrase()?, &out.join("piano-phrase.mid"))?;
     midi::write_file(&ode_to_joy()?, &out.join("melody-ode-to-joy.mid"))?;
     midi::write_file(&gm_band()?, &out.join("gm-band.mid"))?;
+    for (name, program, score) in [
+        ("oboe", 68u8, oboe_tune()?),
+        ("vibraphone", 11, vibraphone_arpeggios()?),
+    ] {
+        midi::write_file(&score, &out.join(format!("recording-{name}.mid")))?;
+        write_recording(&score, program, &out.join(format!("recording-{name}.wav")))?;
+    }
     Ok(())
+}
+
+/// Renders `score` with `program` from the built-in SoundFont, dry, at 22 050 Hz mono.
+fn write_recording(
+    score: &Score,
+    program: u8,
+    path: &Path,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use rustysynth::{Synthesizer, SynthesizerSettings};
+    let sf = reprise::audio::soundfont::load(None)?;
+    let rate = 22_050u32;
+    let mut settings = SynthesizerSettings::new(rate as i32);
+    settings.enable_reverb_and_chorus = false;
+    let mut synth = Synthesizer::new(&sf, &settings)?;
+    synth.process_midi_message(0, 0xC0, program as i32, 0);
+    let mut events: Vec<(u64, bool, u8, u8)> = Vec::new();
+    for n in &score.notes {
+        let at = |s: f64| (s * rate as f64).round() as u64;
+        events.push((at(n.start), true, n.pitch, n.velocity));
+        events.push((at(n.end), false, n.pitch, 0));
+    }
+    events.sort_by_key(|e| (e.0, e.1));
+    let end = events.last().map_or(0, |e| e.0) + rate as u64; // one second of release
+    let (mut l, mut r) = (vec![0f32; end as usize], vec![0f32; end as usize]);
+    let mut pos = 0usize;
+    for (at, on, pitch, vel) in events {
+        let at = at as usize;
+        synth.render(&mut l[pos..at], &mut r[pos..at]);
+        pos = at;
+        if on {
+            synth.note_on(0, pitch as i32, vel as i32);
+        } else {
+            synth.note_off(0, pitch as i32);
+        }
+    }
+    let n = l.len();
+    synth.render(&mut l[pos..n], &mut r[pos..n]);
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec)?;
+    for (a, b) in l.iter().zip(&r) {
+        w.write_sample((((a + b) * 0.5).clamp(-1.0, 1.0) * 32767.0) as i16)?;
+    }
+    w.finalize()?;
+    Ok(())
+}
+
+/// A 16-second oboe line: steps, leaps and held notes across the instrument's middle range.
+fn oboe_tune() -> Result<Score, reprise::Error> {
+    let mut s = Score::new(480, 600_000)?;
+    s.time_signatures.push(four_four());
+    let t = s.add_track("Oboe", TrackRole::Melody);
+    // (pitch, length in eighths, velocity)
+    let tune: [(u8, u64, u8); 24] = [
+        (67, 2, 80),
+        (69, 2, 85),
+        (71, 2, 90),
+        (74, 4, 100),
+        (72, 2, 85),
+        (71, 2, 80),
+        (69, 4, 75),
+        (67, 2, 70),
+        (64, 2, 75),
+        (66, 2, 85),
+        (67, 6, 95),
+        (76, 2, 100),
+        (74, 2, 95),
+        (72, 2, 90),
+        (71, 2, 85),
+        (69, 3, 80),
+        (71, 1, 80),
+        (72, 4, 90),
+        (62, 2, 60),
+        (66, 2, 70),
+        (69, 2, 80),
+        (74, 2, 95),
+        (72, 2, 85),
+        (67, 8, 90),
+    ];
+    let mut at = 0;
+    for (pitch, eighths, vel) in tune {
+        let len = eighths * Q / 2;
+        s.push_note_ticks(t, 0, 68, pitch, vel, at, at + len - 40);
+        at += len;
+    }
+    s.sort();
+    Ok(s)
+}
+
+/// Vibraphone arpeggios over four chords, notes left to ring into each other.
+fn vibraphone_arpeggios() -> Result<Score, reprise::Error> {
+    let mut s = Score::new(480, 500_000)?;
+    s.time_signatures.push(four_four());
+    let t = s.add_track("Vibraphone", TrackRole::Melody);
+    let chords: [[u8; 4]; 4] = [
+        [60, 64, 67, 71],
+        [57, 60, 64, 69],
+        [62, 65, 69, 72],
+        [55, 59, 62, 67],
+    ];
+    let mut at = 0;
+    for (i, chord) in chords.iter().cycle().take(8).enumerate() {
+        for (j, &p) in chord.iter().chain(chord.iter().rev()).enumerate() {
+            let vel = 70 + ((i * 7 + j * 11) % 40) as u8;
+            s.push_note_ticks(t, 0, 11, p + 12 * (j as u8 % 2), vel, at, at + Q);
+            at += Q / 2;
+        }
+    }
+    s.sort();
+    Ok(s)
 }
 
 fn four_four() -> TimeSignature {

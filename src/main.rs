@@ -55,6 +55,30 @@ enum Cmd {
         #[arg(short, long)]
         quiet: bool,
     },
+    /// Learn a new timbre for the neural synth from a short recording and its notes (the network stays
+    /// frozen; only the timbre's initial states are tuned).
+    CloneTimbre {
+        /// The recording (WAV, FLAC, MP3 or Ogg Vorbis), at least 1 s.
+        recording: PathBuf,
+        /// The notes played in it (MIDI).
+        #[arg(long)]
+        notes: PathBuf,
+        /// Where to write the timbre (e.g. timbres/NAME.safetensors).
+        #[arg(short, long)]
+        output: PathBuf,
+        /// The synth model name or directory.
+        #[arg(long, default_value = "gla-synth")]
+        model: String,
+        /// Adam steps.
+        #[arg(long, default_value_t = 300)]
+        steps: usize,
+        /// Adam learning rate.
+        #[arg(long, default_value_t = 0.05)]
+        lr: f64,
+        /// Print nothing but errors.
+        #[arg(short, long)]
+        quiet: bool,
+    },
     /// Describe MIDI files: tracks, programs, notes, duration, tempo, time signatures.
     Info {
         /// One or more MIDI files.
@@ -371,6 +395,18 @@ fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Info { files } => Ok(info(&files)),
+        Cmd::CloneTimbre {
+            recording,
+            notes,
+            output,
+            model,
+            steps,
+            lr,
+            quiet,
+        } => {
+            clone_timbre_cmd(&recording, &notes, &output, &model, steps, lr, quiet)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Theme {
             theme,
             extract,
@@ -521,6 +557,80 @@ fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
             }
         },
     }
+}
+
+fn clone_timbre_cmd(
+    recording: &Path,
+    notes: &Path,
+    output: &Path,
+    model: &str,
+    steps: usize,
+    lr: f64,
+    quiet: bool,
+) -> anyhow::Result<()> {
+    use reprise::synth::{clone, render};
+    if steps == 0 || !(lr > 0.0 && lr < 10.0) {
+        anyhow::bail!(reprise::Error::Invalid(format!(
+            "--steps {steps} must be > 0 and --lr {lr} in (0, 10)"
+        )));
+    }
+    if let Some(parent) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| reprise::Error::io(parent, e))?;
+    }
+    reprise::atomic_file::check_writable(output)?;
+    let rec = reprise::audio::decode::decode_file(recording)?;
+    let score = midi::read_file(notes)?;
+    let (audio, fit, offset) = clone::prepare(&rec, &score)
+        .map_err(|e| reprise::Error::bad_file(recording, e.to_string()))?;
+    let dir = reprise::model::resolve_model_dir(model)?;
+    let net = render::load_network(&dir)?;
+    let mut nearest: Option<(String, f64, reprise::synth::model::Timbre)> = None;
+    for name in render::timbre_names(&dir) {
+        let t = render::load_timbre(&render::timbre_path(&dir, &name), net.config())?;
+        let loss = clone::fit_loss(&net, &t, &audio, &fit)?;
+        if !quiet {
+            eprintln!("  trained timbre {name:<12} loss {loss:.4}");
+        }
+        if nearest.as_ref().is_none_or(|n| loss < n.1) {
+            nearest = Some((name, loss, t));
+        }
+    }
+    let Some((name, before, init)) = nearest else {
+        anyhow::bail!(reprise::Error::bad_file(
+            &dir,
+            "has no trained timbres to start from"
+        ));
+    };
+    if !quiet {
+        eprintln!(
+            "{:.1} s of audio, {} notes, aligned by {offset:+.3} s; starting from {name}",
+            rec.seconds(),
+            fit.len()
+        );
+    }
+    let bar = progress_bar(quiet, "cloning");
+    bar.set_length(steps as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {elapsed}<{eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let started = std::time::Instant::now();
+    let timbre = clone::clone_timbre(&net, &init, &audio, &fit, steps, lr, &mut |s, l| {
+        bar.set_position(s as u64 + 1);
+        bar.set_message(format!("loss {l:.4}"));
+    })?;
+    bar.finish_and_clear();
+    let after = clone::fit_loss(&net, &timbre, &audio, &fit)?;
+    timbre.save(output)?;
+    if !quiet {
+        eprintln!(
+            "loss {before:.4} (nearest trained timbre, {name}) → {after:.4} (cloned) in {:.0} s; wrote {}",
+            started.elapsed().as_secs_f64(),
+            output.display()
+        );
+    }
+    Ok(())
 }
 
 fn render_neural(

@@ -1,5 +1,6 @@
 //! The neural synthesizer path (after Lina-Speech): a differentiable harmonic-plus-noise synth.
 
+pub mod clone;
 pub mod data;
 pub mod ddsp;
 pub mod model;

@@ -278,6 +278,13 @@ impl Timbre {
             .collect()
     }
 
+    /// Writes the timbre as a safetensors file (all-or-nothing).
+    pub fn save(&self, path: &std::path::Path) -> Result<()> {
+        let tensors: std::collections::HashMap<String, Tensor> =
+            self.tensors().into_iter().collect();
+        crate::train::save_tensors(path, &tensors, None)
+    }
+
     /// The tensors as named for a safetensors file.
     pub fn tensors(&self) -> BTreeMap<String, Tensor> {
         let mut m = BTreeMap::new();

@@ -250,12 +250,9 @@ pub fn export_synth(
     drop(data);
     super::save_tensors(&dir.join("model.safetensors"), &net, None)?;
     for (inst, t) in TRAINED.iter().zip(timbres) {
-        let tensors: std::collections::HashMap<String, Tensor> = t.tensors().into_iter().collect();
-        super::save_tensors(
+        t.save(
             &dir.join("timbres")
                 .join(format!("{}.safetensors", inst.name)),
-            &tensors,
-            None,
         )?;
     }
     let text = serde_json::to_string_pretty(cfg).map_err(|e| Error::Internal(e.to_string()))?;
