@@ -116,13 +116,12 @@ fn align(audio: &[f32], onsets: &[f64]) -> f64 {
     }
 }
 
+/// One crop: features `[B, F, 6]`, f0 `[B, F]`, each note's frame offset, the target `[1, F·HOP]`.
+type Crop = (Tensor, Tensor, Vec<usize>, Tensor);
+
 /// The crop of the recording starting at `start` frames and the notes sounding from their onsets in
 /// it, as tensors: features `[B, F, 6]`, f0 `[B, F]`, each note's frame offset, and the target.
-fn crop(
-    audio: &[f32],
-    notes: &[FitNote],
-    start: usize,
-) -> candle_core::Result<Option<(Tensor, Tensor, Vec<usize>, Tensor)>> {
+fn crop(audio: &[f32], notes: &[FitNote], start: usize) -> candle_core::Result<Option<Crop>> {
     let dev = Device::Cpu;
     let in_crop: Vec<&FitNote> = notes
         .iter()
@@ -160,7 +159,7 @@ fn crop(
 fn crop_loss(
     synth: &NeuralSynth,
     timbre: &Timbre,
-    (x, f0, offsets, target): &(Tensor, Tensor, Vec<usize>, Tensor),
+    (x, f0, offsets, target): &Crop,
 ) -> candle_core::Result<Tensor> {
     let dev = Device::Cpu;
     let b = offsets.len();
@@ -296,8 +295,9 @@ mod tests {
         let mut x = vec![0f32; n];
         for &o in onsets {
             let a = (o * SAMPLE_RATE as f64) as usize;
-            for i in a..(a + 6000).min(n) {
-                x[i] += 0.5 * (i as f32 * 0.1).sin();
+            let end = (a + 6000).min(n);
+            for (i, v) in x[a..end].iter_mut().enumerate() {
+                *v += 0.5 * ((a + i) as f32 * 0.1).sin();
             }
         }
         Recording {
