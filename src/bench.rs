@@ -360,3 +360,16 @@ pub fn decode_speed(
         peak_rss: peak_rss(),
     })
 }
+
+/// Real-time factor of the neural synth's streaming path: `voices` voices streamed together for
+/// `seconds` on the calling thread; seconds of music per second of computing.
+pub fn synth_speed(
+    engine: &crate::synth::render::NeuralEngine,
+    voices: usize,
+    seconds: f64,
+) -> f64 {
+    let t = Instant::now();
+    let mix = engine.stream_voices(voices, seconds);
+    std::hint::black_box(&mix);
+    seconds / t.elapsed().as_secs_f64()
+}

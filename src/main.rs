@@ -284,6 +284,19 @@ struct GenArgs {
 
 #[derive(Subcommand)]
 enum BenchCmd {
+    /// Neural synth streaming speed on one core: real-time factor at 1 and at 16 simultaneous voices.
+    Synth {
+        /// Synth model name or directory (its first timbre is used).
+        #[arg(long, default_value = "gla-synth", conflicts_with = "config")]
+        model: String,
+        /// Instead of a model: a training config, measured with untrained weights of its shape (the
+        /// speed does not depend on the weights).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Seconds of music per voice.
+        #[arg(long, default_value_t = 4.0)]
+        seconds: f64,
+    },
     /// Generation speed: cached vs uncached tokens/s, and token 100 vs the last token of one long run.
     Decode {
         /// Model name (in models/) or directory.
@@ -531,6 +544,14 @@ fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Bench { what } => match what {
+            BenchCmd::Synth {
+                model,
+                config,
+                seconds,
+            } => {
+                bench_synth(&model, config.as_deref(), seconds)?;
+                Ok(ExitCode::SUCCESS)
+            }
             BenchCmd::Decode {
                 model,
                 tokens,
@@ -1247,6 +1268,46 @@ fn output_paths(output: &Path, samples: usize) -> Vec<PathBuf> {
     (1..=samples)
         .map(|i| output.with_file_name(format!("{stem}-{i}.{ext}")))
         .collect()
+}
+
+fn bench_synth(model: &str, config: Option<&Path>, seconds: f64) -> anyhow::Result<()> {
+    if !(0.5..=60.0).contains(&seconds) {
+        anyhow::bail!(reprise::Error::Invalid(format!(
+            "--seconds {seconds} must be 0.5–60"
+        )));
+    }
+    let (engine, what) = match config {
+        Some(path) => {
+            let cfg = reprise::train::TrainConfig::load(path)?;
+            let reprise::train::ModelConfig::Synth(sc) = cfg.model else {
+                anyhow::bail!(reprise::Error::bad_file(
+                    path,
+                    "is not a synth training config"
+                ));
+            };
+            (
+                reprise::synth::render::NeuralEngine::untrained(&sc)?,
+                format!("{} (untrained weights of this shape)", path.display()),
+            )
+        }
+        None => {
+            let dir = reprise::model::resolve_model_dir(model)?;
+            let names = reprise::synth::render::timbre_names(&dir);
+            let Some(first) = names.first() else {
+                anyhow::bail!(reprise::Error::bad_file(&dir, "has no timbres"));
+            };
+            (
+                reprise::synth::render::NeuralEngine::load(&dir, first)?,
+                format!("{} (timbre {first})", dir.display()),
+            )
+        }
+    };
+    println!("neural synth streaming speed, one core: {what}");
+    for voices in [1usize, 16] {
+        let rtf = reprise::bench::synth_speed(&engine, voices, seconds);
+        println!("  {voices:>2} voice(s): {rtf:8.1}× real time");
+    }
+    Ok(())
 }
 
 fn bench_decode(model: &str, tokens: usize, uncached: usize) -> anyhow::Result<()> {

@@ -263,18 +263,31 @@ impl Voice {
         let mut out = vec![0f32; HOP];
         let nyquist = SAMPLE_RATE as f32 / 2.0;
         let audible = |c: &FrameControls, k: usize| f32::from((k as f32 + 1.0) * c.f0 < nyquist);
+        // Per-harmonic amplitudes at the frame's two ends; harmonics silent at both are skipped.
+        let a0: Vec<f32> = (0..HARMONICS)
+            .map(|k| cur.amplitude * cur.distribution[k] * audible(&cur, k))
+            .collect();
+        let a1: Vec<f32> = (0..HARMONICS)
+            .map(|k| next.amplitude * next.distribution[k] * audible(&next, k))
+            .collect();
+        let top = (0..HARMONICS)
+            .rev()
+            .find(|&k| a0[k].abs() + a1[k].abs() > 1e-7)
+            .map_or(0, |k| k + 1);
         for (i, o) in out.iter_mut().enumerate() {
             let w = i as f32 / HOP as f32;
             let f0 = cur.f0 + (next.f0 - cur.f0) * w;
             self.phase += 2.0 * std::f64::consts::PI * f0 as f64 / SAMPLE_RATE as f64;
+            // sin((k+1)φ) by the Chebyshev recurrence: one sin and one cos per sample.
+            let (sin1, cos1) = self.phase.sin_cos();
+            let two_cos = 2.0 * cos1;
+            let (mut prev, mut cur_sin) = (0f64, sin1);
             let mut s = 0f32;
-            for k in 0..HARMONICS {
-                let a0 = cur.amplitude * cur.distribution[k] * audible(&cur, k);
-                let a1 = next.amplitude * next.distribution[k] * audible(&next, k);
-                let a = a0 + (a1 - a0) * w;
-                if a != 0.0 {
-                    s += a * (self.phase * (k + 1) as f64).sin() as f32;
-                }
+            for k in 0..top {
+                s += (a0[k] + (a1[k] - a0[k]) * w) * cur_sin as f32;
+                let next_sin = two_cos * cur_sin - prev;
+                prev = cur_sin;
+                cur_sin = next_sin;
             }
             *o = s;
         }

@@ -123,6 +123,48 @@ impl NeuralEngine {
         })
     }
 
+    /// An engine with fresh random weights and timbre of `cfg`'s shape: for speed measurements only.
+    pub fn untrained(cfg: &SynthConfig) -> Result<Self> {
+        let vm = candle_nn::VarMap::new();
+        let net = NeuralSynth::new(cfg, VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu))
+            .map_err(Error::tensor)?;
+        let t = super::model::random_timbre(cfg, &Device::Cpu).map_err(Error::tensor)?;
+        Ok(NeuralEngine {
+            synth: net.streaming().map_err(Error::tensor)?,
+            states: streaming_states(&t).map_err(Error::tensor)?,
+            timbre: "random".into(),
+        })
+    }
+
+    /// Streams `voices` notes at once for `seconds` frame by frame (each frame: every voice's network
+    /// step and synthesis), on the calling thread; returns the audio mix.
+    pub fn stream_voices(&self, voices: usize, seconds: f64) -> Vec<f32> {
+        let frame_rate = SAMPLE_RATE as f64 / HOP as f64;
+        let frames = (seconds * frame_rate).ceil() as usize;
+        let mut states: Vec<Vec<GlaState>> = vec![self.states.clone(); voices];
+        let mut synths: Vec<Voice> = (0..voices).map(|v| Voice::new(v as u64 + 1)).collect();
+        let mut mix = vec![0f32; frames * HOP];
+        let mut noise = vec![0f32; HOP];
+        for f in 0..frames {
+            let t = f as f64 / frame_rate;
+            for v in 0..voices {
+                let frame = NoteFrame {
+                    pitch: 48 + (v as u8 * 5) % 36,
+                    velocity: 90,
+                    since_onset: t,
+                    since_release: (t > seconds * 0.75).then(|| t - seconds * 0.75),
+                };
+                let c = self.synth.step(&frame, &mut states[v]);
+                synths[v].white(&mut noise);
+                let out = synths[v].frame(c, &noise);
+                for (m, o) in mix[f * HOP..(f + 1) * HOP].iter_mut().zip(&out) {
+                    *m += o;
+                }
+            }
+        }
+        mix
+    }
+
     /// Renders one note (`held` seconds) at the synth's rate, with its release tail.
     pub fn render_note(&self, pitch: u8, velocity: u8, held: f64, seed: u64) -> Vec<f32> {
         let mut states = self.states.clone();
