@@ -152,7 +152,7 @@ impl NeuralEngine {
                     pitch: 48 + (v as u8 * 5) % 36,
                     velocity: 90,
                     since_onset: t,
-                    since_release: (t > seconds * 0.75).then(|| t - seconds * 0.75),
+                    since_release: (t > seconds * 0.75).then_some(t - seconds * 0.75),
                 };
                 let c = self.synth.step(&frame, &mut states[v]);
                 synths[v].white(&mut noise);
