@@ -629,13 +629,7 @@ fn clone_timbre_cmd(
             fit.len()
         );
     }
-    let bar = progress_bar(quiet, "cloning");
-    bar.set_length(steps as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {elapsed}<{eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
+    let bar = step_bar(quiet, "cloning", steps as u64);
     let started = std::time::Instant::now();
     let timbre = clone::clone_timbre(&net, &init, &audio, &fit, steps, lr, &mut |s, l| {
         bar.set_position(s as u64 + 1);
@@ -824,15 +818,21 @@ fn bench_render(
     Ok(())
 }
 
-fn train(opts: &reprise::train::TrainOptions, quiet: bool) -> anyhow::Result<()> {
-    let total = opts.config.total_steps as u64;
-    let bar = progress_bar(quiet, "training");
-    bar.set_length(total);
+/// A progress bar over `len` steps (hidden when quiet or not on a terminal).
+fn step_bar(quiet: bool, msg: &str, len: u64) -> ProgressBar {
+    let bar = progress_bar(quiet, msg);
+    bar.set_length(len);
     bar.set_style(
         ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {elapsed}<{eta}")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
+    bar
+}
+
+fn train(opts: &reprise::train::TrainOptions, quiet: bool) -> anyhow::Result<()> {
+    let total = opts.config.total_steps as u64;
+    let bar = step_bar(quiet, "training", total);
     let (measure, unit, per) = match opts.config.model {
         reprise::train::ModelConfig::Synth(_) => ("STFT loss", "", "frames/s"),
         _ => ("NLL", " nats/token", "tok/s"),

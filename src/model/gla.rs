@@ -298,16 +298,7 @@ mod tests {
         (vm, g)
     }
 
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar()
-            .unwrap()
-    }
+    use crate::test_util::max_diff;
 
     /// The recurrence, literally, with tensors: the slow reference.
     fn reference(q: &Tensor, k: &Tensor, v: &Tensor, la: &Tensor, s0: &Tensor) -> (Tensor, Tensor) {

@@ -39,18 +39,7 @@ mod tests {
         Tensor::from_vec(data, (b, l), &Device::Cpu).unwrap()
     }
 
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap()
-    }
+    use crate::test_util::max_diff;
 
     #[test]
     fn cached_decoding_equals_full_forward_at_every_position() {

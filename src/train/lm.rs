@@ -5,8 +5,6 @@ use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 
 use super::dataset::{self, make_batch, Sequences};
 use super::run::Job;
@@ -67,9 +65,7 @@ impl Job for LmJob {
 
     fn start_epoch(&mut self, epoch: usize) -> Result<usize> {
         let cfg = &self.cfg;
-        let mut rng = ChaCha8Rng::seed_from_u64(
-            cfg.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
-        );
+        let mut rng = super::epoch_rng(cfg.seed, epoch);
         self.batches = dataset::epoch_batches(
             &self.train,
             self.vocab.as_ref(),

@@ -245,10 +245,10 @@ pub(crate) fn write_data_stats(path: &Path, train: &Sequences, valid: &Sequences
             "hours": (d.seconds / 3600.0 * 100.0).round() / 100.0,
         })
     };
-    let text = serde_json::json!({ "train": split(train), "valid": split(valid) }).to_string();
-    crate::atomic_file::write_atomic(path, |w| {
-        w.write_all(text.as_bytes()).map_err(|e| Error::io(path, e))
-    })
+    write_json(
+        path,
+        &serde_json::json!({ "train": split(train), "valid": split(valid) }),
+    )
 }
 
 /// Masked mean cross-entropy of `logits` `[B, L, V]` against `target` `[B, L]`, with `mask` `[B, L]`.
@@ -544,4 +544,21 @@ fn open_log(path: &Path, append: bool) -> Result<std::fs::File> {
         .truncate(!append)
         .open(path)
         .map_err(|e| Error::io(path, e))
+}
+
+/// The random generator of one epoch of a run: the same for every session of the run (resuming keeps
+/// the data order).
+pub(crate) fn epoch_rng(seed: u64, epoch: usize) -> rand_chacha::ChaCha8Rng {
+    use rand::SeedableRng;
+    rand_chacha::ChaCha8Rng::seed_from_u64(
+        seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+    )
+}
+
+/// Writes `value` as JSON to `path` (all-or-nothing).
+pub(crate) fn write_json(path: &Path, value: &serde_json::Value) -> Result<()> {
+    let text = value.to_string();
+    crate::atomic_file::write_atomic(path, |w| {
+        w.write_all(text.as_bytes()).map_err(|e| Error::io(path, e))
+    })
 }

@@ -7,8 +7,6 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use rand::seq::SliceRandom;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 
 use super::run::Job;
 use super::{TrainConfig, TrainOptions};
@@ -146,14 +144,8 @@ impl SynthJob {
             "valid_notes": valid.len(),
             "frames_per_note": frames,
             "seconds_per_note": frames as f64 * HOP as f64 / crate::synth::ddsp::SAMPLE_RATE as f64,
-        })
-        .to_string();
-        let path = opts.out.join("data.json");
-        crate::atomic_file::write_atomic(&path, |w| {
-            use std::io::Write;
-            w.write_all(stats.as_bytes())
-                .map_err(|e| Error::io(&path, e))
-        })?;
+        });
+        super::write_json(&opts.out.join("data.json"), &stats)?;
         if opts.init.is_some() {
             return Err(Error::Invalid(
                 "--init is for Music Transformer runs".into(),
@@ -190,9 +182,7 @@ impl Job for SynthJob {
     }
 
     fn start_epoch(&mut self, epoch: usize) -> Result<usize> {
-        let mut rng = ChaCha8Rng::seed_from_u64(
-            self.cfg.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
-        );
+        let mut rng = super::epoch_rng(self.cfg.seed, epoch);
         let mut order: Vec<usize> = (0..self.train.len()).collect();
         order.shuffle(&mut rng);
         self.batches = order

@@ -8,8 +8,7 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use rand::seq::SliceRandom;
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use rand::Rng;
 use rayon::prelude::*;
 
 use super::run::Job;
@@ -274,14 +273,10 @@ impl ThemeJob {
                 "hours": (c.seconds / 36.0).round() / 100.0,
             })
         };
-        let text =
-            serde_json::json!({ "train": stats(&train), "valid": stats(&valid) }).to_string();
-        let path = opts.out.join("data.json");
-        crate::atomic_file::write_atomic(&path, |w| {
-            use std::io::Write;
-            w.write_all(text.as_bytes())
-                .map_err(|e| Error::io(&path, e))
-        })?;
+        super::write_json(
+            &opts.out.join("data.json"),
+            &serde_json::json!({ "train": stats(&train), "valid": stats(&valid) }),
+        )?;
         if opts.init.is_some() {
             return Err(Error::Invalid(
                 "--init is for Music Transformer runs".into(),
@@ -309,9 +304,7 @@ impl Job for ThemeJob {
 
     fn start_epoch(&mut self, epoch: usize) -> Result<usize> {
         let cfg = &self.cfg;
-        let mut rng = ChaCha8Rng::seed_from_u64(
-            cfg.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
-        );
+        let mut rng = super::epoch_rng(cfg.seed, epoch);
         let mut crops: Vec<Crop> = Vec::new();
         for (p, piece) in self.train.pieces.iter().enumerate() {
             let n = piece.ids.len();
