@@ -10,7 +10,7 @@ use std::time::Duration;
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
 use ratatui::crossterm::terminal;
 
-use crate::audio::playback::Player;
+use crate::audio::playback::Playback;
 
 /// Seconds a left/right arrow moves the playhead.
 pub const SEEK_STEP: f64 = 5.0;
@@ -61,7 +61,7 @@ pub fn clock(seconds: f64) -> String {
 
 /// Plays until the end, or until the user stops. `length` is the music's length in seconds (for the
 /// status line); `quiet` hides the status line. Returns true if the user stopped early.
-pub fn run(player: &Player, length: impl Fn() -> f64, quiet: bool) -> bool {
+pub fn run(player: &dyn Playback, length: impl Fn() -> f64, quiet: bool) -> bool {
     catch_interrupt();
     let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     let raw = if interactive { RawMode::enter() } else { None };

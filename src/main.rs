@@ -157,6 +157,16 @@ enum Cmd {
         /// List the output devices and exit.
         #[arg(long)]
         list_devices: bool,
+        /// `soundfont` (default) or `neural`: the GLA synthesizer, rendered while it plays (pitched
+        /// notes only; pause works, seeking does not).
+        #[arg(long, default_value = "soundfont")]
+        engine: String,
+        /// With `--engine neural`: a timbre name or .safetensors file.
+        #[arg(long, default_value = "piano")]
+        timbre: String,
+        /// With `--engine neural`: the synth model name or directory.
+        #[arg(long, default_value = "gla-synth")]
+        synth_model: String,
         /// No status line.
         #[arg(short, long)]
         quiet: bool,
@@ -486,6 +496,9 @@ fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
             out,
             from,
             list_devices,
+            engine,
+            timbre,
+            synth_model,
             quiet,
         } => {
             if list_devices {
@@ -496,7 +509,16 @@ fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
                     "play needs a MIDI file (or --list-devices)".into()
                 ));
             };
-            play_cmd(&file, &out, from, quiet)?;
+            match engine.as_str() {
+                "soundfont" => play_cmd(&file, &out, from, quiet)?,
+                "neural" if from > 0.0 => anyhow::bail!(reprise::Error::Invalid(
+                    "--from is not available with --engine neural (audio rendered while it plays cannot jump)".into()
+                )),
+                "neural" => play_neural(&file, &out, &synth_model, &timbre, quiet)?,
+                other => anyhow::bail!(reprise::Error::Invalid(format!(
+                    "--engine {other}: use soundfont or neural"
+                ))),
+            }
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Continue {
@@ -1082,6 +1104,42 @@ fn play_cmd(file: &Path, out: &AudioOutArgs, from: f64, quiet: bool) -> anyhow::
             reprise::console::clock(if stopped { at } else { length }),
             stats.delivered,
             stats.late_events,
+            stats.underruns
+        );
+    }
+    Ok(())
+}
+
+fn play_neural(
+    file: &Path,
+    out: &AudioOutArgs,
+    model: &str,
+    timbre: &str,
+    quiet: bool,
+) -> anyhow::Result<()> {
+    use reprise::audio::playback::StreamPlayer;
+    let score = midi::read_file(file)?;
+    if score.notes.iter().all(|n| n.is_drum()) {
+        anyhow::bail!(reprise::Error::bad_file(
+            file,
+            "has no pitched notes to play"
+        ));
+    }
+    let dir = reprise::model::resolve_model_dir(model)?;
+    let engine = reprise::synth::render::NeuralEngine::load(&dir, timbre)?;
+    let output = reprise::audio::device::open_output(out.device.as_deref())?;
+    let length = score.duration();
+    let player = StreamPlayer::start(output, 1.0, move |rate, push| {
+        engine.stream(&score, rate, push)
+    })?;
+    let stopped = reprise::console::run(&player, || length, quiet);
+    let at = player.transport().position();
+    let stats = player.stop()?;
+    if !quiet {
+        eprintln!(
+            "{} {} (neural synth, {} underruns)",
+            if stopped { "stopped at" } else { "played" },
+            reprise::console::clock(at),
             stats.underruns
         );
     }

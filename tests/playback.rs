@@ -4,7 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use reprise::audio::playback::{Clocked, PlayEvent, PlayOptions, Player};
+use reprise::audio::playback::{
+    Clocked, PlayEvent, PlayOptions, Playback, Player, Push, StreamPlayer,
+};
 use reprise::audio::soundfont;
 use reprise::midi::{Score, TrackRole};
 
@@ -177,4 +179,51 @@ fn streaming_waits_for_the_generator_and_ends_after_complete() {
         .filter(|(_, e)| e.command == 0x90)
         .count();
     assert_eq!(ons, 24);
+}
+
+/// A producer pushing `seconds` of a tone in 0.1 s pieces, sleeping `pause` between pieces.
+fn tone_producer(
+    seconds: f64,
+    pause: Duration,
+) -> impl FnOnce(u32, Push) -> reprise::Result<()> + Send + 'static {
+    move |rate, push| {
+        let piece: Vec<f32> = (0..rate as usize / 10)
+            .map(|i| (i as f32 * 0.05).sin() * 0.3)
+            .collect();
+        for _ in 0..(seconds * 10.0) as usize {
+            if !push(&piece) {
+                return Ok(());
+            }
+            std::thread::sleep(pause);
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn streamed_audio_plays_to_the_end_and_counts_a_lagging_producer() {
+    let mut clocked = Clocked::new(RATE, 1024, 8.0);
+    let audio = clocked.keep_audio();
+    let player =
+        StreamPlayer::start(Box::new(clocked), 0.5, tone_producer(3.0, Duration::ZERO)).unwrap();
+    assert!(wait_until(Duration::from_secs(10), || player.is_done()));
+    assert!(
+        (player.position() - 3.0).abs() < 0.01,
+        "{}",
+        player.position()
+    );
+    let stats = player.stop().unwrap();
+    assert_eq!(stats.underruns, 0, "{stats:?}");
+    let audio = audio.lock().unwrap().clone();
+    assert!(audio.iter().any(|v| v.abs() > 0.2));
+    // A producer slower than the output (0.1 s of audio per 0.05 s of wall time at 8×) underruns,
+    // and the player still reaches the end.
+    let slow = StreamPlayer::start(
+        Box::new(Clocked::new(RATE, 1024, 8.0)),
+        0.1,
+        tone_producer(1.0, Duration::from_millis(50)),
+    )
+    .unwrap();
+    assert!(wait_until(Duration::from_secs(10), || slow.is_done()));
+    assert!(slow.stop().unwrap().underruns > 0);
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 
-use super::playback::{Output, Renderer, Transport};
+use super::playback::{AudioSource, Output, Transport};
 use crate::error::{Error, Result};
 
 /// The message for a machine where no output device can be opened.
@@ -104,13 +104,13 @@ impl Output for DeviceOutput {
         self.config.sample_rate
     }
 
-    fn start(&mut self, mut renderer: Renderer) -> Result<()> {
+    fn start(&mut self, mut source: Box<dyn AudioSource>) -> Result<()> {
         let channels = self.config.channels as usize;
-        let transport: Arc<Transport> = renderer.transport_handle();
+        let transport: Arc<Transport> = source.transport_handle();
         let stream = quietly(|| {
             self.device.build_output_stream(
                 self.config,
-                move |data: &mut [f32], _: &cpal::OutputCallbackInfo| renderer.fill(data, channels),
+                move |data: &mut [f32], _: &cpal::OutputCallbackInfo| source.fill(data, channels),
                 move |err: cpal::Error| {
                     if matches!(err.kind(), cpal::ErrorKind::Xrun) {
                         transport.count_underrun();

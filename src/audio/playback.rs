@@ -137,11 +137,6 @@ pub struct Renderer {
 }
 
 impl Renderer {
-    /// The transport this renderer follows (for an output's error counters).
-    pub fn transport_handle(&self) -> Arc<Transport> {
-        self.transport.clone()
-    }
-
     /// Fills an interleaved buffer of `channels` channels. Real-time safe: no allocation, lock or I/O.
     pub fn fill(&mut self, out: &mut [f32], channels: usize) {
         let channels = channels.max(1);
@@ -421,12 +416,30 @@ fn play_event(e: &SynthEvent, frame: u64, generation: u32) -> PlayEvent {
     }
 }
 
+/// What an output's callback pulls audio from: real-time safe (no allocation, lock or I/O in `fill`).
+pub trait AudioSource: Send {
+    /// Fills an interleaved buffer of `channels` channels.
+    fn fill(&mut self, out: &mut [f32], channels: usize);
+    /// The transport it follows (for the output's underrun counter).
+    fn transport_handle(&self) -> Arc<Transport>;
+}
+
+impl AudioSource for Renderer {
+    fn fill(&mut self, out: &mut [f32], channels: usize) {
+        Renderer::fill(self, out, channels)
+    }
+
+    fn transport_handle(&self) -> Arc<Transport> {
+        self.transport.clone()
+    }
+}
+
 /// Where the callback's audio goes.
 pub trait Output {
     /// Frames per second the output runs at.
     fn sample_rate(&self) -> u32;
-    /// Starts calling `renderer.fill` from the output's own thread.
-    fn start(&mut self, renderer: Renderer) -> Result<()>;
+    /// Starts calling `source.fill` from the output's own thread.
+    fn start(&mut self, source: Box<dyn AudioSource>) -> Result<()>;
     /// Stops calling the renderer; returns once it is no longer called.
     fn stop(&mut self);
 }
@@ -554,7 +567,7 @@ impl Player {
             .name("reprise-scheduler".into())
             .spawn(move || scheduler.run(command_rx))
             .map_err(|e| Error::Internal(format!("scheduler thread: {e}")))?;
-        output.start(renderer)?;
+        output.start(Box::new(renderer))?;
         Ok((transport, commands, handle))
     }
 
@@ -629,6 +642,208 @@ impl Player {
     }
 }
 
+/// Pre-rendered audio streamed to the output: a producer thread renders ahead of the playhead and
+/// pushes mono samples through a lock-free ring; the callback only pops them. If the producer falls
+/// behind, the callback plays silence for the missing part and counts an underrun.
+struct StreamSource {
+    rx: rtrb::Consumer<f32>,
+    transport: Arc<Transport>,
+    finished: Arc<AtomicBool>,
+}
+
+impl AudioSource for StreamSource {
+    fn fill(&mut self, out: &mut [f32], channels: usize) {
+        let channels = channels.max(1);
+        let frames = out.len() / channels;
+        let t = &self.transport;
+        if t.paused.load(Ordering::Acquire) || t.stopping.load(Ordering::Acquire) {
+            out.iter_mut().for_each(|x| *x = 0.0);
+            t.silent.store(true, Ordering::Release);
+            return;
+        }
+        let mut played = 0;
+        for frame in out.chunks_mut(channels).take(frames) {
+            match self.rx.pop() {
+                Ok(v) => {
+                    frame.iter_mut().for_each(|x| *x = 0.0);
+                    frame[0] = v;
+                    if channels > 1 {
+                        frame[1] = v;
+                    }
+                    played += 1;
+                }
+                Err(_) => frame.iter_mut().for_each(|x| *x = 0.0),
+            }
+        }
+        t.playhead.fetch_add(played as u64, Ordering::AcqRel);
+        let finished = self.finished.load(Ordering::Acquire);
+        if played < frames {
+            if finished {
+                t.done.store(true, Ordering::Release);
+            } else {
+                t.underruns.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn transport_handle(&self) -> Arc<Transport> {
+        self.transport.clone()
+    }
+}
+
+/// Hands the next mono samples to the player (waiting while its ring is full); false once stopped.
+pub type Push<'a> = &'a mut dyn FnMut(&[f32]) -> bool;
+
+/// A playback of audio rendered while it plays (the neural synthesizer): pause and stop, no seeking.
+pub struct StreamPlayer {
+    transport: Arc<Transport>,
+    stop: Arc<AtomicBool>,
+    producer: Option<JoinHandle<Result<()>>>,
+    output: Box<dyn Output>,
+}
+
+/// Seconds of audio the ring holds ahead of the playhead.
+const STREAM_AHEAD_SECONDS: f64 = 4.0;
+
+impl StreamPlayer {
+    /// Starts `output` and a producer thread running `render(sample_rate, push)`: `push` takes the
+    /// next mono samples (waiting while the ring is full) and returns false once playback stopped.
+    /// The output starts once `prefill_seconds` are rendered (or the producer ends).
+    pub fn start<F>(mut output: Box<dyn Output>, prefill_seconds: f64, render: F) -> Result<Self>
+    where
+        F: FnOnce(u32, Push) -> Result<()> + Send + 'static,
+    {
+        let rate = output.sample_rate();
+        let transport = Arc::new(Transport::new(rate, 0));
+        let (mut tx, rx) = rtrb::RingBuffer::new((STREAM_AHEAD_SECONDS * rate as f64) as usize);
+        let stop = Arc::new(AtomicBool::new(false));
+        let finished = Arc::new(AtomicBool::new(false));
+        let prefill = ((prefill_seconds * rate as f64) as usize).min(tx.buffer().capacity());
+        let ready = Arc::new(AtomicBool::new(false));
+        let (stop2, finished2, ready2) = (stop.clone(), finished.clone(), ready.clone());
+        let producer = std::thread::Builder::new()
+            .name("reprise-stream-producer".into())
+            .spawn(move || {
+                let mut pushed = 0usize;
+                let mut push = |samples: &[f32]| -> bool {
+                    for &v in samples {
+                        while tx.push(v).is_err() {
+                            if stop2.load(Ordering::Acquire) {
+                                return false;
+                            }
+                            std::thread::sleep(Duration::from_millis(2));
+                        }
+                        pushed += 1;
+                        if pushed >= prefill {
+                            ready2.store(true, Ordering::Release);
+                        }
+                    }
+                    !stop2.load(Ordering::Acquire)
+                };
+                let result = render(rate, &mut push);
+                finished2.store(true, Ordering::Release);
+                ready2.store(true, Ordering::Release);
+                result
+            })
+            .map_err(|e| Error::Internal(format!("producer thread: {e}")))?;
+        while !ready.load(Ordering::Acquire) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        output.start(Box::new(StreamSource {
+            rx,
+            transport: transport.clone(),
+            finished,
+        }))?;
+        Ok(StreamPlayer {
+            transport,
+            stop,
+            producer: Some(producer),
+            output,
+        })
+    }
+
+    /// The shared transport (position, counters).
+    pub fn transport(&self) -> &Arc<Transport> {
+        &self.transport
+    }
+
+    /// Stops the output and the producer; returns the counters, or the producer's error.
+    pub fn stop(mut self) -> Result<PlaybackStats> {
+        let t = self.transport.clone();
+        t.stopping.store(true, Ordering::Release);
+        let deadline = Instant::now() + Duration::from_millis(300);
+        while !t.silent.load(Ordering::Acquire) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        self.output.stop();
+        self.stop.store(true, Ordering::Release);
+        let produced = match self.producer.take() {
+            Some(h) => h
+                .join()
+                .unwrap_or_else(|_| Err(Error::Internal("producer thread panicked".into()))),
+            None => Ok(()),
+        };
+        produced?;
+        Ok(PlaybackStats {
+            delivered: t.playhead.load(Ordering::Relaxed),
+            late_events: 0,
+            underruns: t.underruns.load(Ordering::Relaxed),
+            stalls: 0,
+        })
+    }
+}
+
+/// What the command line's playback loop needs from a player.
+pub trait Playback {
+    /// Seconds played.
+    fn position(&self) -> f64;
+    /// True once everything has played.
+    fn is_done(&self) -> bool;
+    /// True while paused.
+    fn is_paused(&self) -> bool;
+    /// Pauses or resumes.
+    fn toggle_pause(&self);
+    /// Moves the playhead, where the player can.
+    fn seek(&self, seconds: f64);
+}
+
+impl Playback for Player {
+    fn position(&self) -> f64 {
+        Player::position(self)
+    }
+    fn is_done(&self) -> bool {
+        Player::is_done(self)
+    }
+    fn is_paused(&self) -> bool {
+        Player::is_paused(self)
+    }
+    fn toggle_pause(&self) {
+        Player::toggle_pause(self)
+    }
+    fn seek(&self, seconds: f64) {
+        Player::seek(self, seconds)
+    }
+}
+
+impl Playback for StreamPlayer {
+    fn position(&self) -> f64 {
+        self.transport.position()
+    }
+    fn is_done(&self) -> bool {
+        self.transport.is_done()
+    }
+    fn is_paused(&self) -> bool {
+        self.transport.paused.load(Ordering::Acquire)
+    }
+    fn toggle_pause(&self) {
+        let p = &self.transport.paused;
+        p.store(!p.load(Ordering::Acquire), Ordering::Release);
+    }
+    fn seek(&self, _seconds: f64) {
+        // Audio rendered while it plays cannot jump; the keys say so.
+    }
+}
+
 /// An output without a sound card: a thread calls the renderer buffer by buffer, as a device would,
 /// at `speed` × real time, and counts an underrun when a buffer takes longer to fill than it lasts.
 /// Optionally keeps the audio.
@@ -667,8 +882,9 @@ impl Output for Clocked {
         self.sample_rate
     }
 
-    fn start(&mut self, mut renderer: Renderer) -> Result<()> {
+    fn start(&mut self, mut source: Box<dyn AudioSource>) -> Result<()> {
         let (frames, rate, speed) = (self.buffer_frames, self.sample_rate, self.speed);
+        let transport = source.transport_handle();
         let (stop, sink) = (self.stop.clone(), self.audio.clone());
         let budget = Duration::from_secs_f64(frames as f64 / rate as f64);
         let handle = std::thread::Builder::new()
@@ -680,9 +896,9 @@ impl Output for Clocked {
                 let mut played = 0u64;
                 while !stop.load(Ordering::Acquire) {
                     let t0 = Instant::now();
-                    renderer.fill(&mut buffer, 2);
+                    source.fill(&mut buffer, 2);
                     if t0.elapsed() > budget {
-                        renderer.transport.count_underrun();
+                        transport.count_underrun();
                     }
                     if sink.is_some() {
                         audio.extend_from_slice(&buffer);

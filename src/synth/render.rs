@@ -200,6 +200,68 @@ impl NeuralEngine {
         out
     }
 
+    /// Renders the pitched notes of `score` second by second, handing each finished second (at
+    /// `sample_rate`, clipped to ±0.98) to `push` as soon as no later note can change it; stops early
+    /// when `push` returns false. The live player's producer.
+    pub fn stream(
+        &self,
+        score: &Score,
+        sample_rate: u32,
+        push: crate::audio::playback::Push,
+    ) -> Result<()> {
+        let mut notes: Vec<_> = score.notes.iter().filter(|n| !n.is_drum()).collect();
+        notes.sort_by(|a, b| a.start.total_cmp(&b.start));
+        let at = |t: f64| (t * SAMPLE_RATE as f64).round() as usize;
+        let window = SAMPLE_RATE as usize;
+        let mut resampler = super::resample::StreamResampler::new(SAMPLE_RATE, sample_rate)?;
+        let (mut acc, mut base, mut next, mut window_end) =
+            (Vec::<f32>::new(), 0usize, 0usize, window);
+        loop {
+            let batch: Vec<_> = notes[next..]
+                .iter()
+                .take_while(|n| at(n.start) < window_end)
+                .copied()
+                .collect();
+            let rendered: Vec<(usize, Vec<f32>)> = batch
+                .par_iter()
+                .enumerate()
+                .map(|(i, n)| {
+                    let seed = (next + i) as u64 + 1;
+                    (
+                        at(n.start),
+                        self.render_note(n.pitch, n.velocity, n.duration(), seed),
+                    )
+                })
+                .collect();
+            next += batch.len();
+            for (start, audio) in rendered {
+                let offset = start.saturating_sub(base);
+                if acc.len() < offset + audio.len() {
+                    acc.resize(offset + audio.len(), 0.0);
+                }
+                for (m, a) in acc[offset..].iter_mut().zip(&audio) {
+                    *m += a;
+                }
+            }
+            let done = next == notes.len();
+            let upto = if done { acc.len() } else { window_end - base };
+            if acc.len() < upto {
+                acc.resize(upto, 0.0);
+            }
+            let mut out = resampler.push(&acc[..upto])?;
+            if done {
+                out.extend(resampler.finish()?);
+            }
+            out.iter_mut().for_each(|v| *v = v.clamp(-CEILING, CEILING));
+            if !push(&out) || done {
+                return Ok(());
+            }
+            acc.drain(..upto);
+            base += upto;
+            window_end += window;
+        }
+    }
+
     /// Renders the pitched notes of `score` at `sample_rate`; `progress` gets the fraction done.
     pub fn render(
         &self,
