@@ -25,7 +25,23 @@ pub use midi::Score;
 /// Helpers shared by the unit tests.
 #[cfg(test)]
 pub(crate) mod test_util {
+    use crate::midi::{Score, TrackRole};
     use candle_core::Tensor;
+
+    /// A MELODY track in 4/4 at 480 PPQ and 120 BPM: per bar, notes as (pitch, start 16th, length in
+    /// 16ths).
+    pub fn melody_bars(bars: &[&[(u8, u64, u64)]]) -> Score {
+        let mut s = Score::new(480, 500_000).expect("valid tempo");
+        let t = s.add_track("MELODY", TrackRole::Melody);
+        for (b, notes) in bars.iter().enumerate() {
+            for &(p, at, len) in notes.iter() {
+                let start = b as u64 * 1920 + at * 120;
+                s.push_note_ticks(t, 0, 0, p, 90, start, start + len * 120);
+            }
+        }
+        s.sort();
+        s
+    }
 
     /// The largest absolute difference between two tensors of one shape.
     pub fn max_diff(a: &Tensor, b: &Tensor) -> f32 {

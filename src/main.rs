@@ -41,16 +41,8 @@ enum Cmd {
         /// Render threads (0 = one per core).
         #[arg(long, default_value_t = 0)]
         threads: usize,
-        /// `soundfont` (default) or `neural` (the GLA synthesizer in models/gla-synth; pitched notes
-        /// only, drums are left out).
-        #[arg(long, default_value = "soundfont")]
-        engine: String,
-        /// With `--engine neural`: a timbre name (see the model's timbres/) or a .safetensors file.
-        #[arg(long, default_value = "piano")]
-        timbre: String,
-        /// With `--engine neural`: the synth model name or directory.
-        #[arg(long, default_value = "gla-synth")]
-        synth_model: String,
+        #[command(flatten)]
+        synth: EngineArgs,
         /// Print nothing but errors.
         #[arg(short, long)]
         quiet: bool,
@@ -157,16 +149,8 @@ enum Cmd {
         /// List the output devices and exit.
         #[arg(long)]
         list_devices: bool,
-        /// `soundfont` (default) or `neural`: the GLA synthesizer, rendered while it plays (pitched
-        /// notes only; pause works, seeking does not).
-        #[arg(long, default_value = "soundfont")]
-        engine: String,
-        /// With `--engine neural`: a timbre name or .safetensors file.
-        #[arg(long, default_value = "piano")]
-        timbre: String,
-        /// With `--engine neural`: the synth model name or directory.
-        #[arg(long, default_value = "gla-synth")]
-        synth_model: String,
+        #[command(flatten)]
+        synth: EngineArgs,
         /// No status line.
         #[arg(short, long)]
         quiet: bool,
@@ -238,6 +222,21 @@ enum Cmd {
         #[command(subcommand)]
         what: BenchCmd,
     },
+}
+
+/// Which synthesizer renders or plays.
+#[derive(clap::Args, Clone)]
+struct EngineArgs {
+    /// `soundfont` (default) or `neural`: the GLA synthesizer (pitched notes only, drums are left
+    /// out; when playing it renders while it plays, so pause works and seeking does not).
+    #[arg(long, default_value = "soundfont")]
+    engine: String,
+    /// With `--engine neural`: a timbre name (see the model's timbres/) or a .safetensors file.
+    #[arg(long, default_value = "piano")]
+    timbre: String,
+    /// With `--engine neural`: the synth model name or directory.
+    #[arg(long, default_value = "gla-synth")]
+    synth_model: String,
 }
 
 /// Where live audio goes.
@@ -397,9 +396,7 @@ fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
             sample_rate,
             gain,
             threads,
-            engine,
-            timbre,
-            synth_model,
+            synth,
             quiet,
         } => {
             let opts = RenderOptions {
@@ -408,9 +405,16 @@ fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
                 threads,
                 ..Default::default()
             };
-            match engine.as_str() {
+            match synth.engine.as_str() {
                 "soundfont" => render(&input, &output, soundfont.as_deref(), &opts, quiet)?,
-                "neural" => render_neural(&input, &output, &synth_model, &timbre, &opts, quiet)?,
+                "neural" => render_neural(
+                    &input,
+                    &output,
+                    &synth.synth_model,
+                    &synth.timbre,
+                    &opts,
+                    quiet,
+                )?,
                 other => anyhow::bail!(reprise::Error::Invalid(format!(
                     "--engine {other}: use soundfont or neural"
                 ))),
@@ -496,9 +500,7 @@ fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
             out,
             from,
             list_devices,
-            engine,
-            timbre,
-            synth_model,
+            synth,
             quiet,
         } => {
             if list_devices {
@@ -509,12 +511,12 @@ fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
                     "play needs a MIDI file (or --list-devices)".into()
                 ));
             };
-            match engine.as_str() {
+            match synth.engine.as_str() {
                 "soundfont" => play_cmd(&file, &out, from, quiet)?,
                 "neural" if from > 0.0 => anyhow::bail!(reprise::Error::Invalid(
                     "--from is not available with --engine neural (audio rendered while it plays cannot jump)".into()
                 )),
-                "neural" => play_neural(&file, &out, &synth_model, &timbre, quiet)?,
+                "neural" => play_neural(&file, &out, &synth.synth_model, &synth.timbre, quiet)?,
                 other => anyhow::bail!(reprise::Error::Invalid(format!(
                     "--engine {other}: use soundfont or neural"
                 ))),

@@ -194,19 +194,7 @@ pub fn recurrences(distances: &[f64], from_bar: usize, threshold: f64) -> Vec<us
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn melody_score(bars: &[&[(u8, u64, u64)]]) -> Score {
-        let mut s = Score::new(480, 500_000).unwrap();
-        let t = s.add_track("MELODY", TrackRole::Melody);
-        for (b, notes) in bars.iter().enumerate() {
-            for &(p, at, len) in notes.iter() {
-                let start = b as u64 * 1920 + at * 120;
-                s.push_note_ticks(t, 0, 0, p, 90, start, start + len * 120);
-            }
-        }
-        s.sort();
-        s
-    }
+    use crate::test_util::melody_bars as melody_score;
 
     #[test]
     fn distance_curve_finds_the_theme_again() {

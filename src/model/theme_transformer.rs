@@ -448,6 +448,7 @@ impl ThemeTransformer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_util::max_diff;
     use candle_nn::VarMap;
 
     fn cfg() -> ThemeConfig {
@@ -527,39 +528,16 @@ mod tests {
             (&m.decoder[1], &expected_upper),
         ] {
             let got = layer.mix(&x, &s, &c, &gate, 0.0, false).unwrap();
-            let d: f32 = (got - expected)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar()
-                .unwrap();
+            let d = max_diff(&got, expected);
             assert!(d < 1e-6, "{d}");
         }
         assert!(!m.decoder[0].upper && m.decoder[1].upper);
         // Outside the theme (g = 0) both halves see only S; inside, the upper half sees only C.
         let lower_out = row(&expected_lower, 0);
         let upper_out = row(&expected_upper, 0);
-        let d: f32 = (lower_out - upper_out)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar()
-            .unwrap();
-        assert!(d < 1e-6);
+        assert!(max_diff(&lower_out, &upper_out) < 1e-6);
         let only_c = ln(&half(row(&c, 1)));
-        let d: f32 = (row(&expected_upper, 1) - only_c)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar()
-            .unwrap();
-        assert!(d < 1e-6);
+        assert!(max_diff(&row(&expected_upper, 1), &only_c) < 1e-6);
     }
 
     #[test]
@@ -592,16 +570,7 @@ mod tests {
         };
         let a = logits_for(vec![remi::BAR, 150, 250]);
         let b = logits_for(vec![remi::BAR, 160, 170, 180, 190]);
-        let diff = |i: usize| -> f32 {
-            (a.narrow(1, i, 1).unwrap() - b.narrow(1, i, 1).unwrap())
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar()
-                .unwrap()
-        };
+        let diff = |i: usize| max_diff(&a.narrow(1, i, 1).unwrap(), &b.narrow(1, i, 1).unwrap());
         // Before the theme region (gate 0 everywhere so far) the logits ignore the theme …
         for i in 0..4 {
             assert!(diff(i) < 1e-5, "position {i}: {}", diff(i));
@@ -674,14 +643,7 @@ mod tests {
             );
         }
         let cached = Tensor::cat(&rows, 1).unwrap();
-        let d: f32 = (full - cached)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar()
-            .unwrap();
+        let d = max_diff(&full, &cached);
         assert!(d < 1e-4, "{d}");
     }
 }

@@ -408,6 +408,7 @@ pub fn random_timbre(cfg: &SynthConfig, device: &Device) -> candle_core::Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_util::max_diff;
     use candle_nn::VarMap;
 
     fn cfg() -> SynthConfig {
@@ -472,17 +473,7 @@ mod tests {
         let ra2 = synth
             .render(&x, &f0, &noise, &a.states(1).unwrap())
             .unwrap();
-        let diff = |p: &Tensor, q: &Tensor| -> f32 {
-            (p - q)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar()
-                .unwrap()
-        };
-        assert!(diff(&ra, &rb) > 1e-4);
-        assert_eq!(diff(&ra, &ra2), 0.0);
+        assert!(max_diff(&ra, &rb) > 1e-4);
+        assert_eq!(max_diff(&ra, &ra2), 0.0);
     }
 }

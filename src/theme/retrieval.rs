@@ -365,20 +365,7 @@ impl Theme {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A melody in 4/4 at 480 PPQ: bars given as lists of (pitch, start 16th, length in 16ths).
-    fn song(bars: &[&[(u8, u64, u64)]]) -> Score {
-        let mut s = Score::new(480, 500_000).unwrap();
-        let t = s.add_track("MELODY", TrackRole::Melody);
-        for (b, notes) in bars.iter().enumerate() {
-            for &(p, at, len) in notes.iter() {
-                let start = b as u64 * 1920 + at * 120;
-                s.push_note_ticks(t, 0, 0, p, 90, start, start + len * 120);
-            }
-        }
-        s.sort();
-        s
-    }
+    use crate::test_util::melody_bars as song;
 
     const A1: &[(u8, u64, u64)] = &[(60, 0, 4), (62, 4, 4), (64, 8, 4), (67, 12, 4)];
     const A2: &[(u8, u64, u64)] = &[(65, 0, 6), (64, 6, 2), (62, 8, 8)];
