@@ -9,7 +9,7 @@ use candle_core::{DType, Tensor};
 use super::sampler::{Sampler, SamplerConfig};
 use crate::error::{Error, Result};
 use crate::midi::{Score, TrackRole};
-use crate::model::theme_transformer::{ThemeCache, ThemeTransformer};
+use crate::model::theme_transformer::{ThemeCache, ThemeCounter, ThemeTransformer};
 use crate::theme::retrieval::{bar_starts, distance, melody, segments, SEGMENT_BARS};
 use crate::tokens::remi::{self, RemiState};
 use crate::tokens::{RemiVocab, Vocab, BOS};
@@ -100,18 +100,11 @@ pub fn compose(
     }
     let mut state = RemiState::default();
     let (mut counter, mut gate) = (Vec::new(), Vec::new());
-    let mut c = 0u32;
+    let mut themes = ThemeCounter::default();
     let mut positions = |id: u32, counter: &mut Vec<u32>, gate: &mut Vec<f32>| {
-        if id == remi::THEME_START {
-            c = 1;
-        } else if c > 0 {
-            c += 1;
-        }
+        let c = themes.next(id);
         counter.push(c);
         gate.push(f32::from(c > 0 && req.conditioned));
-        if id == remi::THEME_END {
-            c = 0;
-        }
     };
     for &id in &prompt {
         state.push(id);

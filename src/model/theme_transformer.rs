@@ -105,21 +105,33 @@ pub fn sinusoidal(positions: &[u32], d: usize, device: &Device) -> candle_core::
 /// Theme-aligned positions and gates of one token sequence: the counter is 1, 2, 3, … from each
 /// Theme_Start through its Theme_End and 0 elsewhere; the gate is 1 where the counter is > 0.
 pub fn theme_positions(ids: &[u32]) -> (Vec<u32>, Vec<f32>) {
-    let mut counter = Vec::with_capacity(ids.len());
-    let mut c = 0u32;
-    for &id in ids {
-        if id == remi::THEME_START {
-            c = 1;
-        } else if c > 0 {
-            c += 1;
-        }
-        counter.push(c);
-        if id == remi::THEME_END {
-            c = 0;
-        }
-    }
+    let mut c = ThemeCounter::default();
+    let counter: Vec<u32> = ids.iter().map(|&id| c.next(id)).collect();
     let gate = counter.iter().map(|&c| f32::from(c > 0)).collect();
     (counter, gate)
+}
+
+/// The theme counter one token at a time (for generation): 1, 2, 3, … from Theme_Start through
+/// Theme_End, 0 elsewhere.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ThemeCounter {
+    c: u32,
+}
+
+impl ThemeCounter {
+    /// The counter value of the next token `id`.
+    pub fn next(&mut self, id: u32) -> u32 {
+        if id == remi::THEME_START {
+            self.c = 1;
+        } else if self.c > 0 {
+            self.c += 1;
+        }
+        let value = self.c;
+        if id == remi::THEME_END {
+            self.c = 0;
+        }
+        value
+    }
 }
 
 /// Multi-head attention from decoder queries to encoder keys/values.
