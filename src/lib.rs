@@ -9,6 +9,7 @@ pub mod bench;
 pub mod console;
 pub mod error;
 pub mod generate;
+pub mod linalg;
 pub mod live;
 pub mod midi;
 pub mod model;

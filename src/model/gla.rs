@@ -8,6 +8,7 @@
 //! plain Rust with O(1) state per voice ([`GlaState`]). The initial state `S_0` is a learned low-rank
 //! `Σ_r k_rᵀ v_r` per head: it is where a timbre lives.
 
+use crate::linalg::Dense;
 use candle_core::{DType, Device, Tensor, D};
 use candle_nn::{linear, linear_no_bias, Linear, Module, VarBuilder};
 
@@ -118,26 +119,25 @@ impl Gla {
 
     /// The weights as plain arrays for the streaming form.
     pub fn weights(&self) -> candle_core::Result<GlaWeights> {
-        let mat = |l: &Linear| -> candle_core::Result<Vec<f32>> {
-            l.weight().to_dtype(DType::F32)?.flatten_all()?.to_vec1()
-        };
-        let bias = |l: &Linear| -> candle_core::Result<Vec<f32>> {
-            match l.bias() {
-                Some(b) => b.to_dtype(DType::F32)?.to_vec1(),
-                None => Ok(vec![0.0; l.weight().dim(0)?]),
-            }
+        let dense = |l: &Linear| -> candle_core::Result<Dense> {
+            let w = l.weight().to_dtype(DType::F32)?;
+            let b = l
+                .bias()
+                .map(|b| b.to_dtype(DType::F32)?.to_vec1())
+                .transpose()?;
+            Ok(Dense::new(w.flatten_all()?.to_vec1()?, b, w.dim(1)?))
         };
         Ok(GlaWeights {
             shape: self.shape,
-            q: mat(&self.q)?,
-            k: mat(&self.k)?,
-            v: mat(&self.v)?,
-            g: mat(&self.g)?,
-            g_bias: bias(&self.g)?,
-            gate1: mat(&self.gate1)?,
-            gate2: mat(&self.gate2)?,
-            gate2_bias: bias(&self.gate2)?,
-            out: mat(&self.out)?,
+            input: Dense::stack(&[
+                dense(&self.q)?,
+                dense(&self.k)?,
+                dense(&self.v)?,
+                dense(&self.g)?,
+                dense(&self.gate1)?,
+            ]),
+            gate2: dense(&self.gate2)?,
+            out: dense(&self.out)?,
             norm: self.norm.to_dtype(DType::F32)?.to_vec1()?,
         })
     }
@@ -193,30 +193,16 @@ pub fn low_rank_state(k: &Tensor, v: &Tensor) -> candle_core::Result<Tensor> {
     k.t()?.matmul(v)
 }
 
-/// A layer's weights as row-major `[out, in]` arrays, for the recurrent form.
+/// A layer's weights as plain arrays, for the recurrent form.
 #[derive(Debug, Clone)]
 pub struct GlaWeights {
     /// Shape.
     pub shape: GlaShape,
-    q: Vec<f32>,
-    k: Vec<f32>,
-    v: Vec<f32>,
-    g: Vec<f32>,
-    g_bias: Vec<f32>,
-    gate1: Vec<f32>,
-    gate2: Vec<f32>,
-    gate2_bias: Vec<f32>,
-    out: Vec<f32>,
+    /// q, k, v, the output gate's pre-activation and the decay gate's low-rank input, stacked.
+    input: Dense,
+    gate2: Dense,
+    out: Dense,
     norm: Vec<f32>,
-}
-
-/// `y = W x (+ b)` for row-major `W` `[out, in]`.
-fn matvec(w: &[f32], x: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
-    let n = x.len();
-    for (i, yi) in y.iter_mut().enumerate() {
-        let row = &w[i * n..(i + 1) * n];
-        *yi = row.iter().zip(x).map(|(a, b)| a * b).sum::<f32>() + bias.map_or(0.0, |b| b[i]);
-    }
 }
 
 /// The recurrent state of one layer for one voice: `[H, dh, dh]`, row-major.
@@ -227,52 +213,80 @@ pub struct GlaState {
 }
 
 impl GlaWeights {
-    /// One step of the recurrent form: updates `state` with frame `x` `[D]` and writes the layer's
-    /// output into `y` `[D]`. No allocation beyond the small scratch vectors.
+    /// One step of the recurrent form for one voice: updates `state` with frame `x` `[D]` and
+    /// writes the layer's output into `y` `[D]`.
     pub fn step(&self, x: &[f32], state: &mut GlaState, y: &mut [f32]) {
+        self.step_batch(x, &mut [state], y);
+    }
+
+    /// One step for a batch of voices: `x` `[V, D]`, one state per voice, output `y` `[V, D]`.
+    /// The projections of all voices are one matrix product each.
+    pub fn step_batch(&self, x: &[f32], states: &mut [&mut GlaState], y: &mut [f32]) {
         let d = self.shape.d_model;
         let (h, dh) = (self.shape.heads, self.shape.head_dim());
-        let mut q = vec![0f32; d];
-        let mut k = vec![0f32; d];
-        let mut v = vec![0f32; d];
-        let mut g = vec![0f32; d];
-        let mut low = vec![0f32; GATE_RANK];
-        let mut gate = vec![0f32; d];
-        matvec(&self.q, x, None, &mut q);
-        matvec(&self.k, x, None, &mut k);
-        matvec(&self.v, x, None, &mut v);
-        matvec(&self.g, x, Some(&self.g_bias), &mut g);
-        matvec(&self.gate1, x, None, &mut low);
-        matvec(&self.gate2, &low, Some(&self.gate2_bias), &mut gate);
+        let voices = states.len();
+        let width = self.input.outputs();
+        let mut proj = vec![0f32; voices * width];
+        self.input.apply(x, &mut proj);
+        let low: Vec<f32> = proj
+            .chunks_exact(width)
+            .flat_map(|p| p[4 * d..].iter().copied())
+            .collect();
+        let mut gate = vec![0f32; voices * d];
+        self.gate2.apply(&low, &mut gate);
         let scale = (dh as f32).powf(-0.5);
-        let mut o = vec![0f32; d];
-        for head in 0..h {
-            let s = &mut state.s[head * dh * dh..(head + 1) * dh * dh];
-            for i in 0..dh {
-                let z = gate[head * dh + i];
-                let log_sig = -((-z).max(0.0) + (-z.abs()).exp().ln_1p());
-                let alpha = (log_sig / GATE_NORMALISER as f32).exp();
-                let ki = k[head * dh + i];
-                for j in 0..dh {
-                    s[i * dh + j] = alpha * s[i * dh + j] + ki * v[head * dh + j];
+        let mut o = vec![0f32; voices * d];
+        for (v, state) in states.iter_mut().enumerate() {
+            let p = &proj[v * width..(v + 1) * width];
+            let (q, k, val, g) = (&p[..d], &p[d..2 * d], &p[2 * d..3 * d], &p[3 * d..4 * d]);
+            let ov = &mut o[v * d..(v + 1) * d];
+            for head in 0..h {
+                let hs = head * dh..(head + 1) * dh;
+                let s = &mut state.s[head * dh * dh..(head + 1) * dh * dh];
+                decay_and_write(
+                    s,
+                    &gate[v * d..][hs.clone()],
+                    &k[hs.clone()],
+                    &val[hs.clone()],
+                );
+                let oh = &mut ov[hs.clone()];
+                read_state(s, &q[hs.clone()], oh);
+                oh.iter_mut().for_each(|v| *v *= scale);
+                let rms =
+                    (oh.iter().map(|a| a * a).sum::<f32>() / dh as f32 + RMS_EPS as f32).sqrt();
+                for (j, oj) in oh.iter_mut().enumerate() {
+                    *oj = *oj / rms * self.norm[j];
                 }
             }
-            let oh = &mut o[head * dh..(head + 1) * dh];
-            for (j, oj) in oh.iter_mut().enumerate() {
-                *oj = (0..dh)
-                    .map(|i| q[head * dh + i] * s[i * dh + j])
-                    .sum::<f32>()
-                    * scale;
-            }
-            let rms = (oh.iter().map(|a| a * a).sum::<f32>() / dh as f32 + RMS_EPS as f32).sqrt();
-            for (j, oj) in oh.iter_mut().enumerate() {
-                *oj = *oj / rms * self.norm[j];
+            for (oi, gi) in ov.iter_mut().zip(g) {
+                *oi *= gi / (1.0 + (-gi).exp());
             }
         }
-        for (oi, gi) in o.iter_mut().zip(&g) {
-            *oi *= gi / (1.0 + (-gi).exp());
+        self.out.apply(&o, y);
+    }
+}
+
+/// `S ← diag(α) S + k vᵀ` for one head, with `α = exp(logsigmoid(gate) / GATE_NORMALISER)`.
+fn decay_and_write(s: &mut [f32], gate: &[f32], k: &[f32], v: &[f32]) {
+    let dh = k.len();
+    for (i, row) in s.chunks_exact_mut(dh).enumerate() {
+        let z = gate[i];
+        let log_sig = -((-z).max(0.0) + (-z.abs()).exp().ln_1p());
+        let alpha = (log_sig / GATE_NORMALISER as f32).exp();
+        let ki = k[i];
+        for (sij, vj) in row.iter_mut().zip(v) {
+            *sij = alpha * *sij + ki * vj;
         }
-        matvec(&self.out, &o, None, y);
+    }
+}
+
+/// `o = qᵀ S` for one head, as a sum of rows so that it vectorises.
+fn read_state(s: &[f32], q: &[f32], o: &mut [f32]) {
+    o.iter_mut().for_each(|v| *v = 0.0);
+    for (row, qi) in s.chunks_exact(q.len()).zip(q) {
+        for (oj, sij) in o.iter_mut().zip(row) {
+            *oj += qi * sij;
+        }
     }
 }
 

@@ -274,23 +274,15 @@ impl Voice {
             .rev()
             .find(|&k| a0[k].abs() + a1[k].abs() > 1e-7)
             .map_or(0, |k| k + 1);
-        for (i, o) in out.iter_mut().enumerate() {
-            let w = i as f32 / HOP as f32;
-            let f0 = cur.f0 + (next.f0 - cur.f0) * w;
-            self.phase += 2.0 * std::f64::consts::PI * f0 as f64 / SAMPLE_RATE as f64;
-            // sin((k+1)φ) by the Chebyshev recurrence: one sin and one cos per sample.
-            let (sin1, cos1) = self.phase.sin_cos();
-            let two_cos = 2.0 * cos1;
-            let (mut prev, mut cur_sin) = (0f64, sin1);
-            let mut s = 0f32;
-            for k in 0..top {
-                s += (a0[k] + (a1[k] - a0[k]) * w) * cur_sin as f32;
-                let next_sin = two_cos * cur_sin - prev;
-                prev = cur_sin;
-                cur_sin = next_sin;
-            }
-            *o = s;
-        }
+        let tau = 2.0 * std::f64::consts::PI;
+        let step = |i: usize| {
+            let f0 = cur.f0 + (next.f0 - cur.f0) * (i as f32 / HOP as f32);
+            tau * f0 as f64 / SAMPLE_RATE as f64
+        };
+        let first = self.phase + step(0);
+        let bank = OscillatorBank::new(top, first, step(1), step(1) - step(0), &a0, &a1);
+        bank.render(&mut out);
+        self.phase = (0..HOP).fold(self.phase, |p, i| p + step(i));
         self.phase %= 2.0 * std::f64::consts::PI;
         let filtered = filter_noise_frame(noise, &cur.noise);
         for ((o, f), carried) in out.iter_mut().zip(&filtered).zip(&self.overlap) {
@@ -300,6 +292,91 @@ impl Voice {
         out
     }
 }
+
+/// Harmonics rendered in blocks of this many, so that the inner loop vectorises.
+const LANES: usize = 8;
+const BLOCKS: usize = HARMONICS.div_ceil(LANES);
+type Lanes = [f32; LANES];
+
+/// The harmonics of one frame as complex oscillators: harmonic k at sample i is `Im z_k`, and
+/// `z_k ← z_k·r_k`, `r_k ← r_k·u_k` per sample, where `r_k = e^{ikδ}` turns by the per-sample phase
+/// step δ and `u_k = e^{ikΔ}` follows δ's linear change Δ (f0 interpolated across the frame). Only
+/// multiplies per sample; the start values come from f64 powers.
+struct OscillatorBank {
+    blocks: usize,
+    z: [(Lanes, Lanes); BLOCKS],
+    r: [(Lanes, Lanes); BLOCKS],
+    u: [(Lanes, Lanes); BLOCKS],
+    a0: [Lanes; BLOCKS],
+    da: [Lanes; BLOCKS],
+}
+
+/// `e^{ikθ}` for k = 1…HARMONICS, by repeated multiplication in f64, as (re, im) lanes.
+fn powers(theta: f64) -> [(Lanes, Lanes); BLOCKS] {
+    let (s1, c1) = theta.sin_cos();
+    let (mut re, mut im) = (c1, s1);
+    let mut out = [([0f32; LANES], [0f32; LANES]); BLOCKS];
+    for k in 0..HARMONICS {
+        out[k / LANES].0[k % LANES] = re as f32;
+        out[k / LANES].1[k % LANES] = im as f32;
+        (re, im) = (re * c1 - im * s1, re * s1 + im * c1);
+    }
+    out
+}
+
+impl OscillatorBank {
+    /// The first `top` harmonics at phase `phase` for the first sample, stepping by `delta` to the
+    /// next sample, the step growing by `ddelta` per sample; amplitudes from `a0` to `a1`.
+    fn new(top: usize, phase: f64, delta: f64, ddelta: f64, a0: &[f32], a1: &[f32]) -> Self {
+        let mut amps = [[0f32; LANES]; BLOCKS];
+        let mut slopes = [[0f32; LANES]; BLOCKS];
+        for k in 0..top {
+            amps[k / LANES][k % LANES] = a0[k];
+            slopes[k / LANES][k % LANES] = a1[k] - a0[k];
+        }
+        OscillatorBank {
+            blocks: top.div_ceil(LANES),
+            z: powers(phase),
+            r: powers(delta),
+            u: powers(ddelta),
+            a0: amps,
+            da: slopes,
+        }
+    }
+
+    /// Writes one frame of the harmonic sum into `out` (`HOP` samples).
+    fn render(mut self, out: &mut [f32]) {
+        for (i, o) in out.iter_mut().enumerate() {
+            let w = i as f32 / HOP as f32;
+            let mut acc = [0f32; LANES];
+            for b in 0..self.blocks {
+                let (zr, zi) = &mut self.z[b];
+                let (rr, ri) = &mut self.r[b];
+                let (ur, ui) = &self.u[b];
+                let (a0, da) = (&self.a0[b], &self.da[b]);
+                for l in 0..LANES {
+                    acc[l] += (a0[l] + da[l] * w) * zi[l];
+                    (zr[l], zi[l]) = (zr[l] * rr[l] - zi[l] * ri[l], zr[l] * ri[l] + zi[l] * rr[l]);
+                    (rr[l], ri[l]) = (rr[l] * ur[l] - ri[l] * ui[l], rr[l] * ui[l] + ri[l] * ur[l]);
+                }
+            }
+            *o = acc.iter().sum();
+        }
+    }
+}
+
+/// For each DFT bin of a `2·HOP` frame up to Nyquist: the noise band below it and the weight of the
+/// band above (bands spread linearly from 0 Hz to Nyquist, as in [`band_to_bins`]).
+static BIN_BANDS: std::sync::LazyLock<Vec<(usize, f32)>> = std::sync::LazyLock::new(|| {
+    let bins = HOP + 1;
+    (0..bins)
+        .map(|k| {
+            let pos = k as f64 * (NOISE_BANDS - 1) as f64 / (bins - 1) as f64;
+            let lo = pos.floor() as usize;
+            (lo, (pos - lo as f64) as f32)
+        })
+        .collect()
+});
 
 /// One frame of noise (`HOP` samples), zero-padded to `2·HOP`, filtered by band magnitudes in the
 /// frequency domain (a zero-phase filter): `2·HOP` samples whose second half overlaps the next frame.
@@ -312,20 +389,20 @@ fn filter_noise_frame(noise: &[f32], bands: &[f32]) -> Vec<f32> {
         };
     }
     let n = 2 * HOP;
-    let bins = n / 2 + 1;
     let mut buf: Vec<Complex32> = (0..n)
         .map(|t| Complex32::new(if t < HOP { noise[t] } else { 0.0 }, 0.0))
+        .collect();
+    let gains: Vec<f32> = BIN_BANDS
+        .iter()
+        .map(|&(lo, frac)| {
+            bands[lo] * (1.0 - frac) + bands.get(lo + 1).copied().unwrap_or(0.0) * frac
+        })
         .collect();
     PLANS.with(|(fwd, inv)| {
         fwd.process(&mut buf);
         for (k, c) in buf.iter_mut().enumerate() {
             // Bin k and its mirror n − k share the gain of bin min(k, n − k).
-            let kk = if k < bins { k } else { n - k };
-            let pos = kk as f64 * (bands.len() - 1) as f64 / (bins - 1) as f64;
-            let lo = pos.floor() as usize;
-            let frac = (pos - lo as f64) as f32;
-            let hi = bands.get(lo + 1).copied().unwrap_or(0.0);
-            *c *= bands[lo] * (1.0 - frac) + hi * frac;
+            *c *= gains[k.min(n - k)];
         }
         inv.process(&mut buf);
     });

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ddsp::{self, HARMONICS, HOP, NOISE_BANDS, SAMPLE_RATE};
 use crate::error::{Error, Result};
+use crate::linalg::Dense;
 use crate::model::gla::{low_rank_state, Gla, GlaShape, GlaState, GlaWeights};
 
 /// Features per frame.
@@ -212,12 +213,16 @@ impl NeuralSynth {
 
     /// Plain-Rust weights for streaming.
     pub fn streaming(&self) -> candle_core::Result<StreamingSynth> {
-        let vec = |t: &Tensor| -> candle_core::Result<Vec<f32>> {
-            t.to_dtype(DType::F32)?.flatten_all()?.to_vec1()
+        let dense = |l: &Linear| -> candle_core::Result<Dense> {
+            let w = l.weight().to_dtype(DType::F32)?;
+            let b = l
+                .bias()
+                .map(|b| b.to_dtype(DType::F32)?.to_vec1())
+                .transpose()?;
+            Ok(Dense::new(w.flatten_all()?.to_vec1()?, b, w.dim(1)?))
         };
-        let lin = |l: &Linear| -> candle_core::Result<(Vec<f32>, Option<Vec<f32>>)> {
-            Ok((vec(l.weight())?, l.bias().map(vec).transpose()?))
-        };
+        let vec =
+            |t: &Tensor| -> candle_core::Result<Vec<f32>> { t.to_dtype(DType::F32)?.to_vec1() };
         let blocks = self
             .blocks
             .iter()
@@ -226,18 +231,17 @@ impl NeuralSynth {
                     norm1: vec(&b.norm1)?,
                     gla: b.gla.weights()?,
                     norm2: vec(&b.norm2)?,
-                    up: vec(b.up.weight())?,
-                    gate: vec(b.gate.weight())?,
-                    down: vec(b.down.weight())?,
+                    up_gate: Dense::stack(&[dense(&b.up)?, dense(&b.gate)?]),
+                    down: dense(&b.down)?,
                 })
             })
             .collect::<candle_core::Result<_>>()?;
         Ok(StreamingSynth {
             d: self.cfg.d_model,
             d_ff: self.cfg.d_ff,
-            input: lin(&self.input)?,
+            input: dense(&self.input)?,
             blocks,
-            head: lin(&self.head)?,
+            head: dense(&self.head)?,
         })
     }
 }
@@ -300,81 +304,101 @@ struct StreamBlock {
     norm1: Vec<f32>,
     gla: GlaWeights,
     norm2: Vec<f32>,
-    up: Vec<f32>,
-    gate: Vec<f32>,
-    down: Vec<f32>,
+    /// The SwiGLU's up and gate projections, stacked.
+    up_gate: Dense,
+    down: Dense,
 }
 
 /// The network in plain Rust, one frame at a time, for streaming.
 pub struct StreamingSynth {
     d: usize,
     d_ff: usize,
-    input: (Vec<f32>, Option<Vec<f32>>),
+    input: Dense,
     blocks: Vec<StreamBlock>,
-    head: (Vec<f32>, Option<Vec<f32>>),
-}
-
-fn matvec(w: &[f32], x: &[f32], b: Option<&[f32]>, y: &mut [f32]) {
-    let n = x.len();
-    for (i, yi) in y.iter_mut().enumerate() {
-        *yi = w[i * n..(i + 1) * n]
-            .iter()
-            .zip(x)
-            .map(|(a, c)| a * c)
-            .sum::<f32>()
-            + b.map_or(0.0, |b| b[i]);
-    }
+    head: Dense,
 }
 
 fn silu(x: f32) -> f32 {
     x / (1.0 + (-x).exp())
 }
 
-fn rms(x: &[f32], w: &[f32]) -> Vec<f32> {
-    let r = (x.iter().map(|a| a * a).sum::<f32>() / x.len() as f32 + 1e-6).sqrt();
-    x.iter().zip(w).map(|(a, g)| a / r * g).collect()
+/// RMS-normalises every row of `x` (`[V, D]`) with gain `w`.
+fn rms_rows(x: &[f32], w: &[f32]) -> Vec<f32> {
+    x.chunks_exact(w.len())
+        .flat_map(|row| {
+            let r = (row.iter().map(|a| a * a).sum::<f32>() / row.len() as f32 + 1e-6).sqrt();
+            row.iter().zip(w).map(move |(a, g)| a / r * g)
+        })
+        .collect()
 }
 
 impl StreamingSynth {
-    /// One frame: updates the voice's layer states and returns its controls.
+    /// One frame of one voice: updates the voice's layer states and returns its controls.
     pub fn step(&self, frame: &NoteFrame, states: &mut [GlaState]) -> ddsp::FrameControls {
-        let mut x = vec![0f32; self.d];
-        matvec(
-            &self.input.0,
-            &frame.features(),
-            self.input.1.as_deref(),
-            &mut x,
-        );
+        self.step_batch(std::slice::from_ref(frame), &mut [states])
+            .pop()
+            .expect("one voice in, one out")
+    }
+
+    /// One frame of many voices at once (`frames[v]` with `states[v]`, one state per layer): every
+    /// projection is one matrix product over the voices.
+    pub fn step_batch(
+        &self,
+        frames: &[NoteFrame],
+        states: &mut [&mut [GlaState]],
+    ) -> Vec<ddsp::FrameControls> {
+        let voices = frames.len();
+        let features: Vec<f32> = frames.iter().flat_map(|f| f.features()).collect();
+        let mut x = vec![0f32; voices * self.d];
+        self.input.apply(&features, &mut x);
         x.iter_mut().for_each(|v| *v = silu(*v));
-        let mut a = vec![0f32; self.d];
-        let (mut up, mut gate) = (vec![0f32; self.d_ff], vec![0f32; self.d_ff]);
-        let mut f = vec![0f32; self.d];
-        for (b, s) in self.blocks.iter().zip(states.iter_mut()) {
-            b.gla.step(&rms(&x, &b.norm1), s, &mut a);
+        let mut a = vec![0f32; voices * self.d];
+        let mut up_gate = vec![0f32; voices * 2 * self.d_ff];
+        let mut hidden = vec![0f32; voices * self.d_ff];
+        let mut f = vec![0f32; voices * self.d];
+        for (l, b) in self.blocks.iter().enumerate() {
+            let mut layer: Vec<&mut GlaState> = states.iter_mut().map(|s| &mut s[l]).collect();
+            b.gla
+                .step_batch(&rms_rows(&x, &b.norm1), &mut layer, &mut a);
             x.iter_mut().zip(&a).for_each(|(v, d)| *v += d);
-            let h = rms(&x, &b.norm2);
-            matvec(&b.up, &h, None, &mut up);
-            matvec(&b.gate, &h, None, &mut gate);
-            let hidden: Vec<f32> = gate.iter().zip(&up).map(|(g, u)| silu(*g) * u).collect();
-            matvec(&b.down, &hidden, None, &mut f);
+            b.up_gate.apply(&rms_rows(&x, &b.norm2), &mut up_gate);
+            for (hv, ug) in hidden
+                .chunks_exact_mut(self.d_ff)
+                .zip(up_gate.chunks_exact(2 * self.d_ff))
+            {
+                let (up, gate) = ug.split_at(self.d_ff);
+                for ((h, u), g) in hv.iter_mut().zip(up).zip(gate) {
+                    *h = silu(*g) * u;
+                }
+            }
+            b.down.apply(&hidden, &mut f);
             x.iter_mut().zip(&f).for_each(|(v, d)| *v += d);
         }
-        let mut out = vec![0f32; 1 + HARMONICS + NOISE_BANDS];
-        matvec(&self.head.0, &x, self.head.1.as_deref(), &mut out);
-        let sp = |v: f32| v.max(0.0) + (-v.abs()).exp().ln_1p();
-        let logits = &out[1..1 + HARMONICS];
-        let m = logits.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-        let e: Vec<f32> = logits.iter().map(|l| (l - m).exp()).collect();
-        let z: f32 = e.iter().sum();
-        ddsp::FrameControls {
-            f0: frame.f0(),
-            amplitude: sp(out[0]) * AMP_SCALE as f32,
-            distribution: e.iter().map(|v| v / z).collect(),
-            noise: out[1 + HARMONICS..]
-                .iter()
-                .map(|v| AMP_SCALE as f32 / (1.0 + (-(v - 4.0)).exp()))
-                .collect(),
-        }
+        let width = self.head.outputs();
+        let mut out = vec![0f32; voices * width];
+        self.head.apply(&x, &mut out);
+        out.chunks_exact(width)
+            .zip(frames)
+            .map(|(o, frame)| controls(o, frame.f0()))
+            .collect()
+    }
+}
+
+/// One voice's head outputs → its frame controls (the plain-Rust twin of [`split_controls`]).
+fn controls(out: &[f32], f0: f32) -> ddsp::FrameControls {
+    let sp = |v: f32| v.max(0.0) + (-v.abs()).exp().ln_1p();
+    let logits = &out[1..1 + HARMONICS];
+    let m = logits.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+    let e: Vec<f32> = logits.iter().map(|l| (l - m).exp()).collect();
+    let z: f32 = e.iter().sum();
+    ddsp::FrameControls {
+        f0,
+        amplitude: sp(out[0]) * AMP_SCALE as f32,
+        distribution: e.iter().map(|v| v / z).collect(),
+        noise: out[1 + HARMONICS..]
+            .iter()
+            .map(|v| AMP_SCALE as f32 / (1.0 + (-(v - 4.0)).exp()))
+            .collect(),
     }
 }
 
@@ -449,6 +473,44 @@ mod tests {
                 assert!((a - b).abs() < 1e-4);
             }
         }
+    }
+
+    #[test]
+    fn a_batch_of_voices_steps_like_each_voice_alone() {
+        let dev = Device::Cpu;
+        let vm = VarMap::new();
+        let synth =
+            NeuralSynth::new(&cfg(), VarBuilder::from_varmap(&vm, DType::F32, &dev)).unwrap();
+        let stream = synth.streaming().unwrap();
+        let timbre = random_timbre(&cfg(), &dev).unwrap();
+        let notes = [(40, 30, 0.05), (60, 100, 0.1), (84, 127, 0.2)];
+        let frames: Vec<Vec<NoteFrame>> = notes
+            .iter()
+            .map(|&(p, v, held)| note_frames(p, v, held, 0.1))
+            .collect();
+        let mut alone: Vec<Vec<GlaState>> = vec![streaming_states(&timbre).unwrap(); 3];
+        let mut batched = alone.clone();
+        for t in 0..frames[0].len().min(frames[2].len()) {
+            let now: Vec<NoteFrame> = frames.iter().map(|f| f[t]).collect();
+            let mut refs: Vec<&mut [GlaState]> =
+                batched.iter_mut().map(|s| s.as_mut_slice()).collect();
+            let together = stream.step_batch(&now, &mut refs);
+            for (v, c) in together.iter().enumerate() {
+                let single = stream.step(&now[v], &mut alone[v]);
+                assert!(
+                    (c.amplitude - single.amplitude).abs() < 1e-5,
+                    "frame {t} voice {v}"
+                );
+                assert!(max_abs(&c.distribution, &single.distribution) < 1e-5);
+                assert!(max_abs(&c.noise, &single.noise) < 1e-5);
+            }
+        }
+        let scale = alone[1][0].s.iter().fold(1f32, |m, v| m.max(v.abs()));
+        assert!(max_abs(&batched[1][0].s, &alone[1][0].s) < 1e-5 * scale);
+    }
+
+    fn max_abs(a: &[f32], b: &[f32]) -> f32 {
+        a.iter().zip(b).fold(0.0, |m, (x, y)| m.max((x - y).abs()))
     }
 
     #[test]

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
-use rayon::prelude::*;
 
 use super::ddsp::{Voice, HOP, SAMPLE_RATE};
 use super::model::{streaming_states, NeuralSynth, NoteFrame, StreamingSynth, SynthConfig, Timbre};
@@ -136,67 +135,42 @@ impl NeuralEngine {
         })
     }
 
-    /// Streams `voices` notes at once for `seconds` frame by frame (each frame: every voice's network
-    /// step and synthesis), on the calling thread; returns the audio mix.
+    /// Streams `voices` notes held together for `seconds` (released at three quarters), frame by
+    /// frame as one batch on the calling thread, as the live path does; returns the mix.
     pub fn stream_voices(&self, voices: usize, seconds: f64) -> Vec<f32> {
-        let frame_rate = SAMPLE_RATE as f64 / HOP as f64;
-        let frames = (seconds * frame_rate).ceil() as usize;
-        let mut states: Vec<Vec<GlaState>> = vec![self.states.clone(); voices];
-        let mut synths: Vec<Voice> = (0..voices).map(|v| Voice::new(v as u64 + 1)).collect();
-        let mut mix = vec![0f32; frames * HOP];
-        let mut noise = vec![0f32; HOP];
-        for f in 0..frames {
-            let t = f as f64 / frame_rate;
-            for v in 0..voices {
-                let frame = NoteFrame {
-                    pitch: 48 + (v as u8 * 5) % 36,
-                    velocity: 90,
-                    since_onset: t,
-                    since_release: (t > seconds * 0.75).then_some(t - seconds * 0.75),
-                };
-                let c = self.synth.step(&frame, &mut states[v]);
-                synths[v].white(&mut noise);
-                let out = synths[v].frame(c, &noise);
-                for (m, o) in mix[f * HOP..(f + 1) * HOP].iter_mut().zip(&out) {
-                    *m += o;
-                }
-            }
-        }
+        let notes: Vec<BankNote> = (0..voices)
+            .map(|v| BankNote {
+                start: 0,
+                seed: v as u64 + 1,
+                pitch: 48 + (v as u8 * 5) % 36,
+                velocity: 90,
+                held: seconds * 0.75,
+            })
+            .collect();
+        let mut bank = VoiceBank::new(self);
+        let mut mix = Vec::new();
+        bank.run(&notes, |part| {
+            mix.extend_from_slice(part);
+            true
+        });
+        mix.truncate((seconds * SAMPLE_RATE as f64) as usize);
         mix
     }
 
     /// Renders one note (`held` seconds) at the synth's rate, with its release tail.
-    pub fn render_note(&self, pitch: u8, velocity: u8, held: f64, seed: u64) -> Vec<f32> {
-        let mut states = self.states.clone();
-        let mut voice = Voice::new(seed);
-        let frame_rate = SAMPLE_RATE as f64 / HOP as f64;
-        let frames = ((held + TAIL_SECONDS) * frame_rate).ceil() as usize + 1;
-        let mut out = Vec::with_capacity(frames * HOP);
-        let mut noise = vec![0f32; HOP];
-        let mut quiet = 0;
-        for i in 0..frames {
-            let t = i as f64 / frame_rate;
-            let frame = NoteFrame {
-                pitch,
-                velocity,
-                since_onset: t,
-                since_release: (t >= held).then_some(t - held),
-            };
-            let c = self.synth.step(&frame, &mut states);
-            let loud = c.amplitude.max(c.noise.iter().fold(0f32, |m, v| m.max(*v)));
-            voice.white(&mut noise);
-            out.extend(voice.frame(c, &noise));
-            if t >= held && loud < QUIET {
-                quiet += 1;
-                if quiet >= QUIET_FRAMES {
-                    break;
-                }
-            } else {
-                quiet = 0;
-            }
-        }
-        // The voice renders each frame one frame late; drop that first silent frame.
-        out.drain(..HOP.min(out.len()));
+    pub fn render_note(&self, pitch: u8, velocity: u8, held: f64) -> Vec<f32> {
+        let note = BankNote {
+            start: 0,
+            seed: 1,
+            pitch,
+            velocity,
+            held,
+        };
+        let mut out = Vec::new();
+        VoiceBank::new(self).run(&[note], |part| {
+            out.extend_from_slice(part);
+            true
+        });
         out
     }
 
@@ -209,87 +183,59 @@ impl NeuralEngine {
         sample_rate: u32,
         push: crate::audio::playback::Push,
     ) -> Result<()> {
-        let mut notes: Vec<_> = score.notes.iter().filter(|n| !n.is_drum()).collect();
-        notes.sort_by(|a, b| a.start.total_cmp(&b.start));
-        let at = |t: f64| (t * SAMPLE_RATE as f64).round() as usize;
-        let window = SAMPLE_RATE as usize;
         let mut resampler = super::resample::StreamResampler::new(SAMPLE_RATE, sample_rate)?;
-        let (mut acc, mut base, mut next, mut window_end) =
-            (Vec::<f32>::new(), 0usize, 0usize, window);
-        loop {
-            let batch: Vec<_> = notes[next..]
-                .iter()
-                .take_while(|n| at(n.start) < window_end)
-                .copied()
-                .collect();
-            let rendered: Vec<(usize, Vec<f32>)> = batch
-                .par_iter()
-                .enumerate()
-                .map(|(i, n)| {
-                    let seed = (next + i) as u64 + 1;
-                    (
-                        at(n.start),
-                        self.render_note(n.pitch, n.velocity, n.duration(), seed),
-                    )
-                })
-                .collect();
-            next += batch.len();
-            for (start, audio) in rendered {
-                let offset = start.saturating_sub(base);
-                if acc.len() < offset + audio.len() {
-                    acc.resize(offset + audio.len(), 0.0);
+        let mut acc = Vec::new();
+        let mut failed = None;
+        let finished = VoiceBank::new(self).run(&bank_notes(score), |part| {
+            acc.extend_from_slice(part);
+            if acc.len() < SAMPLE_RATE as usize {
+                return true;
+            }
+            match resampler.push(&acc) {
+                Ok(mut out) => {
+                    acc.clear();
+                    out.iter_mut().for_each(|v| *v = v.clamp(-CEILING, CEILING));
+                    push(&out)
                 }
-                for (m, a) in acc[offset..].iter_mut().zip(&audio) {
-                    *m += a;
+                Err(e) => {
+                    failed = Some(e);
+                    false
                 }
             }
-            let done = next == notes.len();
-            let upto = if done { acc.len() } else { window_end - base };
-            if acc.len() < upto {
-                acc.resize(upto, 0.0);
-            }
-            let mut out = resampler.push(&acc[..upto])?;
-            if done {
-                out.extend(resampler.finish()?);
-            }
-            out.iter_mut().for_each(|v| *v = v.clamp(-CEILING, CEILING));
-            if !push(&out) || done {
-                return Ok(());
-            }
-            acc.drain(..upto);
-            base += upto;
-            window_end += window;
+        });
+        if let Some(e) = failed {
+            return Err(e);
         }
+        if finished {
+            let mut out = resampler.push(&acc)?;
+            out.extend(resampler.finish()?);
+            out.iter_mut().for_each(|v| *v = v.clamp(-CEILING, CEILING));
+            push(&out);
+        }
+        Ok(())
     }
 
-    /// Renders the pitched notes of `score` at `sample_rate`; `progress` gets the fraction done.
+    /// Renders the pitched notes of `score` at `sample_rate`, limited to a 0.98 peak; `progress`
+    /// gets the fraction done.
     pub fn render(
         &self,
         score: &Score,
         sample_rate: u32,
         progress: &(dyn Fn(f64) + Sync),
     ) -> Result<Stereo> {
-        let notes: Vec<_> = score.notes.iter().filter(|n| !n.is_drum()).collect();
-        let done = std::sync::atomic::AtomicUsize::new(0);
-        let rendered: Vec<(usize, Vec<f32>)> = notes
-            .par_iter()
-            .enumerate()
-            .map(|(i, n)| {
-                let audio = self.render_note(n.pitch, n.velocity, n.duration(), i as u64 + 1);
-                let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                if d.is_multiple_of(64) {
-                    progress(d as f64 / notes.len().max(1) as f64 * 0.9);
-                }
-                ((n.start * SAMPLE_RATE as f64).round() as usize, audio)
-            })
-            .collect();
-        let len = rendered.iter().map(|(s, a)| s + a.len()).max().unwrap_or(0);
-        let mut mix = vec![0f32; len];
-        for (start, audio) in rendered {
-            for (m, a) in mix[start..].iter_mut().zip(&audio) {
-                *m += a;
+        let notes = bank_notes(score);
+        let end = notes
+            .iter()
+            .map(|n| n.start as f64 + (n.held + TAIL_SECONDS) * SAMPLE_RATE as f64)
+            .fold(1.0, f64::max);
+        let mut mix = Vec::new();
+        VoiceBank::new(self).run(&notes, |part| {
+            mix.extend_from_slice(part);
+            if (mix.len() / HOP).is_multiple_of(1024) {
+                progress((mix.len() as f64 / end).min(1.0) * 0.9);
             }
-        }
+            true
+        });
         let mut mono = super::resample::resample(&mix, SAMPLE_RATE, sample_rate)?;
         let peak = mono.iter().fold(0f32, |m, v| m.max(v.abs()));
         if peak > CEILING {
@@ -302,5 +248,224 @@ impl NeuralEngine {
             left: mono.clone(),
             right: mono,
         })
+    }
+}
+
+/// A note for the voice bank: its onset in samples at the synth's rate.
+#[derive(Debug, Clone, Copy)]
+struct BankNote {
+    start: usize,
+    /// The voice's noise seed.
+    seed: u64,
+    pitch: u8,
+    velocity: u8,
+    held: f64,
+}
+
+/// The pitched notes of `score` (drums are the SoundFont's), by onset.
+fn bank_notes(score: &Score) -> Vec<BankNote> {
+    let mut notes: Vec<BankNote> = score
+        .notes
+        .iter()
+        .filter(|n| !n.is_drum())
+        .enumerate()
+        .map(|(i, n)| BankNote {
+            start: (n.start * SAMPLE_RATE as f64).round() as usize,
+            seed: i as u64 + 1,
+            pitch: n.pitch,
+            velocity: n.velocity,
+            held: n.duration(),
+        })
+        .collect();
+    notes.sort_by_key(|n| n.start);
+    notes
+}
+
+/// One sounding note: its network states, its synthesizer, and where its next frame goes.
+struct ActiveVoice {
+    note: BankNote,
+    states: Vec<GlaState>,
+    synth: Voice,
+    /// Frames stepped so far.
+    frames: usize,
+    /// Frames in a row that were quiet after the release.
+    quiet: usize,
+}
+
+/// The voices sounding at once, stepped together frame by frame: one batched network step per
+/// frame for all of them (the streaming path's speed comes from this), each voice's samples added
+/// at its own onset, so onsets keep sample accuracy.
+struct VoiceBank<'a> {
+    engine: &'a NeuralEngine,
+    active: Vec<ActiveVoice>,
+    /// Mix of samples from `base` on.
+    mix: Vec<f32>,
+    base: usize,
+}
+
+impl<'a> VoiceBank<'a> {
+    fn new(engine: &'a NeuralEngine) -> Self {
+        VoiceBank {
+            engine,
+            active: Vec::new(),
+            mix: Vec::new(),
+            base: 0,
+        }
+    }
+
+    /// Plays `notes` (sorted by onset) to the end of the last release, handing each finished
+    /// frame of the mix to `emit`; returns false when `emit` stopped it.
+    fn run(&mut self, notes: &[BankNote], mut emit: impl FnMut(&[f32]) -> bool) -> bool {
+        let mut next = 0;
+        let mut tick = 0usize;
+        while next < notes.len() || !self.active.is_empty() {
+            let tick_end = (tick + 1) * HOP;
+            while next < notes.len() && notes[next].start < tick_end {
+                self.start(notes[next]);
+                next += 1;
+            }
+            self.step();
+            // Voices write at or after (tick − 1)·HOP: everything before is final.
+            let done = (tick * HOP).saturating_sub(HOP);
+            if done > self.base {
+                let n = done - self.base;
+                if self.mix.len() < n {
+                    self.mix.resize(n, 0.0);
+                }
+                let finished: Vec<f32> = self.mix.drain(..n).collect();
+                self.base = done;
+                if !emit(&finished) {
+                    return false;
+                }
+            }
+            tick += 1;
+        }
+        emit(&std::mem::take(&mut self.mix))
+    }
+
+    fn start(&mut self, note: BankNote) {
+        self.active.push(ActiveVoice {
+            note,
+            states: self.engine.states.clone(),
+            synth: Voice::new(note.seed),
+            frames: 0,
+            quiet: 0,
+        });
+    }
+
+    /// One frame of every active voice; voices past their tail, or quiet after their release, end.
+    fn step(&mut self) {
+        let frame_rate = SAMPLE_RATE as f64 / HOP as f64;
+        let frames: Vec<NoteFrame> = self
+            .active
+            .iter()
+            .map(|v| {
+                let t = v.frames as f64 / frame_rate;
+                NoteFrame {
+                    pitch: v.note.pitch,
+                    velocity: v.note.velocity,
+                    since_onset: t,
+                    since_release: (t >= v.note.held).then_some(t - v.note.held),
+                }
+            })
+            .collect();
+        let mut states: Vec<&mut [GlaState]> = self
+            .active
+            .iter_mut()
+            .map(|v| v.states.as_mut_slice())
+            .collect();
+        let controls = self.engine.synth.step_batch(&frames, &mut states);
+        let mut noise = vec![0f32; HOP];
+        for ((v, c), frame) in self.active.iter_mut().zip(controls).zip(&frames) {
+            let loud = c.amplitude.max(c.noise.iter().fold(0f32, |m, x| m.max(*x)));
+            v.synth.white(&mut noise);
+            let out = v.synth.frame(c, &noise);
+            if v.frames > 0 {
+                // Frame f's call renders frame f − 1's samples.
+                let at = v.note.start + (v.frames - 1) * HOP - self.base;
+                if self.mix.len() < at + HOP {
+                    self.mix.resize(at + HOP, 0.0);
+                }
+                for (m, o) in self.mix[at..at + HOP].iter_mut().zip(&out) {
+                    *m += o;
+                }
+            }
+            v.frames += 1;
+            let released = frame.since_release.is_some();
+            v.quiet = if released && loud < QUIET {
+                v.quiet + 1
+            } else {
+                0
+            };
+        }
+        let max_frames = |n: &BankNote| ((n.held + TAIL_SECONDS) * frame_rate).ceil() as usize + 1;
+        self.active
+            .retain(|v| v.frames < max_frames(&v.note) && v.quiet < QUIET_FRAMES);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn engine() -> NeuralEngine {
+        NeuralEngine::untrained(&SynthConfig {
+            architecture: SynthConfig::ARCHITECTURE.into(),
+            d_model: 32,
+            heads: 4,
+            layers: 2,
+            state_rank: 2,
+            d_ff: 64,
+            chunk: 16,
+        })
+        .unwrap()
+    }
+
+    fn play(engine: &NeuralEngine, notes: &[BankNote]) -> Vec<f32> {
+        let mut out = Vec::new();
+        VoiceBank::new(engine).run(notes, |part| {
+            out.extend_from_slice(part);
+            true
+        });
+        out
+    }
+
+    #[test]
+    fn the_bank_mixes_each_voice_at_its_own_sample_onset() {
+        let engine = engine();
+        let a = BankNote {
+            start: 0,
+            seed: 1,
+            pitch: 60,
+            velocity: 100,
+            held: 0.2,
+        };
+        let b = BankNote {
+            start: 1000, // not on the frame grid
+            seed: 2,
+            pitch: 67,
+            velocity: 80,
+            held: 0.1,
+        };
+        let together = play(&engine, &[a, b]);
+        let alone_a = play(&engine, &[a]);
+        let alone_b = play(&engine, &[BankNote { start: 0, ..b }]);
+        let mut expected = vec![0f32; together.len().max(alone_a.len()).max(1000 + alone_b.len())];
+        for (e, x) in expected.iter_mut().zip(&alone_a) {
+            *e += x;
+        }
+        for (e, x) in expected[1000..].iter_mut().zip(&alone_b) {
+            *e += x;
+        }
+        let peak = expected.iter().fold(0f32, |m, v| m.max(v.abs()));
+        assert!(peak > 1e-3, "the notes make sound");
+        for (i, (x, e)) in together.iter().zip(&expected).enumerate() {
+            assert!(
+                (x - e).abs() < 1e-4 * peak.max(1.0),
+                "sample {i}: {x} vs {e}"
+            );
+        }
+        // A voice sounds from its onset, not one frame later.
+        assert!(alone_b[..HOP].iter().any(|v| v.abs() > 0.0));
     }
 }
