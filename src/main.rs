@@ -71,6 +71,26 @@ enum Cmd {
         #[arg(short, long)]
         quiet: bool,
     },
+    /// Measure the neural synth against the SoundFont: the STFT distance of every shipped timbre on
+    /// unseen notes of each program, and for the two held-out programs the nearest trained timbre
+    /// against a timbre cloned from a recording (with the cloning time).
+    SynthEval {
+        /// The synth model name or directory.
+        #[arg(long, default_value = "gla-synth")]
+        model: String,
+        /// Unseen test notes per program.
+        #[arg(long, default_value_t = 16)]
+        notes: usize,
+        /// Length of each held-out program's recording to clone from, seconds.
+        #[arg(long, default_value_t = 30.0)]
+        recording_seconds: f64,
+        /// Adam steps of the cloning (as `clone-timbre --steps`).
+        #[arg(long, default_value_t = 300)]
+        clone_steps: usize,
+        /// Also write the cloned timbres into this folder.
+        #[arg(long)]
+        save_clones: Option<PathBuf>,
+    },
     /// Describe MIDI files: tracks, programs, notes, duration, tempo, time signatures.
     Info {
         /// One or more MIDI files.
@@ -422,6 +442,22 @@ fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Info { files } => Ok(info(&files)),
+        Cmd::SynthEval {
+            model,
+            notes,
+            recording_seconds,
+            clone_steps,
+            save_clones,
+        } => {
+            synth_eval_cmd(
+                &model,
+                notes,
+                recording_seconds,
+                clone_steps,
+                save_clones.as_deref(),
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::CloneTimbre {
             recording,
             notes,
@@ -602,6 +638,45 @@ fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
             }
         },
     }
+}
+
+fn synth_eval_cmd(
+    model: &str,
+    notes: usize,
+    recording_seconds: f64,
+    clone_steps: usize,
+    save_clones: Option<&Path>,
+) -> anyhow::Result<()> {
+    use reprise::synth::{data::TRAINED, eval, render};
+    if notes == 0 || clone_steps == 0 || !(2.0..=600.0).contains(&recording_seconds) {
+        anyhow::bail!(reprise::Error::Invalid(format!(
+            "--notes {notes} and --clone-steps {clone_steps} must be > 0, --recording-seconds \
+             {recording_seconds} in 2…600"
+        )));
+    }
+    let dir = reprise::model::resolve_model_dir(model)?;
+    let net = render::load_network(&dir)?;
+    let trained = TRAINED
+        .iter()
+        .map(|t| render::load_timbre(&render::timbre_path(&dir, t.name), net.config()))
+        .collect::<reprise::Result<Vec<_>>>()?;
+    let sf = reprise::audio::soundfont::load(None)?;
+    let settings = eval::EvalSettings {
+        notes,
+        recording_seconds,
+        clone_steps,
+        clone_lr: 0.05,
+    };
+    let result = eval::evaluate(&net, &trained, &sf, &settings, &mut |m| eprintln!("{m}"))?;
+    if let Some(out) = save_clones {
+        std::fs::create_dir_all(out).map_err(|e| reprise::Error::io(out, e))?;
+        for h in &result.held_out {
+            h.timbre
+                .save(&out.join(format!("{}-cloned.safetensors", h.name)))?;
+        }
+    }
+    print!("{}", result.report(&settings));
+    Ok(())
 }
 
 fn clone_timbre_cmd(

@@ -60,4 +60,39 @@ fn synth_trains_and_exports_its_timbres() {
             .is_file());
     }
     assert!(out.join("model/model.safetensors").is_file());
+
+    // The evaluation runs on the exported model: a row per program, finite distances, a clone per
+    // held-out program that starts from (so is no worse on its recording than) the nearest timbre.
+    use reprise::synth::{data::TRAINED, eval, render};
+    let dir = out.join("model");
+    let net = render::load_network(&dir).unwrap();
+    let timbres: Vec<_> = TRAINED
+        .iter()
+        .map(|t| render::load_timbre(&render::timbre_path(&dir, t.name), net.config()).unwrap())
+        .collect();
+    let sf = reprise::audio::soundfont::load(None).unwrap();
+    let settings = eval::EvalSettings {
+        notes: 2,
+        recording_seconds: 4.0,
+        clone_steps: 2,
+        clone_lr: 0.05,
+    };
+    let result = eval::evaluate(&net, &timbres, &sf, &settings, &mut |_| {}).unwrap();
+    assert_eq!(result.trained.len(), 6);
+    assert!(result
+        .trained
+        .iter()
+        .all(|(_, row)| row.len() == 6 && row.iter().all(|d| d.is_finite() && *d > 0.0)));
+    let names: Vec<&str> = result.held_out.iter().map(|h| h.name.as_str()).collect();
+    assert_eq!(names, ["oboe", "vibraphone"]);
+    for h in &result.held_out {
+        let min = h.with_trained.iter().cloned().fold(f64::INFINITY, f64::min);
+        assert_eq!(h.nearest.1, min);
+        assert!(h.cloned.is_finite());
+    }
+    let report = result.report(&settings);
+    assert!(
+        report.contains("vibraphone") && report.contains("clone time"),
+        "{report}"
+    );
 }

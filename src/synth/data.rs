@@ -106,6 +106,46 @@ pub fn render_note(
     Ok(l.iter().zip(&r).map(|(a, b)| 0.5 * (a + b)).collect())
 }
 
+/// A phrase of `notes` played with `program`, dry, mono at the synth's rate, `seconds` long (the
+/// notes' own times; what rings past the end is cut).
+pub fn render_phrase(
+    soundfont: &Arc<SoundFont>,
+    program: u8,
+    notes: &[super::clone::FitNote],
+    seconds: f64,
+) -> Result<Vec<f32>> {
+    let mut settings = SynthesizerSettings::new(SAMPLE_RATE as i32);
+    settings.enable_reverb_and_chorus = false;
+    let mut synth = Synthesizer::new(soundfont, &settings)
+        .map_err(|e| Error::Internal(format!("synthesizer: {e}")))?;
+    synth.process_midi_message(0, 0xC0, program as i32, 0);
+    let n = (seconds * SAMPLE_RATE as f64).round() as usize;
+    let at = |s: f64| ((s * SAMPLE_RATE as f64).round() as usize).min(n);
+    let mut events: Vec<(usize, bool, u8, u8)> = notes
+        .iter()
+        .flat_map(|x| {
+            [
+                (at(x.start), true, x.pitch, x.velocity),
+                (at(x.start + x.held), false, x.pitch, 0),
+            ]
+        })
+        .collect();
+    events.sort_by_key(|e| (e.0, e.1));
+    let (mut l, mut r) = (vec![0f32; n], vec![0f32; n]);
+    let mut pos = 0;
+    for (t, on, pitch, velocity) in events {
+        synth.render(&mut l[pos..t], &mut r[pos..t]);
+        pos = t;
+        if on {
+            synth.note_on(0, pitch as i32, velocity as i32);
+        } else {
+            synth.note_off(0, pitch as i32);
+        }
+    }
+    synth.render(&mut l[pos..], &mut r[pos..]);
+    Ok(l.iter().zip(&r).map(|(a, b)| 0.5 * (a + b)).collect())
+}
+
 /// `per_instrument` random notes of each instrument, each `frames` frames long (held 0.2–1.2 s, the
 /// rest is release), pitches across the range, velocities 40–120.
 pub fn make_notes(
