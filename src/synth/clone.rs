@@ -17,6 +17,9 @@ use crate::error::{Error, Result};
 use crate::midi::Score;
 use crate::train::optim::{AdamW, AdamWParams};
 
+/// Sample rates a recording may have (what resamples to the synth's rate in reasonable time).
+pub const SAMPLE_RATES: std::ops::RangeInclusive<u32> = 4_000..=384_000;
+
 /// Frames per training crop (about 1.5 s).
 pub const CROP_FRAMES: usize = 256;
 
@@ -36,6 +39,14 @@ pub struct FitNote {
 /// Checks the recording and notes, resamples, and aligns: returns the audio at the synth's rate,
 /// the aligned notes and the offset applied (seconds added to the MIDI times).
 pub fn prepare(rec: &Recording, notes: &Score) -> Result<(Vec<f32>, Vec<FitNote>, f64)> {
+    if !SAMPLE_RATES.contains(&rec.sample_rate) {
+        return Err(Error::Invalid(format!(
+            "the recording's sample rate {} Hz is outside {}–{} Hz",
+            rec.sample_rate,
+            SAMPLE_RATES.start(),
+            SAMPLE_RATES.end()
+        )));
+    }
     if rec.seconds() < 1.0 {
         return Err(Error::Invalid(format!(
             "the recording is {:.2} s long: at least 1 s is needed",

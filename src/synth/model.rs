@@ -498,15 +498,15 @@ mod tests {
             for (v, c) in together.iter().enumerate() {
                 let single = stream.step(&now[v], &mut alone[v]);
                 assert!(
-                    (c.amplitude - single.amplitude).abs() < 1e-5,
+                    (c.amplitude - single.amplitude).abs() < 1e-4,
                     "frame {t} voice {v}"
                 );
-                assert!(max_abs(&c.distribution, &single.distribution) < 1e-5);
-                assert!(max_abs(&c.noise, &single.noise) < 1e-5);
+                assert!(max_abs(&c.distribution, &single.distribution) < 1e-4);
+                assert!(max_abs(&c.noise, &single.noise) < 1e-4);
             }
         }
         let scale = alone[1][0].s.iter().fold(1f32, |m, v| m.max(v.abs()));
-        assert!(max_abs(&batched[1][0].s, &alone[1][0].s) < 1e-5 * scale);
+        assert!(max_abs(&batched[1][0].s, &alone[1][0].s) < 1e-4 * scale);
     }
 
     fn max_abs(a: &[f32], b: &[f32]) -> f32 {

@@ -1,0 +1,133 @@
+//! The neural synth from the command line with the shipped model: rendering, cloning a timbre from
+//! a recording, and clean refusals of bad recordings (exit 2, one line, no timbre file written).
+
+mod common;
+use common::{assert_bad_input, reprise, sample};
+
+/// Writes a mono 16-bit WAV of `samples` at `rate`.
+fn wav(path: &std::path::Path, rate: u32, samples: &[f32]) {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    for s in samples {
+        w.write_sample((s * 32767.0) as i16).unwrap();
+    }
+    w.finalize().unwrap();
+}
+
+fn read_wav(path: &std::path::Path) -> (u32, Vec<f32>) {
+    let mut r = hound::WavReader::open(path).unwrap();
+    let rate = r.spec().sample_rate;
+    let ch = r.spec().channels as usize;
+    let s: Vec<f32> = r
+        .samples::<i16>()
+        .step_by(ch)
+        .map(|x| x.unwrap() as f32 / 32768.0)
+        .collect();
+    (rate, s)
+}
+
+#[test]
+fn renders_with_a_shipped_timbre_and_with_a_cloned_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("flute.wav");
+    let o = out.to_str().unwrap();
+    let r = reprise(&[
+        "render",
+        &sample("piano-phrase.mid"),
+        "--engine",
+        "neural",
+        "--timbre",
+        "flute",
+        "-q",
+        "-o",
+        o,
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let (rate, audio) = read_wav(&out);
+    let seconds = audio.len() as f64 / rate as f64;
+    assert!((11.0..15.5).contains(&seconds), "{seconds} s");
+    let peak = audio.iter().fold(0f32, |m, v| m.max(v.abs()));
+    assert!(peak > 0.05 && peak <= 0.99, "peak {peak}");
+
+    let timbre = tmp.path().join("oboe.safetensors");
+    let t = timbre.to_str().unwrap();
+    let r = reprise(&[
+        "clone-timbre",
+        &sample("recording-oboe.wav"),
+        "--notes",
+        &sample("recording-oboe.mid"),
+        "--steps",
+        "3",
+        "-q",
+        "-o",
+        t,
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let out2 = tmp.path().join("oboe.wav");
+    let r = reprise(&[
+        "render",
+        &sample("piano-phrase.mid"),
+        "--engine",
+        "neural",
+        "--timbre",
+        t,
+        "-q",
+        "-o",
+        out2.to_str().unwrap(),
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert_ne!(read_wav(&out2).1, audio, "another timbre, another sound");
+}
+
+#[test]
+fn bad_recordings_are_refused_without_writing_a_timbre() {
+    let tmp = tempfile::tempdir().unwrap();
+    let notes = sample("recording-oboe.mid");
+    let timbre = tmp.path().join("t.safetensors");
+    let t = timbre.to_str().unwrap();
+    let tone = |secs: f64, rate: u32| -> Vec<f32> {
+        (0..(secs * rate as f64) as usize)
+            .map(|i| 0.3 * (i as f32 * 440.0 * std::f32::consts::TAU / rate as f32).sin())
+            .collect()
+    };
+    let corrupt = tmp.path().join("corrupt.wav");
+    std::fs::write(&corrupt, b"RIFF\x10\x00\x00\x00WAVEjunkjunkjunk").unwrap();
+    let short = tmp.path().join("short.wav");
+    wav(&short, 22_050, &tone(0.5, 22_050));
+    let silent = tmp.path().join("silent.wav");
+    wav(&silent, 22_050, &vec![0.0; 22_050 * 3]);
+    let slow = tmp.path().join("slow.wav");
+    wav(&slow, 1_000, &tone(5.0, 1_000));
+    let mismatch = tmp.path().join("mismatch.wav");
+    wav(&mismatch, 22_050, &tone(2.0, 22_050)); // the oboe's notes run for 20 s
+    let text = tmp.path().join("notes.txt");
+    std::fs::write(&text, "not audio at all").unwrap();
+    for (file, problem) in [
+        (&corrupt, "audio"),
+        (&text, "not a supported audio file"),
+        (&short, "at least 1 s"),
+        (&silent, "silent"),
+        (&slow, "sample rate 1000 Hz"),
+        (&mismatch, "do not match"),
+    ] {
+        let f = file.to_str().unwrap();
+        let r = reprise(&[
+            "clone-timbre",
+            f,
+            "--notes",
+            &notes,
+            "--steps",
+            "2",
+            "-o",
+            t,
+        ]);
+        let name = file.file_name().unwrap().to_str().unwrap();
+        assert_bad_input(&r, name, problem);
+        assert!(!timbre.exists(), "{name}: no timbre file");
+    }
+}
