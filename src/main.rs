@@ -65,7 +65,7 @@ enum Cmd {
         #[arg(long, default_value_t = 300)]
         steps: usize,
         /// Adam learning rate.
-        #[arg(long, default_value_t = 0.05)]
+        #[arg(long, default_value_t = 0.15)]
         lr: f64,
         /// Print nothing but errors.
         #[arg(short, long)]
@@ -87,6 +87,9 @@ enum Cmd {
         /// Adam steps of the cloning (as `clone-timbre --steps`).
         #[arg(long, default_value_t = 300)]
         clone_steps: usize,
+        /// Adam learning rate of the cloning (as `clone-timbre --lr`).
+        #[arg(long, default_value_t = 0.15)]
+        clone_lr: f64,
         /// Also write the cloned timbres into this folder.
         #[arg(long)]
         save_clones: Option<PathBuf>,
@@ -447,15 +450,16 @@ fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
             notes,
             recording_seconds,
             clone_steps,
+            clone_lr,
             save_clones,
         } => {
-            synth_eval_cmd(
-                &model,
+            let settings = reprise::synth::eval::EvalSettings {
                 notes,
                 recording_seconds,
                 clone_steps,
-                save_clones.as_deref(),
-            )?;
+                clone_lr,
+            };
+            synth_eval_cmd(&model, &settings, save_clones.as_deref())?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::CloneTimbre {
@@ -642,16 +646,20 @@ fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
 
 fn synth_eval_cmd(
     model: &str,
-    notes: usize,
-    recording_seconds: f64,
-    clone_steps: usize,
+    settings: &reprise::synth::eval::EvalSettings,
     save_clones: Option<&Path>,
 ) -> anyhow::Result<()> {
     use reprise::synth::{data::TRAINED, eval, render};
-    if notes == 0 || clone_steps == 0 || !(2.0..=600.0).contains(&recording_seconds) {
+    let s = settings;
+    if s.notes == 0
+        || s.clone_steps == 0
+        || !(2.0..=600.0).contains(&s.recording_seconds)
+        || !(s.clone_lr > 0.0 && s.clone_lr < 10.0)
+    {
         anyhow::bail!(reprise::Error::Invalid(format!(
-            "--notes {notes} and --clone-steps {clone_steps} must be > 0, --recording-seconds \
-             {recording_seconds} in 2…600"
+            "--notes {} and --clone-steps {} must be > 0, --recording-seconds {} in 2…600, \
+             --clone-lr {} in (0, 10)",
+            s.notes, s.clone_steps, s.recording_seconds, s.clone_lr
         )));
     }
     let dir = reprise::model::resolve_model_dir(model)?;
@@ -661,13 +669,7 @@ fn synth_eval_cmd(
         .map(|t| render::load_timbre(&render::timbre_path(&dir, t.name), net.config()))
         .collect::<reprise::Result<Vec<_>>>()?;
     let sf = reprise::audio::soundfont::load(None)?;
-    let settings = eval::EvalSettings {
-        notes,
-        recording_seconds,
-        clone_steps,
-        clone_lr: 0.05,
-    };
-    let result = eval::evaluate(&net, &trained, &sf, &settings, &mut |m| eprintln!("{m}"))?;
+    let result = eval::evaluate(&net, &trained, &sf, settings, &mut |m| eprintln!("{m}"))?;
     if let Some(out) = save_clones {
         std::fs::create_dir_all(out).map_err(|e| reprise::Error::io(out, e))?;
         for h in &result.held_out {
@@ -675,7 +677,7 @@ fn synth_eval_cmd(
                 .save(&out.join(format!("{}-cloned.safetensors", h.name)))?;
         }
     }
-    print!("{}", result.report(&settings));
+    print!("{}", result.report(settings));
     Ok(())
 }
 
