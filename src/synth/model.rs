@@ -131,6 +131,16 @@ fn rms_norm(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
     x.broadcast_div(&rms)?.broadcast_mul(w)
 }
 
+/// A linear layer that starts at zero (weights and bias), so that an untrained synth puts out exactly
+/// the priors: harmonics at amplitude ≈ 0.024 shaped 1/k², quiet noise. (Random starting outputs
+/// gave spiky harmonic spectra that only raised the loss, and training silenced the harmonics.)
+fn zero_linear(inputs: usize, outputs: usize, vb: VarBuilder) -> candle_core::Result<Linear> {
+    let zero = candle_nn::Init::Const(0.0);
+    let w = vb.get_with_hints((outputs, inputs), "weight", zero)?;
+    let b = vb.get_with_hints(outputs, "bias", zero)?;
+    Ok(Linear::new(w, Some(b)))
+}
+
 /// The network (weights shared by all timbres).
 pub struct NeuralSynth {
     cfg: SynthConfig,
@@ -141,6 +151,18 @@ pub struct NeuralSynth {
 
 /// Output scale of the harmonic amplitude and the noise magnitudes.
 const AMP_SCALE: f64 = 0.5;
+/// Offsets of the head's raw outputs so that an untrained network starts near the data's levels:
+/// harmonics at amplitude 0.5·softplus(−3) ≈ 0.024 (SoundFont notes have an RMS near 0.012) and
+/// noise bands at 0.5·sigmoid(−6) ≈ 0.0012, under the harmonics.
+const AMP_OFFSET: f64 = 3.0;
+const NOISE_OFFSET: f64 = 6.0;
+
+/// Prior added to the harmonic logits: harmonic k (1-based) starts at weight 1/k². With a flat start
+/// (the untrained network's softmax) any harmonic amplitude only raised the loss, so training shut
+/// the harmonics off before their distribution could learn, and they never came back.
+fn harmonic_prior(k: usize) -> f32 {
+    -2.0 * ((k + 1) as f32).ln()
+}
 
 impl NeuralSynth {
     /// Builds the network under `vb`.
@@ -163,7 +185,7 @@ impl NeuralSynth {
             cfg: cfg.clone(),
             input: linear(FEATURES, d, vb.pp("input"))?,
             blocks,
-            head: linear(d, 1 + HARMONICS + NOISE_BANDS, vb.pp("head"))?,
+            head: zero_linear(d, 1 + HARMONICS + NOISE_BANDS, vb.pp("head"))?,
         })
     }
 
@@ -248,12 +270,15 @@ impl NeuralSynth {
 
 /// Raw head outputs `[B, F, 1 + K + bands]` → (amplitude, distribution, noise).
 fn split_controls(out: &Tensor) -> candle_core::Result<(Tensor, Tensor, Tensor)> {
-    let amp = (softplus(&out.narrow(D::Minus1, 0, 1)?.squeeze(D::Minus1)?)? * AMP_SCALE)?;
-    let dist =
-        candle_nn::ops::softmax_last_dim(&out.narrow(D::Minus1, 1, HARMONICS)?.contiguous()?)?;
-    let noise =
-        (candle_nn::ops::sigmoid(&(out.narrow(D::Minus1, 1 + HARMONICS, NOISE_BANDS)? - 4.0)?)?
-            * AMP_SCALE)?;
+    let amp =
+        (softplus(&(out.narrow(D::Minus1, 0, 1)?.squeeze(D::Minus1)? - AMP_OFFSET)?)? * AMP_SCALE)?;
+    let prior: Vec<f32> = (0..HARMONICS).map(harmonic_prior).collect();
+    let prior = Tensor::from_vec(prior, HARMONICS, out.device())?;
+    let logits = out.narrow(D::Minus1, 1, HARMONICS)?.broadcast_add(&prior)?;
+    let dist = candle_nn::ops::softmax_last_dim(&logits.contiguous()?)?;
+    let noise = (candle_nn::ops::sigmoid(
+        &(out.narrow(D::Minus1, 1 + HARMONICS, NOISE_BANDS)? - NOISE_OFFSET)?,
+    )? * AMP_SCALE)?;
     Ok((amp, dist, noise))
 }
 
@@ -387,17 +412,21 @@ impl StreamingSynth {
 /// One voice's head outputs → its frame controls (the plain-Rust twin of [`split_controls`]).
 fn controls(out: &[f32], f0: f32) -> ddsp::FrameControls {
     let sp = |v: f32| v.max(0.0) + (-v.abs()).exp().ln_1p();
-    let logits = &out[1..1 + HARMONICS];
+    let logits: Vec<f32> = out[1..1 + HARMONICS]
+        .iter()
+        .enumerate()
+        .map(|(k, l)| l + harmonic_prior(k))
+        .collect();
     let m = logits.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
     let e: Vec<f32> = logits.iter().map(|l| (l - m).exp()).collect();
     let z: f32 = e.iter().sum();
     ddsp::FrameControls {
         f0,
-        amplitude: sp(out[0]) * AMP_SCALE as f32,
+        amplitude: sp(out[0] - AMP_OFFSET as f32) * AMP_SCALE as f32,
         distribution: e.iter().map(|v| v / z).collect(),
         noise: out[1 + HARMONICS..]
             .iter()
-            .map(|v| AMP_SCALE as f32 / (1.0 + (-(v - 4.0)).exp()))
+            .map(|v| AMP_SCALE as f32 / (1.0 + (-(v - NOISE_OFFSET as f32)).exp()))
             .collect(),
     }
 }
@@ -519,6 +548,10 @@ mod tests {
         let vm = VarMap::new();
         let synth =
             NeuralSynth::new(&cfg(), VarBuilder::from_varmap(&vm, DType::F32, &dev)).unwrap();
+        // The head starts at zero (every timbre sounds alike before training): give it weights.
+        let head = vm.data().lock().unwrap()["head.weight"].clone();
+        head.set(&Tensor::randn(0f32, 0.3, head.dims(), &dev).unwrap())
+            .unwrap();
         let frames = note_frames(67, 90, 0.1, 0.05);
         let feats: Vec<f32> = frames.iter().flat_map(|f| f.features()).collect();
         let x = Tensor::from_vec(feats, (1, frames.len(), FEATURES), &dev).unwrap();
