@@ -27,6 +27,16 @@ impl Dense {
         }
     }
 
+    /// The weights of a candle linear layer, as f32.
+    pub fn from_linear(l: &candle_nn::Linear) -> candle_core::Result<Dense> {
+        let w = l.weight().to_dtype(candle_core::DType::F32)?;
+        let b = l
+            .bias()
+            .map(|b| b.to_dtype(candle_core::DType::F32)?.to_vec1())
+            .transpose()?;
+        Ok(Dense::new(w.flatten_all()?.to_vec1()?, b, w.dim(1)?))
+    }
+
     /// Stacks layers with the same inputs into one whose outputs are theirs, in order.
     pub fn stack(layers: &[Dense]) -> Dense {
         let inputs = layers[0].inputs;

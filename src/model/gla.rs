@@ -119,14 +119,7 @@ impl Gla {
 
     /// The weights as plain arrays for the streaming form.
     pub fn weights(&self) -> candle_core::Result<GlaWeights> {
-        let dense = |l: &Linear| -> candle_core::Result<Dense> {
-            let w = l.weight().to_dtype(DType::F32)?;
-            let b = l
-                .bias()
-                .map(|b| b.to_dtype(DType::F32)?.to_vec1())
-                .transpose()?;
-            Ok(Dense::new(w.flatten_all()?.to_vec1()?, b, w.dim(1)?))
-        };
+        let dense = Dense::from_linear;
         Ok(GlaWeights {
             shape: self.shape,
             input: Dense::stack(&[

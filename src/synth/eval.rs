@@ -104,15 +104,17 @@ pub fn evaluate(
     settings: &EvalSettings,
     log: &mut dyn FnMut(&str),
 ) -> Result<EvalResult> {
-    let row = |inst: &Instrument, seed: u64| -> Result<Vec<f64>> {
-        let notes = make_notes(
+    let notes_of = |inst: &Instrument, seed: u64| {
+        make_notes(
             sf,
             std::slice::from_ref(inst),
             settings.notes,
             NOTE_FRAMES,
             seed,
-        )?;
-        trained.iter().map(|t| distance(net, t, &notes)).collect()
+        )
+    };
+    let row = |notes: &[NoteExample]| -> Result<Vec<f64>> {
+        trained.iter().map(|t| distance(net, t, notes)).collect()
     };
     let mut result = EvalResult {
         trained: Vec::new(),
@@ -120,24 +122,16 @@ pub fn evaluate(
     };
     for (i, inst) in TRAINED.iter().enumerate() {
         log(&format!("trained program {}", inst.name));
-        result
-            .trained
-            .push((inst.name.to_string(), row(inst, EVAL_SEED + i as u64)?));
+        result.trained.push((
+            inst.name.to_string(),
+            row(&notes_of(inst, EVAL_SEED + i as u64)?)?,
+        ));
     }
     for (i, inst) in HELD_OUT.iter().enumerate() {
         log(&format!("held-out program {}", inst.name));
         let seed = EVAL_SEED + 100 + i as u64;
-        let notes = make_notes(
-            sf,
-            std::slice::from_ref(inst),
-            settings.notes,
-            NOTE_FRAMES,
-            seed,
-        )?;
-        let with_trained: Vec<f64> = trained
-            .iter()
-            .map(|t| distance(net, t, &notes))
-            .collect::<Result<_>>()?;
+        let notes = notes_of(inst, seed)?;
+        let with_trained = row(&notes)?;
         let best = (0..trained.len())
             .min_by(|&a, &b| with_trained[a].total_cmp(&with_trained[b]))
             .unwrap_or(0);

@@ -235,14 +235,7 @@ impl NeuralSynth {
 
     /// Plain-Rust weights for streaming.
     pub fn streaming(&self) -> candle_core::Result<StreamingSynth> {
-        let dense = |l: &Linear| -> candle_core::Result<Dense> {
-            let w = l.weight().to_dtype(DType::F32)?;
-            let b = l
-                .bias()
-                .map(|b| b.to_dtype(DType::F32)?.to_vec1())
-                .transpose()?;
-            Ok(Dense::new(w.flatten_all()?.to_vec1()?, b, w.dim(1)?))
-        };
+        let dense = Dense::from_linear;
         let vec =
             |t: &Tensor| -> candle_core::Result<Vec<f32>> { t.to_dtype(DType::F32)?.to_vec1() };
         let blocks = self
