@@ -82,6 +82,16 @@ pub struct NoteExample {
     pub audio: Vec<f32>,
 }
 
+/// A synthesizer at the synth's rate, reverb and chorus off, channel 0 set to `program`.
+fn dry_synth(soundfont: &Arc<SoundFont>, program: u8) -> Result<Synthesizer> {
+    let mut settings = SynthesizerSettings::new(SAMPLE_RATE as i32);
+    settings.enable_reverb_and_chorus = false;
+    let mut synth = Synthesizer::new(soundfont, &settings)
+        .map_err(|e| Error::Internal(format!("synthesizer: {e}")))?;
+    synth.process_midi_message(0, 0xC0, program as i32, 0);
+    Ok(synth)
+}
+
 /// Renders one note of `program` held `held` seconds, in `frames` frames in all.
 pub fn render_note(
     soundfont: &Arc<SoundFont>,
@@ -91,11 +101,7 @@ pub fn render_note(
     held: f64,
     frames: usize,
 ) -> Result<Vec<f32>> {
-    let mut settings = SynthesizerSettings::new(SAMPLE_RATE as i32);
-    settings.enable_reverb_and_chorus = false;
-    let mut synth = Synthesizer::new(soundfont, &settings)
-        .map_err(|e| Error::Internal(format!("synthesizer: {e}")))?;
-    synth.process_midi_message(0, 0xC0, program as i32, 0);
+    let mut synth = dry_synth(soundfont, program)?;
     synth.note_on(0, pitch as i32, velocity as i32);
     let n = frames * HOP;
     let on = ((held * SAMPLE_RATE as f64) as usize).min(n);
@@ -114,11 +120,7 @@ pub fn render_phrase(
     notes: &[super::clone::FitNote],
     seconds: f64,
 ) -> Result<Vec<f32>> {
-    let mut settings = SynthesizerSettings::new(SAMPLE_RATE as i32);
-    settings.enable_reverb_and_chorus = false;
-    let mut synth = Synthesizer::new(soundfont, &settings)
-        .map_err(|e| Error::Internal(format!("synthesizer: {e}")))?;
-    synth.process_midi_message(0, 0xC0, program as i32, 0);
+    let mut synth = dry_synth(soundfont, program)?;
     let n = (seconds * SAMPLE_RATE as f64).round() as usize;
     let at = |s: f64| ((s * SAMPLE_RATE as f64).round() as usize).min(n);
     let mut events: Vec<(usize, bool, u8, u8)> = notes
