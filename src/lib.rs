@@ -3,6 +3,7 @@
 //! Data flows one way: `.mid` → [`midi::read_file`] → [`midi::Score`] → [`tokens::Vocab`] ids → models →
 //! ids → `Score` → [`midi::write_file`] / [`audio::render`].
 
+pub mod accompany;
 pub mod atomic_file;
 pub mod audio;
 pub mod bench;
@@ -16,6 +17,7 @@ pub mod model;
 pub mod pop909;
 pub mod synth;
 pub mod theme;
+pub mod threads;
 pub mod tokens;
 pub mod train;
 pub mod tui;

@@ -157,6 +157,66 @@ enum Cmd {
         /// With --extract: occurrences a segment needs to seed a theme (itself included).
         #[arg(long, default_value_t = 3)]
         min_points: usize,
+        /// The recurrence table: themes extracted from POP909's validation songs (--data), a piece
+        /// grown from each with and without theme conditioning, recurrences after bar 8 counted.
+        #[arg(long, requires = "data", conflicts_with_all = ["extract", "report"])]
+        evaluate: bool,
+        /// With --evaluate: the POP909 directory.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// With --evaluate: how many validation songs (from 801 on; songs without a theme are skipped).
+        #[arg(long, default_value_t = 20)]
+        songs: usize,
+        /// With --evaluate: pieces written at once, one thread each.
+        #[arg(long, default_value_t = 2)]
+        jobs: usize,
+    },
+    /// Accompany a melody: write a piano part that fits it, on the melody's tempo map; or measure
+    /// the accompaniment model on POP909's validation songs (`--report --data DIR`).
+    Accompany {
+        /// The melody (MIDI): its MELODY track, the track given by --track, the highest one-voice
+        /// track, or else the top voice of everything.
+        melody: Option<PathBuf>,
+        /// The track that holds the melody (numbered as `reprise info` shows them).
+        #[arg(long)]
+        track: Option<usize>,
+        /// Output MIDI file (melody and piano tracks); with --samples N > 1, NAME-1.mid … NAME-N.mid.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Accompaniment model name (in models/) or directory.
+        #[arg(long, default_value = "pop909-accomp")]
+        model: String,
+        /// Sampling temperature (> 0).
+        #[arg(long, default_value_t = 1.0)]
+        temperature: f32,
+        /// Nucleus sampling, in (0, 1].
+        #[arg(long, default_value_t = 0.95)]
+        top_p: f32,
+        /// Random seed (default: from the clock, printed so the run can be repeated).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Independent accompaniments to write.
+        #[arg(long, default_value_t = 1)]
+        samples: usize,
+        /// Measure chord-tone share and onset alignment on POP909 801–873 (original piano, Reprise,
+        /// random notes in key).
+        #[arg(long, requires = "data", conflicts_with = "melody")]
+        report: bool,
+        /// With --report: the POP909 directory.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// With --report: bars per song, from its first melody note.
+        #[arg(long, default_value_t = 16)]
+        bars: usize,
+        /// With --report: songs measured at once, one thread each.
+        #[arg(long, default_value_t = 2)]
+        jobs: usize,
+        /// With --report: print every song's numbers too.
+        #[arg(long)]
+        per_song: bool,
+        /// Print nothing but errors (and the report).
+        #[arg(short, long)]
+        quiet: bool,
     },
     /// Play a MIDI file through the system's audio with the SoundFont synthesizer.
     ///
@@ -405,6 +465,7 @@ fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
         cmd,
         Cmd::Continue { .. }
             | Cmd::Generate { .. }
+            | Cmd::Accompany { .. }
             | Cmd::Bench {
                 what: BenchCmd::Decode { .. }
             }
@@ -474,6 +535,49 @@ fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
             clone_timbre_cmd(&recording, &notes, &output, &model, steps, lr, quiet)?;
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::Accompany {
+            melody,
+            track,
+            output,
+            model,
+            temperature,
+            top_p,
+            seed,
+            samples,
+            report,
+            data,
+            bars,
+            jobs,
+            per_song,
+            quiet,
+        } => {
+            let seed = seed.unwrap_or_else(clock_seed);
+            let sampler = reprise::generate::SamplerConfig {
+                temperature,
+                top_k: None,
+                top_p,
+                seed,
+            };
+            sampler.validate()?;
+            let req = reprise::accompany::AccompanyRequest::new(sampler);
+            if report {
+                let data = data.unwrap_or_default();
+                accompany_report(&model, &data, bars, jobs, req, per_song)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            let (Some(melody), Some(output)) = (melody, output) else {
+                anyhow::bail!(reprise::Error::Invalid(
+                    "accompany needs MELODY.mid and -o OUT.mid (or --report --data POP909)".into()
+                ));
+            };
+            let args = AccompanyArgs {
+                track,
+                samples,
+                quiet,
+            };
+            accompany_cmd(&melody, &model, &args, req, &output)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Theme {
             theme,
             extract,
@@ -490,7 +594,28 @@ fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
             baseline,
             eps,
             min_points,
+            evaluate,
+            data,
+            songs,
+            jobs,
         } => {
+            if evaluate {
+                prefer_one_thread();
+                let sampler = reprise::generate::SamplerConfig {
+                    temperature,
+                    top_k: None,
+                    top_p,
+                    seed,
+                };
+                sampler.validate()?;
+                let req = reprise::generate::theme::RecurrenceRequest {
+                    bars,
+                    sampler,
+                    threshold,
+                };
+                theme_evaluate(&model, &data.unwrap_or_default(), songs, jobs, &req)?;
+                return Ok(ExitCode::SUCCESS);
+            }
             if let Some(song) = extract {
                 theme_extract(&song, output.as_deref(), eps, min_points)?;
                 return Ok(ExitCode::SUCCESS);
@@ -974,6 +1099,17 @@ fn train(opts: &reprise::train::TrainOptions, quiet: bool) -> anyhow::Result<()>
 fn eval(model: &str, data: &Path, split: &str) -> anyhow::Result<()> {
     let start = std::time::Instant::now();
     let dir = reprise::model::resolve_model_dir(model)?;
+    use reprise::model::theme_transformer::{ThemeConfig, ThemeTransformer};
+    if ThemeConfig::load(&dir.join("config.json")).is_ok() {
+        let m = ThemeTransformer::load(&dir, &candle_core::Device::Cpu)?;
+        let (nll, tokens, pieces) = reprise::train::theme::evaluate_split(&m, data, split)?;
+        println!(
+            "{}: {split} NLL {nll:.4} nats/token over {tokens} tokens ({pieces} pieces) in {:.1} s",
+            dir.display(),
+            start.elapsed().as_secs_f64()
+        );
+        return Ok(());
+    }
     let m = reprise::model::MusicTransformer::load(&dir, &candle_core::Device::Cpu)?;
     let seqs = reprise::train::dataset::load_split(m.config().vocab, data, split)?;
     let (nll, tokens) =
@@ -1089,6 +1225,75 @@ fn theme_compose(theme: &Path, model: &str, args: &ThemeArgs, output: &Path) -> 
     Ok(())
 }
 
+fn theme_evaluate(
+    model: &str,
+    data: &Path,
+    songs: usize,
+    jobs: usize,
+    req: &reprise::generate::theme::RecurrenceRequest,
+) -> anyhow::Result<()> {
+    use reprise::generate::theme::{recurrence_row, LATE_FROM_BAR};
+    if !reprise::pop909::is_pop909(data) {
+        anyhow::bail!(reprise::Error::bad_file(data, "is not a POP909 directory"));
+    }
+    if req.bars <= LATE_FROM_BAR + 1 {
+        anyhow::bail!(reprise::Error::Invalid(format!(
+            "--bars {} leaves no bars after bar {LATE_FROM_BAR} to count",
+            req.bars
+        )));
+    }
+    let mut list = reprise::pop909::songs(data, "valid")?;
+    list.truncate(songs);
+    let dir = reprise::model::resolve_model_dir(model)?;
+    let m =
+        reprise::model::theme_transformer::ThemeTransformer::load(&dir, &candle_core::Device::Cpu)?;
+    let started = std::time::Instant::now();
+    let rows = reprise::threads::map(&list, jobs, |song| {
+        let r = recurrence_row(&m, song, req);
+        eprint!(".");
+        r
+    });
+    eprintln!();
+    println!(
+        "recurrences of the theme after bar {LATE_FROM_BAR} (2-bar windows at distance ≤ {})",
+        req.threshold
+    );
+    println!("song  theme bars  conditioned  baseline   closest after bar {LATE_FROM_BAR}: conditioned  baseline");
+    let (mut c, mut b, mut n, mut c_any, mut b_any) = (0, 0, 0, 0, 0);
+    for row in rows {
+        let Some(r) = row? else { continue };
+        println!(
+            "{:03}   {:>3}–{:<3}    {:>11}  {:>8}   {:>32.3}  {:>8.3}",
+            r.song,
+            r.theme_bars.0,
+            r.theme_bars.1,
+            r.conditioned,
+            r.baseline,
+            r.closest.0,
+            r.closest.1
+        );
+        n += 1;
+        c += r.conditioned;
+        b += r.baseline;
+        c_any += usize::from(r.conditioned > 0);
+        b_any += usize::from(r.baseline > 0);
+    }
+    if n == 0 {
+        anyhow::bail!(reprise::Error::Invalid(
+            "no theme found in the songs asked for".into()
+        ));
+    }
+    println!(
+        "{n} themes, {} bars each: mean recurrences after bar {LATE_FROM_BAR} {:.2} conditioned vs {:.2} baseline; pieces with one or more: {c_any} vs {b_any} (seed {}, {:.0} s)",
+        req.bars,
+        c as f64 / n as f64,
+        b as f64 / n as f64,
+        req.sampler.seed,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
 fn theme_report(
     piece: &Path,
     theme: &Path,
@@ -1141,6 +1346,130 @@ fn theme_report(
         )?;
         println!("wrote {}", png.display());
     }
+    Ok(())
+}
+
+/// A seed from the clock, for runs without --seed.
+fn clock_seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// `accompany MELODY.mid -o OUT.mid` settings.
+struct AccompanyArgs {
+    track: Option<usize>,
+    samples: usize,
+    quiet: bool,
+}
+
+fn accompany_cmd(
+    melody_file: &Path,
+    model: &str,
+    args: &AccompanyArgs,
+    mut req: reprise::accompany::AccompanyRequest,
+    output: &Path,
+) -> anyhow::Result<()> {
+    use reprise::accompany::generate::accompanied_score;
+    use reprise::accompany::{accompany, pick_melody};
+    if !(1..=16).contains(&args.samples) {
+        anyhow::bail!(reprise::Error::Invalid(format!(
+            "--samples {} must be 1–16",
+            args.samples
+        )));
+    }
+    let outputs = output_paths(output, args.samples);
+    for p in &outputs {
+        reprise::atomic_file::check_writable(p)?;
+    }
+    let score = midi::read_file(melody_file)?;
+    let melody = pick_melody(&score, args.track)
+        .map_err(|e| reprise::Error::bad_file(melody_file, e.to_string()))?;
+    if !args.quiet {
+        eprintln!("{}", melody.description);
+    }
+    let end = melody.notes.iter().map(|n| n.end).max().unwrap_or(0);
+    let bars = reprise::theme::retrieval::bar_starts(&score, end);
+    let dir = reprise::model::resolve_model_dir(model)?;
+    let m =
+        reprise::model::theme_transformer::ThemeTransformer::load(&dir, &candle_core::Device::Cpu)?;
+    let seed = req.sampler.seed;
+    for (i, path) in outputs.iter().enumerate() {
+        req.sampler.seed = seed.wrapping_add(i as u64);
+        let bar = progress_bar(args.quiet, "accompanying");
+        let piano = accompany(&m, &melody.notes, &bars, &req, &mut |done, all| {
+            bar.set_message(format!("accompanying (bar {done} of {all})"));
+        })?;
+        bar.finish_and_clear();
+        let out = accompanied_score(&score, &melody.notes, &piano, &bars)?;
+        midi::write_file(&out, path)?;
+        if !args.quiet {
+            eprintln!(
+                "wrote {} ({} bars, {} piano notes, {:.1} s, seed {})",
+                path.display(),
+                bars.len() - 1,
+                piano.len(),
+                out.duration(),
+                req.sampler.seed
+            );
+        }
+    }
+    Ok(())
+}
+
+fn accompany_report(
+    model: &str,
+    data: &Path,
+    bars: usize,
+    jobs: usize,
+    accompany: reprise::accompany::AccompanyRequest,
+    per_song: bool,
+) -> anyhow::Result<()> {
+    use reprise::accompany::report::{report, table, ReportRequest, SongFit};
+    if !reprise::pop909::is_pop909(data) {
+        anyhow::bail!(reprise::Error::bad_file(data, "is not a POP909 directory"));
+    }
+    if bars == 0 {
+        anyhow::bail!(reprise::Error::Invalid("--bars must be at least 1".into()));
+    }
+    let songs = reprise::pop909::songs(data, "valid")?;
+    let dir = reprise::model::resolve_model_dir(model)?;
+    let m =
+        reprise::model::theme_transformer::ThemeTransformer::load(&dir, &candle_core::Device::Cpu)?;
+    let req = ReportRequest {
+        bars,
+        accompany,
+        jobs,
+    };
+    let started = std::time::Instant::now();
+    let pct = |x: f64| 100.0 * x;
+    let show = |f: &SongFit| {
+        if per_song {
+            println!(
+                "song {:03}: {} bars; chord tones {:.1} / {:.1} / {:.1} %; aligned {:.0} / {:.0} / {:.0} % (original / Reprise / random)",
+                f.number,
+                f.bars,
+                pct(f.original.chord_tone_share()),
+                pct(f.reprise.chord_tone_share()),
+                pct(f.baseline.chord_tone_share()),
+                pct(f.original.onset_alignment()),
+                pct(f.reprise.onset_alignment()),
+                pct(f.baseline.onset_alignment()),
+            );
+        } else {
+            eprint!(".");
+        }
+    };
+    let fits = report(&m, &songs, &req, &show)?;
+    eprintln!();
+    print!("{}", table(&fits));
+    println!(
+        "(songs {:03}–{:03}, first {bars} bars from each song's first melody note, seed {}, {:.0} s)",
+        songs.first().map_or(0, |s| s.number),
+        songs.last().map_or(0, |s| s.number),
+        req.accompany.sampler.seed,
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
@@ -1240,11 +1569,7 @@ fn generate_cmd(primer: Option<PrimerArgs>, bpm: f64, gen: &GenArgs) -> anyhow::
             "--tempo {bpm} must be 10–400 BPM"
         )));
     }
-    let seed = gen.seed.unwrap_or_else(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64)
-    });
+    let seed = gen.seed.unwrap_or_else(clock_seed);
     let sampler = SamplerConfig {
         temperature: gen.temperature,
         top_k: gen.top_k,

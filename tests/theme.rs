@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use reprise::midi::{Score, TrackRole};
-use reprise::model::theme_transformer::{ThemeConfig, ThemeTransformer};
+use reprise::model::theme_transformer::{ThemeConfig, ThemeTask, ThemeTransformer};
 use reprise::train::{train, ModelConfig, TrainConfig, TrainOptions};
 
 /// A song whose 2-bar melody phrase comes back three times, over a simple piano part.
@@ -60,6 +60,8 @@ fn theme_model_trains_on_songs_with_found_themes() {
         max_len: 64,
         max_theme: 48,
         dropout: 0.0,
+        task: ThemeTask::Theme,
+        gated: true,
     };
     let config = TrainConfig {
         model: ModelConfig::Theme(model),
@@ -82,7 +84,7 @@ fn theme_model_trains_on_songs_with_found_themes() {
     let out = tmp.path().join("run");
     let opts = TrainOptions {
         config,
-        data,
+        data: data.clone(),
         out: out.clone(),
         resume: false,
         max_minutes: None,
@@ -182,4 +184,24 @@ fn theme_model_trains_on_songs_with_found_themes() {
         stdout.contains("theme recurs 3 times (bars 1, 5, 9); 1 after bar 8 (bars 9)"),
         "{stdout}"
     );
+    // The recurrence table on the corpus's validation song.
+    let res = run(&[
+        "theme",
+        "--evaluate",
+        "--data",
+        data.to_str().unwrap(),
+        "--model",
+        model_dir.to_str().unwrap(),
+        "--bars",
+        "12",
+    ]);
+    let stdout = String::from_utf8_lossy(&res.stdout);
+    assert!(
+        res.status.success(),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    let row = stdout.lines().find(|l| l.starts_with("801")).unwrap();
+    assert_eq!(row.split_whitespace().nth(1), Some("1–2"), "{stdout}");
+    assert!(stdout.contains("1 themes, 12 bars each"), "{stdout}");
 }

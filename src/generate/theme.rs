@@ -82,7 +82,10 @@ pub fn compose(
     let n = theme_ids.len();
     let th = Tensor::from_vec(theme_ids.clone(), (1, n), &dev).map_err(t)?;
     let mask = Tensor::ones((1, n), DType::F32, &dev).map_err(t)?;
-    let memory = model.encode(&th, &mask, false).map_err(t)?;
+    let pos = Tensor::arange(0u32, n as u32, &dev)
+        .and_then(|p| p.unsqueeze(0))
+        .map_err(t)?;
+    let memory = model.encode(&th, &mask, &pos, false).map_err(t)?;
     let tempo = remi::tempo_id(req.bpm);
     let mut prompt = vec![BOS];
     if req.conditioned {
@@ -182,6 +185,75 @@ pub fn recurrences(distances: &[f64], from_bar: usize, threshold: f64) -> Vec<us
         }
     }
     found
+}
+
+/// Bars before this one do not count as recurrences in the table: the theme is written there.
+pub const LATE_FROM_BAR: usize = 8;
+
+/// One theme's row of the recurrence table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecurrenceRow {
+    /// POP909 number of the song the theme came from.
+    pub song: u32,
+    /// The theme's bars in its song (1-based, inclusive).
+    pub theme_bars: (usize, usize),
+    /// Recurrences at or after bar 9, theme-conditioned.
+    pub conditioned: usize,
+    /// Recurrences at or after bar 9, prompt-only baseline.
+    pub baseline: usize,
+    /// Smallest distance to the theme at or after bar 9, conditioned and baseline.
+    pub closest: (f64, f64),
+}
+
+/// What the recurrence table measures.
+#[derive(Debug, Clone, Copy)]
+pub struct RecurrenceRequest {
+    /// Bars per piece.
+    pub bars: usize,
+    /// Sampling (each song's seed is this seed plus its number, the same for both pieces).
+    pub sampler: SamplerConfig,
+    /// Distance at or under which a 2-bar window is the theme.
+    pub threshold: f64,
+}
+
+/// Extracts the theme of `song`, grows a piece from it with and without theme conditioning, and
+/// counts the theme's recurrences after bar 8 in each. `None` if retrieval finds no theme.
+pub fn recurrence_row(
+    model: &ThemeTransformer,
+    song: &crate::pop909::Song,
+    req: &RecurrenceRequest,
+) -> Result<Option<RecurrenceRow>> {
+    let score = song.score()?;
+    let downbeats = crate::pop909::downbeats(&song.midi_path());
+    let Ok(theme) = crate::theme::find_theme(&score, downbeats.as_deref(), &Default::default())
+    else {
+        return Ok(None);
+    };
+    let (melody, _) = theme_melody(&theme.to_score(&score)?)?;
+    let mut sampler = req.sampler;
+    sampler.seed = sampler.seed.wrapping_add(song.number as u64);
+    let piece = |conditioned| -> Result<(usize, f64)> {
+        let r = ComposeRequest {
+            bars: req.bars,
+            bpm: melody.tempo_map.bpm(0).clamp(17.0, 194.0),
+            sampler,
+            conditioned,
+            cancel: None,
+        };
+        let piece = compose(model, &melody, &r, &mut |_| {})?;
+        let d = theme_distances(&piece, &melody, None);
+        let closest = d.iter().skip(LATE_FROM_BAR).copied().fold(1.0, f64::min);
+        Ok((recurrences(&d, LATE_FROM_BAR, req.threshold).len(), closest))
+    };
+    let (conditioned, c_min) = piece(true)?;
+    let (baseline, b_min) = piece(false)?;
+    Ok(Some(RecurrenceRow {
+        song: song.number,
+        theme_bars: (theme.bar + 1, theme.bar + SEGMENT_BARS),
+        conditioned,
+        baseline,
+        closest: (c_min, b_min),
+    }))
 }
 
 #[cfg(test)]

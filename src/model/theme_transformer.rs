@@ -41,6 +41,31 @@ pub struct ThemeConfig {
     pub max_theme: usize,
     /// Dropout during training.
     pub dropout: f32,
+    /// What the model does: grow a piece from a theme, or accompany a melody.
+    #[serde(default)]
+    pub task: ThemeTask,
+    /// Gated parallel attention as in the paper: the upper half of the decoder weights S by
+    /// (1 − g). False: every layer is `LN(x + (S + g·C)/2)` (plain parallel cross-attention).
+    #[serde(default = "yes")]
+    pub gated: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The task of an encoder–decoder, which fixes what the encoder reads and what the positions mean.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ThemeTask {
+    /// The encoder reads a theme; the decoder's cross-attention positions are the theme counter and
+    /// the gate is 1 inside theme regions.
+    #[default]
+    Theme,
+    /// The encoder reads the melody of a window of bars; encoder positions and the decoder's
+    /// cross-attention positions are both the time in sixteenths from the window's first bar, so
+    /// the decoder finds the melody notes that sound with it; the gate is 1 everywhere.
+    Accompany,
 }
 
 impl ThemeConfig {
@@ -327,7 +352,10 @@ impl ThemeTransformer {
             .map(|i| EncoderLayer::new(cfg, vb.pp(format!("encoder.{i}"))))
             .collect::<candle_core::Result<_>>()?;
         let decoder = (0..cfg.dec_layers)
-            .map(|i| DecoderLayer::new(cfg, i >= cfg.dec_layers / 2, vb.pp(format!("decoder.{i}"))))
+            .map(|i| {
+                let upper = cfg.gated && i >= cfg.dec_layers / 2;
+                DecoderLayer::new(cfg, upper, vb.pp(format!("decoder.{i}")))
+            })
             .collect::<candle_core::Result<_>>()?;
         Ok(ThemeTransformer {
             cfg: cfg.clone(),
@@ -355,19 +383,22 @@ impl ThemeTransformer {
             .map_err(|e| Error::bad_file(&weights, crate::error::first_line(&e.to_string())))
     }
 
-    /// Encodes themes `[B, T]` (with `theme_mask` `[B, T]`, 1 for real tokens): per decoder layer the
+    /// Encodes themes `[B, T]` (with `theme_mask` `[B, T]`, 1 for real tokens, and `positions`
+    /// `[B, T]` u32, the token index for themes or the time for melodies): per decoder layer the
     /// cross-attention keys and values, and the additive padding mask `[B, 1, 1, T]`.
     #[allow(clippy::type_complexity)]
     pub fn encode(
         &self,
         theme: &Tensor,
         theme_mask: &Tensor,
+        positions: &Tensor,
         train: bool,
     ) -> candle_core::Result<(Vec<(Tensor, Tensor)>, Tensor)> {
         let (b, t) = theme.dims2()?;
-        let positions: Vec<u32> = (0..t as u32).collect();
-        let pe = sinusoidal(&positions, self.cfg.d_model, &self.device)?;
-        let mut x = self.embed.forward(theme)?.broadcast_add(&pe)?;
+        let flat: Vec<u32> = positions.flatten_all()?.to_vec1()?;
+        let pe =
+            sinusoidal(&flat, self.cfg.d_model, &self.device)?.reshape((b, t, self.cfg.d_model))?;
+        let mut x = (self.embed.forward(theme)? + pe)?;
         let pad =
             ((1.0 - theme_mask.to_dtype(DType::F32)?)? * MASKED as f64)?.reshape((b, 1, 1, t))?;
         for layer in &self.encoder {
@@ -475,6 +506,8 @@ mod tests {
             max_len: 32,
             max_theme: 16,
             dropout: 0.0,
+            task: ThemeTask::Theme,
+            gated: true,
         }
     }
 
@@ -575,7 +608,11 @@ mod tests {
             let n = theme.len();
             let th = Tensor::from_vec(theme, (1, n), &dev).unwrap();
             let mask = Tensor::ones((1, n), DType::F32, &dev).unwrap();
-            let mem = m.encode(&th, &mask, false).unwrap();
+            let pos = Tensor::arange(0u32, n as u32, &dev)
+                .unwrap()
+                .unsqueeze(0)
+                .unwrap();
+            let mem = m.encode(&th, &mask, &pos, false).unwrap();
             let g = Tensor::from_vec(gate.clone(), (1, l), &dev).unwrap();
             m.decode(&t(ids.clone()), &t(counter.clone()), &g, &mem, None, false)
                 .unwrap()
@@ -602,6 +639,7 @@ mod tests {
             .encode(
                 &theme,
                 &theme.ones_like().unwrap().to_dtype(DType::F32).unwrap(),
+                &Tensor::new(&[[0u32, 1, 2, 3]], &dev).unwrap(),
                 false,
             )
             .unwrap();

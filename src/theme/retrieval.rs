@@ -78,7 +78,7 @@ pub fn melody(score: &Score) -> (Vec<MelodyNote>, &'static str) {
 }
 
 /// The skyline: at each onset the highest note; each note ends where the next begins.
-fn monophonic(mut notes: Vec<MelodyNote>) -> Vec<MelodyNote> {
+pub fn monophonic(mut notes: Vec<MelodyNote>) -> Vec<MelodyNote> {
     notes.sort_by_key(|n| (n.start, std::cmp::Reverse(n.pitch)));
     notes.dedup_by_key(|n| n.start);
     for i in 1..notes.len() {

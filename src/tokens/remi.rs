@@ -111,6 +111,25 @@ pub fn tempo_id(bpm: f64) -> u32 {
     TEMPO + (((bpm - 17.0) / 3.0).round().clamp(0.0, (TEMPOS - 1) as f64)) as u32
 }
 
+/// Where a note from `start` to `end` (ticks) lands on the grid of `bars` (bar start ticks and one
+/// past the end): its bar, position (0–15, a sixteenth of that bar) and duration in sixteenths
+/// (1–64). An onset that rounds to the next bar's downbeat belongs to that bar. `None` after the
+/// last bar.
+pub fn grid_place(bars: &[u64], start: u64, end: u64) -> Option<(usize, u32, u32)> {
+    let b = bars.partition_point(|&t| t <= start).saturating_sub(1);
+    let len = bars.get(b + 1)? - bars[b];
+    let sixteenth = (len as f64 / POSITIONS as f64).max(1.0);
+    let mut pos = (start.saturating_sub(bars[b]) as f64 / sixteenth).round() as u32;
+    let mut bar = b;
+    if pos >= POSITIONS {
+        pos = 0;
+        bar += 1;
+    }
+    let dur =
+        ((end.saturating_sub(start) as f64 / sixteenth).round() as u32).clamp(1, MAX_DURATION);
+    Some((bar, pos, dur))
+}
+
 /// The REMI vocabulary. Bars come from `bars` (start ticks; see `theme::retrieval`) when given,
 /// else from the time signatures; `themes` are bar ranges `[first, end)` marked with
 /// Theme_Start/Theme_End.
@@ -148,21 +167,9 @@ impl Vocab for RemiVocab {
         // (bar, position, part, pitch, velocity bin, duration) for every non-drum note.
         let mut events: Vec<(usize, u32, u8, u8, u8, u32)> = Vec::new();
         for n in score.notes.iter().filter(|n| !n.is_drum()) {
-            let b = bars
-                .partition_point(|&t| t <= n.start_tick)
-                .saturating_sub(1);
-            let Some(&len) = bars.get(b + 1).map(|&next| next - bars[b]).as_ref() else {
+            let Some((bar, pos, dur)) = grid_place(&bars, n.start_tick, n.end_tick) else {
                 continue;
             };
-            let sixteenth = (len as f64 / POSITIONS as f64).max(1.0);
-            let mut pos = ((n.start_tick - bars[b]) as f64 / sixteenth).round() as u32;
-            let mut bar = b;
-            if pos >= POSITIONS {
-                pos = 0;
-                bar += 1;
-            }
-            let dur = (((n.end_tick - n.start_tick) as f64 / sixteenth).round() as u32)
-                .clamp(1, MAX_DURATION);
             let part = Self::part_of(score, n.track);
             let bin = super::performance::velocity_bin(n.velocity);
             events.push((bar, pos, part as u8, n.pitch, bin, dur));

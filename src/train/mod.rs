@@ -1,6 +1,7 @@
 //! `reprise train` and `reprise eval`: the training loop (AdamW, warm-up then cosine decay, clipping,
 //! dropout, bucketed random crops, transposition), validation NLL, CSV and PNG logs, resumable checkpoints.
 
+pub mod accomp;
 pub mod dataset;
 pub mod lm;
 pub mod optim;

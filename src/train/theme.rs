@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use super::run::Job;
 use super::{export_weights, masked_nll, TrainConfig, TrainOptions};
 use crate::error::{Error, Result};
-use crate::model::theme_transformer::{theme_positions, ThemeConfig, ThemeTransformer};
+use crate::model::theme_transformer::{theme_positions, ThemeConfig, ThemeTask, ThemeTransformer};
 use crate::theme::{find_theme, Settings};
 use crate::tokens::{RemiVocab, Vocab, BOS, PAD};
 
@@ -23,6 +23,8 @@ use crate::tokens::{RemiVocab, Vocab, BOS, PAD};
 pub struct ThemePiece {
     /// The theme's melody in REMI (encoder input).
     pub theme: Vec<u32>,
+    /// The encoder's positions: token indices for themes, time positions for melodies.
+    pub theme_pos: Vec<u32>,
     /// `[BOS, song…]` in REMI with theme regions marked.
     pub ids: Vec<u32>,
     /// Theme counter per token of `ids`.
@@ -62,6 +64,7 @@ pub fn theme_piece(
     theme_ids.truncate(max_theme);
     let (counter, gate) = theme_positions(&ids);
     Ok(Some(ThemePiece {
+        theme_pos: (0..theme_ids.len() as u32).collect(),
         theme: theme_ids,
         ids,
         counter,
@@ -118,6 +121,7 @@ type Crop = (usize, usize, usize, i32);
 pub struct ThemeBatch {
     theme: Tensor,
     theme_mask: Tensor,
+    theme_pos: Tensor,
     input: Tensor,
     target: Tensor,
     mask: Tensor,
@@ -144,6 +148,7 @@ fn make_batch(
         .unwrap_or(1)
         .max(1);
     let (mut th, mut thm) = (vec![PAD; b * t], vec![0f32; b * t]);
+    let mut thp = vec![0u32; b * t];
     let (mut input, mut target, mut mask) = (vec![PAD; b * l], vec![PAD; b * l], vec![0f32; b * l]);
     let (mut counter, mut gate) = (vec![0u32; b * l], vec![0f32; b * l]);
     let mut tokens = 0;
@@ -153,6 +158,7 @@ fn make_batch(
         for (j, &id) in shift(&piece.theme).iter().enumerate() {
             th[row * t + j] = id;
             thm[row * t + j] = 1.0;
+            thp[row * t + j] = piece.theme_pos[j];
         }
         let ids = shift(&piece.ids[start..start + len]);
         for j in 0..len - 1 {
@@ -170,6 +176,7 @@ fn make_batch(
     Ok(ThemeBatch {
         theme: Tensor::from_vec(th, (b, t), device).map_err(f)?,
         theme_mask: Tensor::from_vec(thm, (b, t), device).map_err(f)?,
+        theme_pos: Tensor::from_vec(thp, (b, t), device).map_err(f)?,
         input: Tensor::from_vec(input, (b, l), device).map_err(f)?,
         target: Tensor::from_vec(target, (b, l), device).map_err(f)?,
         mask: Tensor::from_vec(mask, (b, l), device).map_err(f)?,
@@ -185,7 +192,7 @@ pub fn batch_nll(
     batch: &ThemeBatch,
     train: bool,
 ) -> candle_core::Result<(Tensor, Tensor)> {
-    let memory = model.encode(&batch.theme, &batch.theme_mask, train)?;
+    let memory = model.encode(&batch.theme, &batch.theme_mask, &batch.theme_pos, train)?;
     let logits = model.decode(
         &batch.input,
         &batch.counter,
@@ -243,6 +250,26 @@ pub fn evaluate_theme(
     Ok((total / count.max(1) as f64, count))
 }
 
+/// Split `split` of POP909 as a model of this config reads it: songs with their themes, or
+/// melody/piano windows.
+pub fn load_corpus(root: &Path, split: &str, cfg: &ThemeConfig) -> Result<ThemeCorpus> {
+    match cfg.task {
+        ThemeTask::Theme => load_theme_corpus(root, split, &Settings::default(), cfg.max_theme),
+        ThemeTask::Accompany => super::accomp::load_accomp_corpus(root, split, cfg),
+    }
+}
+
+/// Mean NLL per token of `model` on every token of a POP909 split: (NLL, tokens, pieces).
+pub fn evaluate_split(
+    model: &ThemeTransformer,
+    root: &Path,
+    split: &str,
+) -> Result<(f64, usize, usize)> {
+    let corpus = load_corpus(root, split, model.config())?;
+    let (nll, tokens) = evaluate_theme(model, &corpus, 8192, None)?;
+    Ok((nll, tokens, corpus.pieces.len()))
+}
+
 /// A Theme Transformer with its data.
 pub(crate) struct ThemeJob {
     cfg: TrainConfig,
@@ -261,9 +288,8 @@ impl ThemeJob {
         model_cfg: &ThemeConfig,
         opts: &TrainOptions,
     ) -> Result<Self> {
-        let settings = Settings::default();
-        let train = load_theme_corpus(&opts.data, "train", &settings, model_cfg.max_theme)?;
-        let valid = load_theme_corpus(&opts.data, "valid", &settings, model_cfg.max_theme)?;
+        let train = load_corpus(&opts.data, "train", model_cfg)?;
+        let valid = load_corpus(&opts.data, "valid", model_cfg)?;
         let stats = |c: &ThemeCorpus| {
             serde_json::json!({
                 "pieces": c.pieces.len(),

@@ -22,6 +22,16 @@ pub struct ModelInfo {
     pub vocab: VocabKind,
 }
 
+/// The accompaniment model's name in `models/`.
+pub const ACCOMPANIST: &str = "pop909-accomp";
+
+/// The accompaniment model's directory, if it is installed.
+pub fn find_accompanist() -> Option<PathBuf> {
+    crate::model::resolve_model_dir(ACCOMPANIST)
+        .ok()
+        .filter(|d| d.join("model.safetensors").is_file())
+}
+
 /// Finds the models shipped in `models/` (or next to the binary, as `resolve_model_dir` does).
 pub fn discover_models() -> Vec<ModelInfo> {
     let Ok(any) = crate::model::resolve_model_dir("jsb-chorales") else {
@@ -243,6 +253,8 @@ pub struct App {
     pub playhead: Option<f64>,
     /// Models found.
     pub models: Vec<ModelInfo>,
+    /// The accompaniment model's directory, when installed (the `a` key).
+    pub accompanist: Option<PathBuf>,
     /// Set by quit.
     pub quit: bool,
     /// Width of the roll in columns at the last draw (for paging).
@@ -300,6 +312,7 @@ impl App {
             cursor: 0.0,
             playhead: None,
             models,
+            accompanist: None,
             quit: false,
             roll_cols: 56,
         }
@@ -318,6 +331,7 @@ impl App {
     /// True if a model with this name is installed (Accompany and Theme are shown only then).
     pub fn has_model(&self, name: &str) -> bool {
         self.models.iter().any(|m| m.name == name)
+            || name == ACCOMPANIST && self.accompanist.is_some()
     }
 
     /// Loads a MIDI file as a new document.
@@ -411,6 +425,7 @@ impl App {
             }
             (_, Key::Char('c')) => self.generation(JobKind::Continue),
             (_, Key::Char('g')) => self.generation(JobKind::Generate),
+            (_, Key::Char('a')) => self.accompany(),
             (_, Key::Char(' ')) => self.toggle_play(),
             (_, Key::Char('w')) => self.render_wav(),
             (_, Key::Char('s')) => {
@@ -544,6 +559,30 @@ impl App {
             wav_path: None,
         };
         self.start_job(kind, format!("{} with {}…", kind.verb(), model.name));
+        Some(Effect::Start(Box::new(spec)))
+    }
+
+    /// Accompanies the loaded music's melody with the accompaniment model.
+    fn accompany(&mut self) -> Option<Effect> {
+        let Some(dir) = self.accompanist.clone() else {
+            self.status = format!("accompany needs models/{ACCOMPANIST}");
+            return None;
+        };
+        let Some(score) = self.score().cloned() else {
+            self.status = "open a melody first (o)".into();
+            return None;
+        };
+        let spec = JobSpec {
+            kind: JobKind::Accompany,
+            model_dir: dir,
+            primer: Some(score),
+            params: self.params.clone(),
+            wav_path: None,
+        };
+        self.start_job(
+            JobKind::Accompany,
+            format!("accompanying with {ACCOMPANIST}…"),
+        );
         Some(Effect::Start(Box::new(spec)))
     }
 

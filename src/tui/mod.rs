@@ -45,6 +45,7 @@ pub fn map_key(k: KeyEvent) -> Option<Key> {
 /// Runs the UI until the user quits. `device` is the audio output (`null` for a silent clock).
 pub fn run(file: Option<PathBuf>, device: Option<String>) -> Result<()> {
     let mut app = App::new(app::discover_models());
+    app.accompanist = app::find_accompanist();
     if let Some(f) = &file {
         app.load(f);
     }

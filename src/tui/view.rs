@@ -260,14 +260,11 @@ fn draw_params(f: &mut Frame, app: &App, area: Rect) {
     f.render_widget(Paragraph::new(lines).block(block), area);
 }
 
-/// The action keys, as shown (Accompany and Theme only when their models are installed).
+/// The action keys, as shown (Accompany only when its model is installed).
 pub fn actions(app: &App) -> Vec<(&'static str, &'static str)> {
     let mut a = vec![("o", "open MIDI"), ("c", "continue"), ("g", "generate")];
     if app.has_model("pop909-accomp") {
         a.push(("a", "accompany"));
-    }
-    if app.has_model("pop909-theme") {
-        a.push(("t", "theme"));
     }
     a.extend([
         (
@@ -374,8 +371,10 @@ fn draw_help(f: &mut Frame, app: &App) {
             ])
         })
         .collect();
-    if app.has_model("pop909-accomp") || app.has_model("pop909-theme") {
-        lines.push(Line::from("      a t  accompany / theme"));
+    if app.has_model("pop909-accomp") {
+        lines.push(Line::from(
+            "        a  accompany the melody with a piano part",
+        ));
     }
     f.render_widget(Clear, area);
     f.render_widget(

@@ -22,6 +22,8 @@ pub enum JobKind {
     Generate,
     /// Render the current music to WAV.
     Render,
+    /// Write a piano part for the current music's melody.
+    Accompany,
 }
 
 impl JobKind {
@@ -31,6 +33,7 @@ impl JobKind {
             JobKind::Continue => "continuing",
             JobKind::Generate => "generating",
             JobKind::Render => "rendering",
+            JobKind::Accompany => "accompanying",
         }
     }
 }
@@ -85,6 +88,7 @@ pub fn run_job(spec: JobSpec, cancel: Arc<AtomicBool>, send: &mut dyn FnMut(JobM
     let result = match spec.kind {
         JobKind::Continue | JobKind::Generate => generate(&spec, cancel, send),
         JobKind::Render => render_job(&spec, &cancel, send),
+        JobKind::Accompany => accompany_job(&spec, cancel, send),
     };
     send(JobMsg::Done(result.map_err(|e| e.to_string())));
 }
@@ -142,6 +146,43 @@ fn generate(
     Ok(JobResult::Generated {
         score,
         generated_from,
+    })
+}
+
+fn accompany_job(
+    spec: &JobSpec,
+    cancel: Arc<AtomicBool>,
+    send: &mut dyn FnMut(JobMsg),
+) -> crate::Result<JobResult> {
+    use crate::accompany::generate::{accompanied_score, accompany, pick_melody, AccompanyRequest};
+    let score = spec
+        .primer
+        .as_ref()
+        .ok_or_else(|| crate::Error::Internal("accompany job without music".into()))?;
+    let melody = pick_melody(score, None)?;
+    send(JobMsg::Progress(melody.description.clone()));
+    let model = crate::model::theme_transformer::ThemeTransformer::load(
+        &spec.model_dir,
+        &candle_core::Device::Cpu,
+    )?;
+    let p = &spec.params;
+    let mut req = AccompanyRequest::new(SamplerConfig {
+        temperature: p.temperature,
+        top_k: (p.top_k > 0).then_some(p.top_k),
+        top_p: p.top_p,
+        seed: p.seed,
+    });
+    req.cancel = Some(cancel);
+    let end = melody.notes.iter().map(|n| n.end).max().unwrap_or(0);
+    let bars = crate::theme::retrieval::bar_starts(score, end);
+    let piano = accompany(&model, &melody.notes, &bars, &req, &mut |done, all| {
+        send(JobMsg::Progress(format!(
+            "accompanying … bar {done} of {all} · Esc cancels"
+        )))
+    })?;
+    Ok(JobResult::Generated {
+        score: accompanied_score(score, &melody.notes, &piano, &bars)?,
+        generated_from: 0.0,
     })
 }
 

@@ -1,0 +1,193 @@
+//! Chord annotations (POP909's `chord_midi.txt`: `start end label` per line, seconds, Harte-style
+//! labels such as `C:maj`, `Ab:min/b3`, `F#:sus4(b7)`, `N` for no chord) and the share of a part's
+//! sounding time that is made of chord tones.
+
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+/// A labelled chord over a time span.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ChordSpan {
+    /// Start, seconds.
+    pub start: f64,
+    /// End, seconds.
+    pub end: f64,
+    /// Bit `k` set if pitch class `k` (C = 0) is in the chord (bass included).
+    pub pitch_classes: u16,
+}
+
+/// Semitones above the root of a Harte degree such as `3`, `b7`, `#5`, `9`.
+fn degree(d: &str) -> Option<i32> {
+    let flats = d.chars().take_while(|&c| c == 'b').count() as i32;
+    let sharps = d.chars().take_while(|&c| c == '#').count() as i32;
+    let base = match d.trim_start_matches(['b', '#']) {
+        "1" => 0,
+        "2" | "9" => 2,
+        "3" => 4,
+        "4" | "11" => 5,
+        "5" => 7,
+        "6" | "13" => 9,
+        "7" => 11,
+        _ => return None,
+    };
+    Some(base + sharps - flats)
+}
+
+/// The pitch classes of a chord label; `None` for `N`, `X` or a label it cannot read.
+pub fn chord_pitch_classes(label: &str) -> Option<u16> {
+    let (root, rest) = match label.split_once(':') {
+        Some((r, q)) => (r, q),
+        None => (label, "maj"),
+    };
+    let mut chars = root.chars();
+    let letter = match chars.next()? {
+        'C' => 0,
+        'D' => 2,
+        'E' => 4,
+        'F' => 5,
+        'G' => 7,
+        'A' => 9,
+        'B' => 11,
+        _ => return None,
+    };
+    let root_pc = chars.try_fold(letter, |pc, c| match c {
+        '#' => Some(pc + 1),
+        'b' => Some(pc - 1),
+        _ => None,
+    })?;
+    let (quality, bass) = match rest.split_once('/') {
+        Some((q, b)) => (q, Some(b)),
+        None => (rest, None),
+    };
+    let (shorthand, extra) = match quality.split_once('(') {
+        Some((s, e)) => (s, e.trim_end_matches(')')),
+        None => (quality, ""),
+    };
+    let mut intervals: Vec<i32> = match shorthand {
+        "maj" | "" => vec![0, 4, 7],
+        "min" => vec![0, 3, 7],
+        "dim" => vec![0, 3, 6],
+        "aug" => vec![0, 4, 8],
+        "sus2" => vec![0, 2, 7],
+        "sus4" => vec![0, 5, 7],
+        "7" => vec![0, 4, 7, 10],
+        "maj7" => vec![0, 4, 7, 11],
+        "min7" => vec![0, 3, 7, 10],
+        "minmaj7" => vec![0, 3, 7, 11],
+        "dim7" => vec![0, 3, 6, 9],
+        "hdim7" => vec![0, 3, 6, 10],
+        "maj6" => vec![0, 4, 7, 9],
+        "min6" => vec![0, 3, 7, 9],
+        "9" => vec![0, 4, 7, 10, 2],
+        "maj9" => vec![0, 4, 7, 11, 2],
+        "min9" => vec![0, 3, 7, 10, 2],
+        _ => return None,
+    };
+    for e in extra.split(',').filter(|e| !e.is_empty()) {
+        if let Some(removed) = e.strip_prefix('*') {
+            let r = degree(removed)?;
+            intervals.retain(|&i| i != r);
+        } else {
+            intervals.push(degree(e)?);
+        }
+    }
+    if let Some(b) = bass {
+        intervals.push(degree(b)?);
+    }
+    Some(
+        intervals
+            .iter()
+            .fold(0u16, |m, i| m | 1 << (root_pc + i).rem_euclid(12)),
+    )
+}
+
+/// Reads `chord_midi.txt`; lines with `N` or an unreadable label are left out (no chord to
+/// compare with).
+pub fn read_chords(path: &Path) -> Result<Vec<ChordSpan>> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let mut chords = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        if cols.is_empty() {
+            continue;
+        }
+        let bad = || Error::bad_file(path, format!("line {}: expected `start end chord`", i + 1));
+        let [start, end, label] = cols[..] else {
+            return Err(bad());
+        };
+        let (start, end) = (
+            start.parse::<f64>().map_err(|_| bad())?,
+            end.parse::<f64>().map_err(|_| bad())?,
+        );
+        if let Some(pitch_classes) = chord_pitch_classes(label) {
+            chords.push(ChordSpan {
+                start,
+                end,
+                pitch_classes,
+            });
+        }
+    }
+    Ok(chords)
+}
+
+/// Seconds of `notes` (`start`, `end` seconds, pitch) that sound over a labelled chord, and how many
+/// of those are chord tones.
+pub fn chord_tone_seconds(notes: &[(f64, f64, u8)], chords: &[ChordSpan]) -> (f64, f64) {
+    let (mut tones, mut labelled) = (0.0, 0.0);
+    for &(start, end, pitch) in notes {
+        let from = chords.partition_point(|c| c.end <= start);
+        for c in chords[from..].iter().take_while(|c| c.start < end) {
+            let overlap = end.min(c.end) - start.max(c.start);
+            if overlap > 0.0 {
+                labelled += overlap;
+                if c.pitch_classes & (1 << (pitch % 12)) != 0 {
+                    tones += overlap;
+                }
+            }
+        }
+    }
+    (tones, labelled)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pcs(label: &str) -> Vec<u8> {
+        let m = chord_pitch_classes(label).unwrap();
+        (0..12).filter(|k| m & (1 << k) != 0).collect()
+    }
+
+    #[test]
+    fn reads_the_labels_pop909_uses() {
+        assert_eq!(pcs("C:maj"), [0, 4, 7]);
+        assert_eq!(pcs("A:min7"), [0, 4, 7, 9]);
+        assert_eq!(pcs("Ab:min/b3"), [3, 8, 11]);
+        assert_eq!(pcs("F#:sus4(b7)"), [1, 4, 6, 11]);
+        assert_eq!(pcs("B:hdim7"), [2, 5, 9, 11]);
+        assert_eq!(pcs("G:7/3"), [2, 5, 7, 11]);
+        assert_eq!(pcs("C:maj7/7"), [0, 4, 7, 11]);
+        assert_eq!(pcs("D"), [2, 6, 9]);
+        assert_eq!(chord_pitch_classes("N"), None);
+        assert_eq!(chord_pitch_classes("C:weird"), None);
+        assert_eq!(chord_pitch_classes("H:maj"), None);
+    }
+
+    #[test]
+    fn chord_tone_time_counts_overlaps() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("chord_midi.txt");
+        std::fs::write(&path, "0.0\t1.0\tN\n1.0\t2.0\tC:maj\n2.0\t3.0\tG:maj\n").unwrap();
+        let chords = read_chords(&path).unwrap();
+        assert_eq!(chords.len(), 2);
+        // E (64) from 0.5 to 2.5: 0.5 s unlabelled, 1 s a C-chord tone, 0.5 s not in G.
+        let (tones, labelled) = chord_tone_seconds(&[(0.5, 2.5, 64)], &chords);
+        assert!((tones - 1.0).abs() < 1e-9 && (labelled - 1.5).abs() < 1e-9);
+        std::fs::write(&path, "0.0 1.0\n").unwrap();
+        assert!(read_chords(&path)
+            .unwrap_err()
+            .to_string()
+            .contains("line 1"));
+    }
+}

@@ -1,0 +1,331 @@
+//! How well an accompaniment fits its melody, measured on POP909's validation songs: the share of
+//! the piano's sounding time (over labelled chords) made of chord tones of `chord_midi.txt`, and the
+//! share of melody bars whose first beat has a piano onset within 50 ms, for the original PIANO
+//! part, Reprise's accompaniment, and a naive baseline (random notes in the melody's key with the
+//! original part's number of notes per bar).
+
+use rand::{Rng, SeedableRng};
+
+use super::bars::{place, GridNote};
+use super::chords::{chord_tone_seconds, read_chords, ChordSpan};
+use super::generate::{accompany, grid_ticks, AccompanyRequest};
+use crate::error::{Error, Result};
+use crate::midi::TrackRole;
+use crate::model::theme_transformer::ThemeTransformer;
+use crate::pop909::Song;
+use crate::theme::retrieval::{bars_from_downbeats, MelodyNote};
+use crate::train::accomp::track_notes;
+
+/// Onsets this close to a bar start count as aligned, seconds.
+pub const ALIGN_SECONDS: f64 = 0.05;
+
+/// The measures of one piano part.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Fit {
+    /// Notes.
+    pub notes: usize,
+    /// Seconds of notes over labelled chords.
+    pub labelled_s: f64,
+    /// … of which chord tones.
+    pub chord_tone_s: f64,
+    /// Bars with a melody onset.
+    pub melody_bars: usize,
+    /// … whose start has a piano onset within [`ALIGN_SECONDS`].
+    pub aligned_bars: usize,
+}
+
+impl Fit {
+    /// Chord-tone share of the sounding time, 0–1.
+    pub fn chord_tone_share(&self) -> f64 {
+        self.chord_tone_s / self.labelled_s.max(1e-9)
+    }
+
+    /// Share of melody bars with an aligned onset, 0–1.
+    pub fn onset_alignment(&self) -> f64 {
+        self.aligned_bars as f64 / self.melody_bars.max(1) as f64
+    }
+
+    fn add(&mut self, o: &Fit) {
+        self.notes += o.notes;
+        self.labelled_s += o.labelled_s;
+        self.chord_tone_s += o.chord_tone_s;
+        self.melody_bars += o.melody_bars;
+        self.aligned_bars += o.aligned_bars;
+    }
+}
+
+/// One song's three parts.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SongFit {
+    /// POP909 number.
+    pub number: u32,
+    /// Bars measured.
+    pub bars: usize,
+    /// The original PIANO track.
+    pub original: Fit,
+    /// Reprise's accompaniment.
+    pub reprise: Fit,
+    /// Random notes in the melody's key.
+    pub baseline: Fit,
+}
+
+/// Measures `piano` (`start`, `end` seconds, pitch) against the chords and the melody's bar starts.
+pub fn fit(piano: &[(f64, f64, u8)], chords: &[ChordSpan], melody_bar_starts: &[f64]) -> Fit {
+    let (chord_tone_s, labelled_s) = chord_tone_seconds(piano, chords);
+    let mut onsets: Vec<f64> = piano.iter().map(|n| n.0).collect();
+    onsets.sort_by(f64::total_cmp);
+    let aligned_bars = melody_bar_starts
+        .iter()
+        .filter(|&&t| {
+            let i = onsets.partition_point(|&o| o < t - ALIGN_SECONDS);
+            onsets.get(i).is_some_and(|&o| o <= t + ALIGN_SECONDS)
+        })
+        .count();
+    Fit {
+        notes: piano.len(),
+        labelled_s,
+        chord_tone_s,
+        melody_bars: melody_bar_starts.len(),
+        aligned_bars,
+    }
+}
+
+/// Krumhansl–Kessler key profiles (major, minor), tonic first.
+const MAJOR: [f64; 12] = [
+    6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88,
+];
+const MINOR: [f64; 12] = [
+    6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17,
+];
+
+/// The scale (pitch classes of the major or natural minor key) that best fits the melody's
+/// duration-weighted pitch classes (Krumhansl–Schmuckler).
+pub fn melody_scale(melody: &[MelodyNote]) -> [bool; 12] {
+    let mut hist = [0f64; 12];
+    for n in melody {
+        hist[n.pitch as usize % 12] += (n.end - n.start) as f64;
+    }
+    let score = |profile: &[f64; 12], tonic: usize| -> f64 {
+        (0..12).map(|k| hist[(tonic + k) % 12] * profile[k]).sum()
+    };
+    let (mut best, mut best_score) = ((0, true), f64::MIN);
+    for tonic in 0..12 {
+        for (major, profile) in [(true, &MAJOR), (false, &MINOR)] {
+            let s = score(profile, tonic);
+            if s > best_score {
+                (best, best_score) = ((tonic, major), s);
+            }
+        }
+    }
+    let steps: [usize; 7] = if best.1 {
+        [0, 2, 4, 5, 7, 9, 11]
+    } else {
+        [0, 2, 3, 5, 7, 8, 10]
+    };
+    let mut scale = [false; 12];
+    for s in steps {
+        scale[(best.0 + s) % 12] = true;
+    }
+    scale
+}
+
+/// The baseline: in each bar as many notes as `counts[bar]`, at random sixteenths, 2, 4 or 8
+/// sixteenths long, pitches drawn from `scale` in C3–C5.
+pub fn random_in_key(counts: &[usize], scale: &[bool; 12], seed: u64) -> Vec<GridNote> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let pitches: Vec<u8> = (48..=72u8).filter(|p| scale[*p as usize % 12]).collect();
+    let mut out = Vec::new();
+    for (bar, &count) in counts.iter().enumerate() {
+        for _ in 0..count {
+            out.push(GridNote {
+                bar,
+                pos: rng.random_range(0..16),
+                pitch: pitches[rng.random_range(0..pitches.len())],
+                bin: 20,
+                duration: [2, 4, 8][rng.random_range(0..3)],
+            });
+        }
+    }
+    out.sort();
+    out
+}
+
+/// What to measure.
+#[derive(Debug, Clone)]
+pub struct ReportRequest {
+    /// Bars per song, from the bar of the first melody note.
+    pub bars: usize,
+    /// Generation settings (each song's seed is this seed plus its number).
+    pub accompany: AccompanyRequest,
+    /// Songs measured at once (each on one thread).
+    pub jobs: usize,
+}
+
+/// Measures one song.
+pub fn song_fit(model: &ThemeTransformer, song: &Song, req: &ReportRequest) -> Result<SongFit> {
+    let score = song.score()?;
+    let path = song.midi_path();
+    let chords = read_chords(&song.dir.join("chord_midi.txt"))?;
+    let end = score.end_tick();
+    let all_bars = match crate::pop909::downbeats(&path) {
+        Some(d) => bars_from_downbeats(&score, &d, end),
+        None => crate::theme::retrieval::bar_starts(&score, end),
+    };
+    let melody_all: Vec<MelodyNote> = track_notes(&score, TrackRole::Melody)
+        .into_iter()
+        .map(|(start, end, pitch, velocity)| MelodyNote {
+            pitch,
+            velocity,
+            start,
+            end,
+        })
+        .collect();
+    let Some(first_onset) = melody_all.iter().map(|n| n.start).min() else {
+        return Err(Error::bad_file(&path, "has no MELODY notes"));
+    };
+    let m0 = all_bars
+        .partition_point(|&t| t <= first_onset)
+        .saturating_sub(1);
+    let m1 = (m0 + req.bars).min(all_bars.len() - 1);
+    let bars = &all_bars[m0..=m1];
+    let (from, to) = (bars[0], bars[bars.len() - 1]);
+    let inside = |s: u64| (from..to).contains(&s);
+    let melody: Vec<MelodyNote> = melody_all
+        .into_iter()
+        .filter(|n| inside(n.start))
+        .map(|n| MelodyNote {
+            end: n.end.min(to),
+            ..n
+        })
+        .collect();
+    let secs = |t: u64| score.tempo_map.seconds(t);
+    let as_seconds = |notes: &[GridNote]| -> Vec<(f64, f64, u8)> {
+        grid_ticks(notes, bars)
+            .map(|(s, e, n)| (secs(s), secs(e.min(to)), n.pitch))
+            .collect()
+    };
+    let original_notes: Vec<(u64, u64, u8, u8)> = track_notes(&score, TrackRole::Accompaniment)
+        .into_iter()
+        .filter(|n| inside(n.0))
+        .collect();
+    let original: Vec<(f64, f64, u8)> = original_notes
+        .iter()
+        .map(|n| (secs(n.0), secs(n.1.min(to)), n.2))
+        .collect();
+    let mut melody_bar_starts: Vec<f64> = melody
+        .iter()
+        .map(|n| bars.partition_point(|&t| t <= n.start) - 1)
+        .map(|b| secs(bars[b]))
+        .collect();
+    melody_bar_starts.dedup();
+    let mut accompany_req = req.accompany.clone();
+    accompany_req.sampler.seed = req.accompany.sampler.seed.wrapping_add(song.number as u64);
+    let reprise = accompany(model, &melody, bars, &accompany_req, &mut |_, _| {})?;
+    let mut counts = vec![0usize; bars.len() - 1];
+    for n in place(original_notes.iter().copied(), bars) {
+        counts[n.bar] += 1;
+    }
+    let baseline = random_in_key(&counts, &melody_scale(&melody), accompany_req.sampler.seed);
+    Ok(SongFit {
+        number: song.number,
+        bars: bars.len() - 1,
+        original: fit(&original, &chords, &melody_bar_starts),
+        reprise: fit(&as_seconds(&reprise), &chords, &melody_bar_starts),
+        baseline: fit(&as_seconds(&baseline), &chords, &melody_bar_starts),
+    })
+}
+
+/// Measures `songs` on `req.jobs` threads; `on_song` sees each result as it comes.
+pub fn report(
+    model: &ThemeTransformer,
+    songs: &[Song],
+    req: &ReportRequest,
+    on_song: &(dyn Fn(&SongFit) + Sync),
+) -> Result<Vec<SongFit>> {
+    crate::threads::map(songs, req.jobs, |song| {
+        let r = song_fit(model, song, req);
+        if let Ok(f) = &r {
+            on_song(f);
+        }
+        r
+    })
+    .into_iter()
+    .collect()
+}
+
+/// The totals over songs (time-weighted shares), as (original, reprise, baseline).
+pub fn totals(fits: &[SongFit]) -> (Fit, Fit, Fit) {
+    let (mut a, mut b, mut c) = (Fit::default(), Fit::default(), Fit::default());
+    for f in fits {
+        a.add(&f.original);
+        b.add(&f.reprise);
+        c.add(&f.baseline);
+    }
+    (a, b, c)
+}
+
+/// The table printed by `reprise accompany --report`.
+pub fn table(fits: &[SongFit]) -> String {
+    let (a, b, c) = totals(fits);
+    let bars: usize = fits.iter().map(|f| f.bars).sum();
+    let mut out = format!(
+        "{} songs, {bars} bars\npart                       notes  chord-tone share  onsets on melody bar starts (±50 ms)\n",
+        fits.len()
+    );
+    for (name, f) in [
+        ("(a) original PIANO", a),
+        ("(b) Reprise", b),
+        ("(c) random notes in key", c),
+    ] {
+        out.push_str(&format!(
+            "{name:<26} {:>6}  {:>15.1} %  {:>6.1} % ({} of {})\n",
+            f.notes,
+            100.0 * f.chord_tone_share(),
+            100.0 * f.onset_alignment(),
+            f.aligned_bars,
+            f.melody_bars
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::accompany::chords::ChordSpan;
+
+    #[test]
+    fn fit_counts_chord_tones_and_aligned_bars() {
+        let c_major = ChordSpan {
+            start: 0.0,
+            end: 4.0,
+            pitch_classes: 1 | 1 << 4 | 1 << 7,
+        };
+        let piano = [(0.01, 1.0, 48), (1.0, 2.0, 50), (2.2, 4.0, 55)];
+        let f = fit(&piano, &[c_major], &[0.0, 2.0]);
+        assert_eq!(f.notes, 3);
+        assert!((f.chord_tone_share() - 2.79 / 3.79).abs() < 1e-9);
+        assert_eq!((f.aligned_bars, f.melody_bars), (1, 2));
+    }
+
+    #[test]
+    fn key_finding_and_the_random_baseline() {
+        // A C-major melody: C E G C over four bars.
+        let m = |pitch, start| MelodyNote {
+            pitch,
+            velocity: 90,
+            start,
+            end: start + 480,
+        };
+        let scale = melody_scale(&[m(60, 0), m(64, 480), m(67, 960), m(72, 1440), m(65, 1920)]);
+        let pcs: Vec<usize> = (0..12).filter(|&k| scale[k]).collect();
+        assert_eq!(pcs, [0, 2, 4, 5, 7, 9, 11]);
+        let notes = random_in_key(&[3, 0, 5], &scale, 7);
+        assert_eq!(notes.len(), 8);
+        assert!(notes
+            .iter()
+            .all(|n| scale[n.pitch as usize % 12] && (48..=72).contains(&n.pitch)));
+        assert_eq!(notes.iter().filter(|n| n.bar == 2).count(), 5);
+        assert_eq!(random_in_key(&[3, 0, 5], &scale, 7), notes);
+    }
+}

@@ -1,0 +1,199 @@
+//! Training data of the accompaniment model: POP909's MELODY → PIANO, cut into windows of whole bars.
+//! The decoder reads `[BOS]` and the piano bars of a window (at most the model's context); the encoder
+//! reads the melody of the same bars and one more ([`LOOKAHEAD_BARS`]). BRIDGE (a second melody line)
+//! is left out on both sides: a user gives one melody, and the piano part is what we learn.
+
+use std::path::Path;
+
+use rayon::prelude::*;
+
+use super::theme::{ThemeCorpus, ThemePiece};
+use crate::accompany::bars::{bar_tokens, melody_window, place, time_positions};
+use crate::error::{Error, Result};
+use crate::midi::{Score, TrackRole};
+use crate::model::theme_transformer::ThemeConfig;
+use crate::theme::retrieval::bars_from_downbeats;
+use crate::tokens::remi::Part;
+use crate::tokens::BOS;
+
+/// Training windows start every this many bars (they overlap); validation windows do not overlap.
+pub const TRAIN_STRIDE_BARS: usize = 4;
+/// Most bars in a window.
+pub const WINDOW_BARS: usize = 12;
+
+/// Notes of the tracks with `role`, as `(start, end, pitch, velocity)` ticks.
+pub fn track_notes(score: &Score, role: TrackRole) -> Vec<(u64, u64, u8, u8)> {
+    score
+        .notes
+        .iter()
+        .filter(|n| !n.is_drum() && score.tracks.get(n.track).map(|t| t.role) == Some(role))
+        .map(|n| (n.start_tick, n.end_tick, n.pitch, n.velocity))
+        .collect()
+}
+
+/// A song's windows: `stride` bars apart, or back to back when `stride` is `None`. Windows without
+/// a piano note are skipped.
+pub fn song_windows(
+    score: &Score,
+    bars: &[u64],
+    cfg: &ThemeConfig,
+    stride: Option<usize>,
+) -> Vec<ThemePiece> {
+    let n_bars = bars.len().saturating_sub(1);
+    let melody = bar_tokens(
+        &place(track_notes(score, TrackRole::Melody), bars),
+        n_bars,
+        Part::Melody,
+    );
+    let piano_notes = place(track_notes(score, TrackRole::Accompaniment), bars);
+    let piano = bar_tokens(&piano_notes, n_bars, Part::Piano);
+    let mut out = Vec::new();
+    let mut first = 0;
+    while first < n_bars {
+        let mut ids = vec![BOS];
+        let mut end = first;
+        while end < n_bars
+            && end - first < WINDOW_BARS
+            && ids.len() + piano[end].len() <= cfg.max_len + 1
+        {
+            ids.extend(&piano[end]);
+            end += 1;
+        }
+        if end == first {
+            // One bar longer than the context: keep its beginning.
+            ids.extend(&piano[first]);
+            ids.truncate(cfg.max_len + 1);
+            end = first + 1;
+        }
+        let has_notes = piano_notes.iter().any(|n| (first..end).contains(&n.bar));
+        if has_notes {
+            let theme = melody_window(&melody, first, end, cfg.max_theme);
+            out.push(ThemePiece {
+                theme_pos: time_positions(&theme),
+                counter: time_positions(&ids),
+                gate: vec![1.0; ids.len()],
+                theme,
+                ids,
+            });
+        }
+        first = match stride {
+            Some(s) => first + s.max(1),
+            None => end,
+        };
+    }
+    out
+}
+
+/// The windows of every POP909 song of `split` (bars from `beat_midi.txt`); songs without a MELODY or
+/// PIANO note are counted in `without_theme`.
+pub fn load_accomp_corpus(root: &Path, split: &str, cfg: &ThemeConfig) -> Result<ThemeCorpus> {
+    if !crate::pop909::is_pop909(root) {
+        return Err(Error::bad_file(
+            root,
+            "is not a POP909 directory (NNN/NNN.mid) as the accompaniment model needs",
+        ));
+    }
+    let stride = (split == "train").then_some(TRAIN_STRIDE_BARS);
+    let songs = crate::pop909::songs(root, split)?;
+    let per_song: Vec<(Vec<ThemePiece>, f64)> = songs
+        .par_iter()
+        .map(|song| {
+            let score = song.score()?;
+            let end = score.end_tick();
+            let bars = match crate::pop909::downbeats(&song.midi_path()) {
+                Some(d) => bars_from_downbeats(&score, &d, end),
+                None => crate::theme::retrieval::bar_starts(&score, end),
+            };
+            let has_melody = !track_notes(&score, TrackRole::Melody).is_empty();
+            let windows = if has_melody {
+                song_windows(&score, &bars, cfg, stride)
+            } else {
+                Vec::new()
+            };
+            Ok((windows, score.duration()))
+        })
+        .collect::<Result<_>>()?;
+    let mut corpus = ThemeCorpus::default();
+    for (windows, seconds) in per_song {
+        if windows.is_empty() {
+            corpus.without_theme += 1;
+        } else {
+            corpus.pieces.extend(windows);
+            corpus.seconds += seconds;
+        }
+    }
+    if corpus.pieces.is_empty() {
+        return Err(Error::bad_file(
+            root,
+            format!("no song of split {split} has a melody and a piano part"),
+        ));
+    }
+    Ok(corpus)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::theme_transformer::ThemeTask;
+    use crate::tokens::remi;
+
+    fn cfg(max_len: usize) -> ThemeConfig {
+        ThemeConfig {
+            architecture: ThemeConfig::ARCHITECTURE.into(),
+            vocab_size: remi::SIZE as usize,
+            d_model: 32,
+            n_heads: 4,
+            d_ff: 64,
+            enc_layers: 1,
+            dec_layers: 2,
+            max_len,
+            max_theme: 64,
+            dropout: 0.0,
+            task: ThemeTask::Accompany,
+            gated: false,
+        }
+    }
+
+    /// 16 bars: a melody note and two piano notes per bar.
+    fn song() -> (Score, Vec<u64>) {
+        let mut s = Score::new(480, 500_000).unwrap();
+        let m = s.add_track("MELODY", TrackRole::Melody);
+        let p = s.add_track("PIANO", TrackRole::Accompaniment);
+        for bar in 0..16u64 {
+            let t = bar * 1920;
+            s.push_note_ticks(m, 0, 0, 72 + (bar % 5) as u8, 90, t, t + 960);
+            s.push_note_ticks(p, 1, 0, 48, 60, t, t + 1920);
+            s.push_note_ticks(p, 1, 0, 55, 60, t + 960, t + 1920);
+        }
+        s.sort();
+        let bars = (0..=16).map(|b| b * 1920).collect();
+        (s, bars)
+    }
+
+    #[test]
+    fn windows_hold_whole_bars_and_align_melody_and_piano() {
+        let (s, bars) = song();
+        // A bar of piano is Bar + 2 × (Position + 3 note tokens) = 9 tokens.
+        let c = cfg(40); // 1 + 4 bars × 9 = 37 ≤ 41
+        let disjoint = song_windows(&s, &bars, &c, None);
+        assert_eq!(disjoint.len(), 4);
+        for w in &disjoint {
+            assert_eq!(w.ids.len(), 37);
+            assert_eq!(w.ids[0], BOS);
+            assert_eq!(w.ids.iter().filter(|&&i| i == remi::BAR).count(), 4);
+            // Melody of the 4 bars and one more: Bar, Position, 3 note tokens each.
+            assert!(w.theme.len() == 25 || w.theme.len() == 20);
+            assert_eq!(w.counter.len(), w.ids.len());
+            assert_eq!(w.theme_pos.len(), w.theme.len());
+            // The same bar has the same time on both sides.
+            assert_eq!(w.theme_pos[5], w.counter[10]);
+            assert_eq!(w.counter[10], 17);
+        }
+        let overlapping = song_windows(&s, &bars, &c, Some(TRAIN_STRIDE_BARS / 2));
+        assert_eq!(overlapping.len(), 8);
+        // A context shorter than a bar keeps the bar's beginning.
+        let tiny = song_windows(&s, &bars, &cfg(5), None);
+        assert_eq!(tiny.len(), 16);
+        assert!(tiny.iter().all(|w| w.ids.len() == 6));
+    }
+}

@@ -1,0 +1,313 @@
+//! Accompaniment end to end on a tiny POP909-shaped corpus made here: the model trains and its loss
+//! falls; `reprise accompany` writes melody + piano on the melody's tempo map (one sample or
+//! several); bad melodies fail cleanly; `--report` prints the three-way table; the TUI's `a` key
+//! accompanies the loaded file.
+
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use reprise::midi::{Score, TrackRole};
+use reprise::model::theme_transformer::{ThemeConfig, ThemeTask, ThemeTransformer};
+use reprise::train::{train, ModelConfig, TrainConfig, TrainOptions};
+
+mod common;
+use common::{assert_bad_input, reprise as run};
+
+/// Roots of the song's chords, one per bar: C F G C.
+const ROOTS: [u8; 4] = [0, 5, 7, 0];
+
+/// Eight bars at 120 BPM: a melody of chord tones, and a piano part of root-position triads.
+fn song(offset: u8) -> Score {
+    let mut s = Score::new(480, 500_000).unwrap();
+    let m = s.add_track("MELODY", TrackRole::Melody);
+    let p = s.add_track("PIANO", TrackRole::Accompaniment);
+    for bar in 0..8u64 {
+        let root = ROOTS[bar as usize % 4] + offset;
+        let t = bar * 1920;
+        for (i, step) in [0u8, 4, 7, 4].iter().enumerate() {
+            let start = t + i as u64 * 480;
+            s.push_note_ticks(m, 0, 0, 72 + root + step, 90, start, start + 480);
+        }
+        for step in [0u8, 4, 7] {
+            s.push_note_ticks(p, 1, 0, 48 + root + step, 70, t, t + 960);
+            s.push_note_ticks(p, 1, 0, 48 + root + step, 60, t + 960, t + 1920);
+        }
+    }
+    s.sort();
+    s
+}
+
+fn corpus(dir: &Path) {
+    for (n, off) in [(1u32, 0u8), (2, 2), (801, 0)] {
+        let d = dir.join(format!("{n:03}"));
+        std::fs::create_dir_all(&d).unwrap();
+        reprise::midi::write_file(&song(off), &d.join(format!("{n:03}.mid"))).unwrap();
+        let names = ["C", "F", "G", "C"];
+        let chords: String = (0..8)
+            .map(|b| format!("{}.0\t{}.0\t{}:maj\n", b * 2, b * 2 + 2, names[b % 4]))
+            .collect();
+        std::fs::write(d.join("chord_midi.txt"), chords).unwrap();
+    }
+}
+
+fn tiny_config() -> TrainConfig {
+    let model = ThemeConfig {
+        architecture: ThemeConfig::ARCHITECTURE.into(),
+        vocab_size: reprise::tokens::remi::SIZE as usize,
+        d_model: 32,
+        n_heads: 4,
+        d_ff: 64,
+        enc_layers: 1,
+        dec_layers: 2,
+        max_len: 96,
+        max_theme: 64,
+        dropout: 0.0,
+        task: ThemeTask::Accompany,
+        gated: false,
+    };
+    TrainConfig {
+        model: ModelConfig::Theme(model),
+        crop_len: 96,
+        batch_tokens: 400,
+        lr: 0.003,
+        warmup_steps: 2,
+        total_steps: 80,
+        min_lr_ratio: 0.1,
+        weight_decay: 0.0,
+        clip_norm: 1.0,
+        transpose: 0,
+        checkpoint_every: 40,
+        seed: 3,
+        stretch: 0.0,
+        valid_every: 80,
+        valid_tokens: 0,
+        notes_per_instrument: 0,
+    }
+}
+
+/// A melody that did not come from POP909: one track, 90 BPM, 3 bars and a half.
+fn user_melody(path: &Path) -> Score {
+    let mut s = Score::new(96, 666_667).unwrap();
+    let t = s.add_track("Flute", TrackRole::Other);
+    for (i, pitch) in [67u8, 69, 71, 72, 74, 72, 71, 69, 67, 65, 64, 62, 60, 64]
+        .iter()
+        .enumerate()
+    {
+        let start = i as u64 * 96;
+        s.push_note_ticks(t, 0, 73, *pitch, 80, start, start + 90);
+    }
+    s.sort();
+    reprise::midi::write_file(&s, path).unwrap();
+    s
+}
+
+#[test]
+fn accompaniment_trains_writes_reports_and_runs_in_the_tui() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("pop");
+    corpus(&data);
+    let out = tmp.path().join("run");
+    let opts = TrainOptions {
+        config: tiny_config(),
+        data: data.clone(),
+        out: out.clone(),
+        resume: false,
+        max_minutes: None,
+        init: None,
+    };
+    let mut losses = Vec::new();
+    train(&opts, &mut |s| {
+        if s.loss.is_finite() {
+            losses.push(s.loss)
+        }
+    })
+    .unwrap();
+    let stats: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("data.json")).unwrap()).unwrap();
+    // A bar of piano is 21 tokens, so a 96-token window holds four bars: training windows start
+    // every four bars (two per song), validation windows do not overlap (two for the one song).
+    assert_eq!(stats["train"]["pieces"], 4, "{stats}");
+    assert_eq!(stats["valid"]["pieces"], 2, "{stats}");
+    let first: f64 = losses[..3].iter().sum::<f64>() / 3.0;
+    let last: f64 = losses[losses.len() - 3..].iter().sum::<f64>() / 3.0;
+    assert!(last < first * 0.5, "loss {first} → {last}");
+    let model_dir = out.join("model");
+    let m = ThemeTransformer::load(&model_dir, &candle_core::Device::Cpu).unwrap();
+    assert_eq!(m.config().task, ThemeTask::Accompany);
+    let model = model_dir.to_str().unwrap();
+
+    // A melody from outside POP909, from the command line: both tracks, the tempo map kept.
+    let melody = tmp.path().join("flute.mid");
+    let original = user_melody(&melody);
+    let accompanied = tmp.path().join("accompanied.mid");
+    let res = run(&[
+        "accompany",
+        melody.to_str().unwrap(),
+        "--model",
+        model,
+        "--seed",
+        "5",
+        "-o",
+        accompanied.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&res.stderr);
+    assert!(res.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("melody: track 0 (Flute) (the only track)"),
+        "{stderr}"
+    );
+    let score = reprise::midi::read_file(&accompanied).unwrap();
+    let roles: Vec<TrackRole> = score.tracks.iter().map(|t| t.role).collect();
+    assert!(roles.contains(&TrackRole::Melody) && roles.contains(&TrackRole::Accompaniment));
+    let melody_track = roles.iter().position(|&r| r == TrackRole::Melody).unwrap();
+    let piano_track = roles
+        .iter()
+        .position(|&r| r == TrackRole::Accompaniment)
+        .unwrap();
+    let pitches = |s: &Score, t: usize| s.track_notes(t).map(|n| n.pitch).collect::<Vec<_>>();
+    assert_eq!(pitches(&score, melody_track), pitches(&original, 0));
+    assert!((score.tempo_map.bpm(0) - 90.0).abs() < 0.1);
+    let piano: Vec<_> = score.track_notes(piano_track).collect();
+    assert!(!piano.is_empty());
+    // Four bars of 4/4 at 96 PPQ: no piano note starts after the melody's last bar.
+    assert!(piano.iter().all(|n| n.start_tick < 4 * 384), "{piano:?}");
+    // The same seed gives the same file; --samples writes NAME-1 and NAME-2.
+    let again = tmp.path().join("again.mid");
+    let args = |o: &Path| {
+        vec![
+            "accompany".to_string(),
+            melody.to_string_lossy().into_owned(),
+            "--model".into(),
+            model.into(),
+            "--seed".into(),
+            "5".into(),
+            "-q".into(),
+            "-o".into(),
+            o.to_string_lossy().into_owned(),
+        ]
+    };
+    let run_owned = |v: &[String]| run(&v.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(run_owned(&args(&again)).status.success());
+    assert_eq!(
+        std::fs::read(&again).unwrap(),
+        std::fs::read(&accompanied).unwrap()
+    );
+    let mut multi = args(&tmp.path().join("multi.mid"));
+    multi.extend(["--samples".into(), "2".into()]);
+    assert!(run_owned(&multi).status.success());
+    assert!(tmp.path().join("multi-1.mid").is_file() && tmp.path().join("multi-2.mid").is_file());
+
+    // Chords in one track: the top voice, said so.
+    let chords = tmp.path().join("chords.mid");
+    let mut s = Score::new(480, 500_000).unwrap();
+    let t = s.add_track("Keys", TrackRole::Other);
+    for (i, root) in [60u8, 65, 67, 60].iter().enumerate() {
+        for step in [0u8, 4, 7] {
+            let start = i as u64 * 1920;
+            s.push_note_ticks(t, 0, 0, root + step, 80, start, start + 1920);
+        }
+    }
+    s.sort();
+    reprise::midi::write_file(&s, &chords).unwrap();
+    let res = run(&[
+        "accompany",
+        chords.to_str().unwrap(),
+        "--model",
+        model,
+        "-o",
+        tmp.path().join("c.mid").to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&res.stderr);
+    assert!(res.status.success(), "{stderr}");
+    assert!(stderr.contains("top voice"), "{stderr}");
+
+    // Drums only, no notes, a missing track: exit 2, one line, nothing written.
+    let drums = tmp.path().join("drums.mid");
+    let mut d = Score::new(480, 500_000).unwrap();
+    let dt = d.add_track("Drums", TrackRole::Other);
+    d.push_note_ticks(dt, 9, 0, 36, 100, 0, 240);
+    reprise::midi::write_file(&d, &drums).unwrap();
+    let empty = tmp.path().join("empty.mid");
+    let mut e = Score::new(480, 500_000).unwrap();
+    e.add_track("Nothing", TrackRole::Other);
+    reprise::midi::write_file(&e, &empty).unwrap();
+    let never = tmp.path().join("never.mid");
+    for (file, extra, problem) in [
+        (&drums, None, "no pitched notes"),
+        (&empty, None, "no pitched notes"),
+        (&melody, Some("3"), "--track 3"),
+    ] {
+        let mut a = vec![
+            "accompany",
+            file.to_str().unwrap(),
+            "--model",
+            model,
+            "-o",
+            never.to_str().unwrap(),
+        ];
+        if let Some(t) = extra {
+            a.extend(["--track", t]);
+        }
+        let res = run(&a);
+        let name = file.file_name().unwrap().to_str().unwrap();
+        assert_bad_input(&res, name, problem);
+        assert!(!never.exists());
+    }
+
+    // The report on the corpus's validation song.
+    let res = run(&[
+        "accompany",
+        "--report",
+        "--data",
+        data.to_str().unwrap(),
+        "--model",
+        model,
+        "--bars",
+        "8",
+        "--seed",
+        "1",
+    ]);
+    let stdout = String::from_utf8_lossy(&res.stdout);
+    assert!(
+        res.status.success(),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    assert!(stdout.contains("1 songs, 8 bars"), "{stdout}");
+    // The original piano plays only chord tones, on every bar start.
+    let original_row = stdout
+        .lines()
+        .find(|l| l.starts_with("(a) original PIANO"))
+        .unwrap();
+    assert_eq!(
+        original_row.split_whitespace().collect::<Vec<_>>()[3..],
+        ["48", "100.0", "%", "100.0", "%", "(8", "of", "8)"],
+        "{stdout}"
+    );
+    assert!(stdout.contains("(b) Reprise") && stdout.contains("(c) random notes in key"));
+
+    // The TUI's `a` key on the loaded melody.
+    use reprise::tui::app::{App, Effect, Key};
+    use reprise::tui::worker::{run_job, JobMsg, JobResult};
+    let mut app = App::new(Vec::new());
+    app.accompanist = Some(model_dir.clone());
+    app.load(&melody);
+    let Some(Effect::Start(spec)) = app.key(Key::Char('a')) else {
+        panic!("the a key should start a job: {}", app.status);
+    };
+    let mut messages = Vec::new();
+    run_job(*spec, Arc::new(AtomicBool::new(false)), &mut |m| {
+        messages.push(m)
+    });
+    assert!(matches!(
+        messages.last(),
+        Some(JobMsg::Done(Ok(JobResult::Generated { .. })))
+    ));
+    for m in messages {
+        app.job_message(m);
+    }
+    let s = app.score().unwrap();
+    assert_eq!(s.tracks.len(), 2, "{}", app.status);
+    assert!(s.notes.len() > original.notes.len());
+}
