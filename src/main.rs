@@ -599,18 +599,21 @@ fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
             songs,
             jobs,
         } => {
-            if evaluate {
-                prefer_one_thread();
-                let sampler = reprise::generate::SamplerConfig {
+            let sampler = || -> anyhow::Result<reprise::generate::SamplerConfig> {
+                let s = reprise::generate::SamplerConfig {
                     temperature,
                     top_k: None,
                     top_p,
                     seed,
                 };
-                sampler.validate()?;
+                s.validate()?;
+                Ok(s)
+            };
+            if evaluate {
+                prefer_one_thread();
                 let req = reprise::generate::theme::RecurrenceRequest {
                     bars,
-                    sampler,
+                    sampler: sampler()?,
                     threshold,
                 };
                 theme_evaluate(&model, &data.unwrap_or_default(), songs, jobs, &req)?;
@@ -635,17 +638,10 @@ fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
                 ));
             };
             prefer_one_thread();
-            let sampler = reprise::generate::SamplerConfig {
-                temperature,
-                top_k: None,
-                top_p,
-                seed,
-            };
-            sampler.validate()?;
             let req = ThemeArgs {
                 bars,
                 tempo,
-                sampler,
+                sampler: sampler()?,
                 baseline,
             };
             theme_compose(&theme, &model, &req, &output)?;
@@ -1319,13 +1315,14 @@ fn theme_report(
     let all = recurrences(&d, 0, threshold);
     let late = recurrences(&d, 8, threshold);
     let bars = |v: &[usize]| {
-        v.iter()
-            .map(|b| (b + 1).to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
+        if v.is_empty() {
+            return String::new();
+        }
+        let list: Vec<String> = v.iter().map(|b| (b + 1).to_string()).collect();
+        format!(" (bars {})", list.join(", "))
     };
     println!(
-        "theme recurs {} times (bars {}); {} after bar 8 (bars {})",
+        "theme recurs {} times{}; {} after bar 8{}",
         all.len(),
         bars(&all),
         late.len(),

@@ -3,7 +3,7 @@
 //! the melody of the window's bars and one more, and a grammar mask keeps the output well-formed
 //! piano REMI.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use candle_core::{DType, Device, Tensor};
@@ -267,19 +267,8 @@ fn window(
     let mut len = prompt.len();
     let mut out: Vec<Vec<u32>> = vec![vec![remi::BAR]];
     loop {
-        if req
-            .cancel
-            .as_ref()
-            .is_some_and(|c| c.load(Ordering::Acquire))
-        {
-            return Err(Error::Cancelled);
-        }
-        let last = logits.dim(1).map_err(t)? - 1;
-        let row: Vec<f32> = logits
-            .narrow(1, last, 1)
-            .and_then(|r| r.flatten_all())
-            .and_then(|r| r.to_vec1())
-            .map_err(t)?;
+        crate::generate::check_cancel(&req.cancel)?;
+        let row = crate::generate::last_logits(&logits)?;
         let full = len >= max_len || out.last().is_some_and(|b| b.len() >= MAX_BAR_TOKENS);
         let id = if full {
             remi::BAR

@@ -1,7 +1,7 @@
 //! Growing a piece from a theme with the Theme Transformer, and measuring how often the theme comes
 //! back (the paper's melody-distance curve).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use candle_core::{DType, Tensor};
@@ -122,19 +122,8 @@ pub fn compose(
     let mut out = prompt.clone();
     let max_tokens = req.bars * 400;
     for _ in 0..max_tokens {
-        if req
-            .cancel
-            .as_ref()
-            .is_some_and(|c| c.load(Ordering::Acquire))
-        {
-            return Err(Error::Cancelled);
-        }
-        let last = logits.dim(1).map_err(t)? - 1;
-        let row: Vec<f32> = logits
-            .narrow(1, last, 1)
-            .and_then(|r| r.flatten_all())
-            .and_then(|r| r.to_vec1())
-            .map_err(t)?;
+        crate::generate::check_cancel(&req.cancel)?;
+        let row = crate::generate::last_logits(&logits)?;
         let allowed = state.allowed(req.conditioned);
         let id = sampler.sample(&row, Some(&allowed));
         if id == remi::BAR && state.bars >= req.bars {
