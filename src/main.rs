@@ -151,6 +151,10 @@ enum Cmd {
         /// The baseline: the theme only as a prompt (no theme attention).
         #[arg(long)]
         baseline: bool,
+        /// Bring the theme back every N bars (theme regions from bar 1, each as long as the
+        /// theme) instead of letting the model choose where.
+        #[arg(long, conflicts_with = "baseline")]
+        theme_every: Option<usize>,
         /// With --extract: largest distance (0–1) between two segments of one cluster.
         #[arg(long, default_value_t = 0.2)]
         eps: f64,
@@ -205,9 +209,10 @@ enum Cmd {
         /// With --report: the POP909 directory.
         #[arg(long)]
         data: Option<PathBuf>,
-        /// With --report: bars per song, from its first melody note.
-        #[arg(long, default_value_t = 16)]
-        bars: usize,
+        /// With --report: only this many bars of each song, from its first melody note (default:
+        /// the whole melody).
+        #[arg(long)]
+        bars: Option<usize>,
         /// With --report: songs measured at once, one thread each.
         #[arg(long, default_value_t = 2)]
         jobs: usize,
@@ -299,6 +304,10 @@ enum Cmd {
         /// Split to score.
         #[arg(long, default_value = "valid")]
         split: String,
+        /// Theme models: NLL inside theme regions with each song's own theme and with another
+        /// song's theme (how much the model listens to its theme).
+        #[arg(long)]
+        theme_ablation: bool,
     },
     /// Measure speed.
     Bench {
@@ -598,6 +607,7 @@ fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
             data,
             songs,
             jobs,
+            theme_every,
         } => {
             let sampler = || -> anyhow::Result<reprise::generate::SamplerConfig> {
                 let s = reprise::generate::SamplerConfig {
@@ -615,6 +625,7 @@ fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
                     bars,
                     sampler: sampler()?,
                     threshold,
+                    theme_every,
                 };
                 theme_evaluate(&model, &data.unwrap_or_default(), songs, jobs, &req)?;
                 return Ok(ExitCode::SUCCESS);
@@ -643,6 +654,7 @@ fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
                 tempo,
                 sampler: sampler()?,
                 baseline,
+                theme_every,
             };
             theme_compose(&theme, &model, &req, &output)?;
             Ok(ExitCode::SUCCESS)
@@ -724,8 +736,13 @@ fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
             train(&opts, quiet)?;
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Eval { model, data, split } => {
-            eval(&model, &data, &split)?;
+        Cmd::Eval {
+            model,
+            data,
+            split,
+            theme_ablation,
+        } => {
+            eval(&model, &data, &split, theme_ablation)?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Bench { what } => match what {
@@ -1092,12 +1109,22 @@ fn train(opts: &reprise::train::TrainOptions, quiet: bool) -> anyhow::Result<()>
     Ok(())
 }
 
-fn eval(model: &str, data: &Path, split: &str) -> anyhow::Result<()> {
+fn eval(model: &str, data: &Path, split: &str, theme_ablation: bool) -> anyhow::Result<()> {
     let start = std::time::Instant::now();
     let dir = reprise::model::resolve_model_dir(model)?;
     use reprise::model::theme_transformer::{ThemeConfig, ThemeTransformer};
     if ThemeConfig::load(&dir.join("config.json")).is_ok() {
         let m = ThemeTransformer::load(&dir, &candle_core::Device::Cpu)?;
+        if theme_ablation {
+            let ((own, n), (other, _)) =
+                reprise::train::theme::theme_ablation(&m, data, split, Some(100_000))?;
+            println!(
+                "{}: {split} NLL inside theme regions ({n} tokens, windows of about 100 000 tokens in all): {own:.4} with each song's own theme, {other:.4} with the next song's theme ({:.1} s)",
+                dir.display(),
+                start.elapsed().as_secs_f64()
+            );
+            return Ok(());
+        }
         let (nll, tokens, pieces) = reprise::train::theme::evaluate_split(&m, data, split)?;
         println!(
             "{}: {split} NLL {nll:.4} nats/token over {tokens} tokens ({pieces} pieces) in {:.1} s",
@@ -1173,6 +1200,7 @@ struct ThemeArgs {
     tempo: Option<f64>,
     sampler: reprise::generate::SamplerConfig,
     baseline: bool,
+    theme_every: Option<usize>,
 }
 
 fn theme_compose(theme: &Path, model: &str, args: &ThemeArgs, output: &Path) -> anyhow::Result<()> {
@@ -1199,6 +1227,7 @@ fn theme_compose(theme: &Path, model: &str, args: &ThemeArgs, output: &Path) -> 
         sampler: args.sampler,
         conditioned: !args.baseline,
         cancel: None,
+        theme_every: args.theme_every,
     };
     let bar = progress_bar(false, "composing");
     let mut tokens = 0u64;
@@ -1280,8 +1309,12 @@ fn theme_evaluate(
         ));
     }
     println!(
-        "{n} themes, {} bars each: mean recurrences after bar {LATE_FROM_BAR} {:.2} conditioned vs {:.2} baseline; pieces with one or more: {c_any} vs {b_any} (seed {}, {:.0} s)",
+        "{n} themes, {} bars each, {}: mean recurrences after bar {LATE_FROM_BAR} {:.2} conditioned vs {:.2} baseline; pieces with one or more: {c_any} vs {b_any} (seed {}, {:.0} s)",
         req.bars,
+        match req.theme_every {
+            Some(k) => format!("theme regions every {k} bars"),
+            None => "theme regions chosen by the model".into(),
+        },
         c as f64 / n as f64,
         b as f64 / n as f64,
         req.sampler.seed,
@@ -1398,7 +1431,7 @@ fn accompany_cmd(
             bar.set_message(format!("accompanying (bar {done} of {all})"));
         })?;
         bar.finish_and_clear();
-        let out = accompanied_score(&score, &melody.notes, &piano, &bars)?;
+        let out = accompanied_score(&score, &melody, &piano, &bars)?;
         midi::write_file(&out, path)?;
         if !args.quiet {
             eprintln!(
@@ -1417,7 +1450,7 @@ fn accompany_cmd(
 fn accompany_report(
     model: &str,
     data: &Path,
-    bars: usize,
+    bars: Option<usize>,
     jobs: usize,
     accompany: reprise::accompany::AccompanyRequest,
     per_song: bool,
@@ -1426,7 +1459,7 @@ fn accompany_report(
     if !reprise::pop909::is_pop909(data) {
         anyhow::bail!(reprise::Error::bad_file(data, "is not a POP909 directory"));
     }
-    if bars == 0 {
+    if bars == Some(0) {
         anyhow::bail!(reprise::Error::Invalid("--bars must be at least 1".into()));
     }
     let songs = reprise::pop909::songs(data, "valid")?;
@@ -1461,9 +1494,13 @@ fn accompany_report(
     eprintln!();
     print!("{}", table(&fits));
     println!(
-        "(songs {:03}–{:03}, first {bars} bars from each song's first melody note, seed {}, {:.0} s)",
+        "(songs {:03}–{:03}, {}, seed {}, {:.0} s)",
         songs.first().map_or(0, |s| s.number),
         songs.last().map_or(0, |s| s.number),
+        match bars {
+            Some(n) => format!("the first {n} bars from each song's first melody note"),
+            None => "each song from its first melody note to its last".into(),
+        },
         req.accompany.sampler.seed,
         started.elapsed().as_secs_f64()
     );

@@ -65,6 +65,7 @@ fn tiny_config() -> TrainConfig {
         dropout: 0.0,
         task: ThemeTask::Accompany,
         gated: false,
+        time_aligned: false,
     };
     TrainConfig {
         model: ModelConfig::Theme(model),
@@ -167,6 +168,8 @@ fn accompaniment_trains_writes_reports_and_runs_in_the_tui() {
         .unwrap();
     let pitches = |s: &Score, t: usize| s.track_notes(t).map(|n| n.pitch).collect::<Vec<_>>();
     assert_eq!(pitches(&score, melody_track), pitches(&original, 0));
+    // The melody keeps its instrument (flute, program 73).
+    assert!(score.track_notes(melody_track).all(|n| n.program == 73));
     assert!((score.tempo_map.bpm(0) - 90.0).abs() < 0.1);
     let piano: Vec<_> = score.track_notes(piano_track).collect();
     assert!(!piano.is_empty());

@@ -62,6 +62,7 @@ fn theme_model_trains_on_songs_with_found_themes() {
         dropout: 0.0,
         task: ThemeTask::Theme,
         gated: true,
+        time_aligned: false,
     };
     let config = TrainConfig {
         model: ModelConfig::Theme(model),
@@ -122,6 +123,7 @@ fn theme_model_trains_on_songs_with_found_themes() {
             },
             conditioned,
             cancel: None,
+            theme_every: conditioned.then_some(4),
         };
         let mut tokens = 0;
         let piece = compose(&m, &melody, &req, &mut |_| tokens += 1).unwrap();
@@ -203,5 +205,8 @@ fn theme_model_trains_on_songs_with_found_themes() {
     );
     let row = stdout.lines().find(|l| l.starts_with("801")).unwrap();
     assert_eq!(row.split_whitespace().nth(1), Some("1–2"), "{stdout}");
-    assert!(stdout.contains("1 themes, 12 bars each"), "{stdout}");
+    assert!(
+        stdout.contains("1 themes, 12 bars each, theme regions chosen by the model"),
+        "{stdout}"
+    );
 }

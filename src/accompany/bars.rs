@@ -2,7 +2,8 @@
 //! each bar for one part (no Tempo: the output keeps the melody's tempo map), and the time positions
 //! that align the melody (encoder) with the piano (decoder).
 
-use crate::tokens::remi::{self, grid_place, Part, Token, POSITIONS};
+use crate::tokens::remi::{self, grid_place, Part, Token};
+pub use crate::tokens::remi::{time_positions, TimeCounter};
 
 /// A note on the bar grid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -87,35 +88,6 @@ pub fn notes_of(ids: &[u32], first_bar: usize, part: Part) -> Vec<GridNote> {
         }
     }
     out
-}
-
-/// The time position of tokens one at a time: `1 + 16·bar + position`, counting bars from the
-/// stream's first Bar; 0 before it.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct TimeCounter {
-    bar: Option<u32>,
-    pos: u32,
-}
-
-impl TimeCounter {
-    /// The time position of the next token `id`.
-    pub fn next(&mut self, id: u32) -> u32 {
-        match remi::token(id) {
-            Some(Token::Bar) => {
-                self.bar = Some(self.bar.map_or(0, |b| b + 1));
-                self.pos = 0;
-            }
-            Some(Token::Position(p)) => self.pos = p,
-            _ => {}
-        }
-        self.bar.map_or(0, |b| 1 + b * POSITIONS + self.pos)
-    }
-}
-
-/// The time positions of a token stream (see [`TimeCounter`]).
-pub fn time_positions(ids: &[u32]) -> Vec<u32> {
-    let mut c = TimeCounter::default();
-    ids.iter().map(|&id| c.next(id)).collect()
 }
 
 /// Bars of melody the encoder reads beyond the decoder's window (so the piano can anticipate).

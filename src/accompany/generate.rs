@@ -51,6 +51,8 @@ pub struct PickedMelody {
     pub notes: Vec<MelodyNote>,
     /// What was chosen, for the user.
     pub description: String,
+    /// The General MIDI program it is played with (0, piano, for the top voice of several tracks).
+    pub program: u8,
 }
 
 fn melody_note(n: &crate::midi::Note) -> MelodyNote {
@@ -91,15 +93,21 @@ pub fn pick_melody(score: &Score, track: Option<usize>) -> Result<PickedMelody> 
     };
     let from_track = |t: usize, why: &str| -> PickedMelody {
         let notes = notes_of(t);
+        let program = score
+            .track_notes(t)
+            .find(|n| !n.is_drum())
+            .map_or(0, |n| n.program);
         if is_monophonic(&notes, ppq) {
             PickedMelody {
                 notes,
                 description: format!("melody: {} {why}", name(t)),
+                program,
             }
         } else {
             PickedMelody {
                 notes: top_voice(notes),
                 description: format!("melody: the top voice of {} {why} (it has chords)", name(t)),
+                program,
             }
         }
     };
@@ -161,6 +169,7 @@ pub fn pick_melody(score: &Score, track: Option<usize>) -> Result<PickedMelody> 
         description:
             "no one-voice track: the melody is the top voice of all tracks (--track N picks one)"
                 .into(),
+        program: 0,
     })
 }
 
@@ -293,11 +302,11 @@ fn window(
     }
 }
 
-/// The output file: the melody on track MELODY and the piano part on track PIANO, on `song`'s tempo
-/// map, time signatures and resolution; grid notes land in the bars of `bars`.
+/// The output file: the melody (with its program) on track MELODY and the piano part on track PIANO,
+/// on `song`'s tempo map, time signatures and resolution; grid notes land in the bars of `bars`.
 pub fn accompanied_score(
     song: &Score,
-    melody: &[MelodyNote],
+    melody: &PickedMelody,
     piano: &[GridNote],
     bars: &[u64],
 ) -> Result<Score> {
@@ -306,8 +315,8 @@ pub fn accompanied_score(
     out.time_signatures = song.time_signatures.clone();
     let m = out.add_track("MELODY", TrackRole::Melody);
     let p = out.add_track("PIANO", TrackRole::Accompaniment);
-    for n in melody {
-        out.push_note_ticks(m, 0, 0, n.pitch, n.velocity, n.start, n.end);
+    for n in &melody.notes {
+        out.push_note_ticks(m, 0, melody.program, n.pitch, n.velocity, n.start, n.end);
     }
     for (start, end, n) in grid_ticks(piano, bars) {
         let velocity = crate::tokens::performance::bin_velocity(n.bin);

@@ -153,8 +153,9 @@ pub fn random_in_key(counts: &[usize], scale: &[bool; 12], seed: u64) -> Vec<Gri
 /// What to measure.
 #[derive(Debug, Clone)]
 pub struct ReportRequest {
-    /// Bars per song, from the bar of the first melody note.
-    pub bars: usize,
+    /// Bars per song, from the bar of the first melody note (`None`: through the melody's last
+    /// bar).
+    pub bars: Option<usize>,
     /// Generation settings (each song's seed is this seed plus its number).
     pub accompany: AccompanyRequest,
     /// Songs measured at once (each on one thread).
@@ -186,7 +187,21 @@ pub fn song_fit(model: &ThemeTransformer, song: &Song, req: &ReportRequest) -> R
     let m0 = all_bars
         .partition_point(|&t| t <= first_onset)
         .saturating_sub(1);
-    let m1 = (m0 + req.bars).min(all_bars.len() - 1);
+    let last_bar = all_bars.len() - 1;
+    let m1 = match req.bars {
+        Some(n) => (m0 + n).min(last_bar),
+        None => {
+            let melody_end = melody_all
+                .iter()
+                .map(|n| n.end)
+                .max()
+                .unwrap_or(first_onset);
+            all_bars
+                .partition_point(|&t| t < melody_end)
+                .max(m0 + 1)
+                .min(last_bar)
+        }
+    };
     let bars = &all_bars[m0..=m1];
     let (from, to) = (bars[0], bars[bars.len() - 1]);
     let inside = |s: u64| (from..to).contains(&s);

@@ -31,6 +31,9 @@ pub struct ComposeRequest {
     pub conditioned: bool,
     /// Set to stop early (`Error::Cancelled`).
     pub cancel: Option<Arc<AtomicBool>>,
+    /// Conditioned pieces: open a theme region (as long as the theme) every this many bars, from
+    /// bar 1, instead of letting the model decide where regions open and close.
+    pub theme_every: Option<usize>,
 }
 
 /// The theme's melody as a one-track score from tick 0, and a note if it was cut.
@@ -75,6 +78,11 @@ pub fn compose(
     if req.bars == 0 || req.bars > 512 {
         return Err(Error::Invalid(format!("--bars {} must be 1–512", req.bars)));
     }
+    if req.theme_every == Some(0) {
+        return Err(Error::Invalid(
+            "--theme-every must be at least 1 bar".into(),
+        ));
+    }
     let dev = candle_core::Device::Cpu;
     let t = |e| Error::tensor(e);
     let mut theme_ids = RemiVocab::default().encode(theme)?;
@@ -82,9 +90,9 @@ pub fn compose(
     let n = theme_ids.len();
     let th = Tensor::from_vec(theme_ids.clone(), (1, n), &dev).map_err(t)?;
     let mask = Tensor::ones((1, n), DType::F32, &dev).map_err(t)?;
-    let pos = Tensor::arange(0u32, n as u32, &dev)
-        .and_then(|p| p.unsqueeze(0))
-        .map_err(t)?;
+    let time_aligned = model.config().time_aligned;
+    let positions = crate::train::theme::encoder_positions(&theme_ids, time_aligned);
+    let pos = Tensor::from_vec(positions, (1, n), &dev).map_err(t)?;
     let memory = model.encode(&th, &mask, &pos, false).map_err(t)?;
     let tempo = remi::tempo_id(req.bpm);
     let mut prompt = vec![BOS];
@@ -103,7 +111,7 @@ pub fn compose(
     }
     let mut state = RemiState::default();
     let (mut counter, mut gate) = (Vec::new(), Vec::new());
-    let mut themes = ThemeCounter::default();
+    let mut themes = ThemeCounter::new(time_aligned);
     let mut positions = |id: u32, counter: &mut Vec<u32>, gate: &mut Vec<f32>| {
         let c = themes.next(id);
         counter.push(c);
@@ -121,13 +129,36 @@ pub fn compose(
     let mut sampler = Sampler::new(req.sampler)?;
     let mut out = prompt.clone();
     let max_tokens = req.bars * 400;
+    let every = req.theme_every.filter(|_| req.conditioned);
+    let theme_bars = theme_ids.iter().filter(|&&i| i == remi::BAR).count().max(1);
+    let mut region_start = 0;
+    let mut forced: Vec<u32> = Vec::new();
     for _ in 0..max_tokens {
         crate::generate::check_cancel(&req.cancel)?;
-        let row = crate::generate::last_logits(&logits)?;
-        let allowed = state.allowed(req.conditioned);
-        let id = sampler.sample(&row, Some(&allowed));
-        if id == remi::BAR && state.bars >= req.bars {
-            break;
+        let id = match forced.pop() {
+            Some(id) => id,
+            None => {
+                let row = crate::generate::last_logits(&logits)?;
+                let mut allowed = state.allowed(req.conditioned);
+                if every.is_some() {
+                    allowed[remi::THEME_START as usize] = false;
+                    allowed[remi::THEME_END as usize] = false;
+                }
+                let id = sampler.sample(&row, Some(&allowed));
+                if id == remi::BAR && state.bars >= req.bars {
+                    break;
+                }
+                match every {
+                    Some(n) if id == remi::BAR => {
+                        forced = planned_regions(&state, region_start, theme_bars, n);
+                        forced.pop().unwrap_or(id)
+                    }
+                    _ => id,
+                }
+            }
+        };
+        if id == remi::THEME_START {
+            region_start = state.bars;
         }
         on_token(id);
         state.push(id);
@@ -140,6 +171,29 @@ pub fn compose(
             .map_err(t)?;
     }
     RemiVocab::default().decode(&out)
+}
+
+/// The tokens (in reverse order) that start the next bar when regions are planned: Theme_End if
+/// the open region has run `theme_bars` bars, Theme_Start if the new bar is a multiple of `every`,
+/// then Bar.
+fn planned_regions(
+    state: &RemiState,
+    region_start: usize,
+    theme_bars: usize,
+    every: usize,
+) -> Vec<u32> {
+    let mut seq = Vec::new();
+    let mut open = state.in_theme;
+    if open && state.bars - region_start >= theme_bars {
+        seq.push(remi::THEME_END);
+        open = false;
+    }
+    if !open && state.bars.is_multiple_of(every.max(1)) {
+        seq.push(remi::THEME_START);
+    }
+    seq.push(remi::BAR);
+    seq.reverse();
+    seq
 }
 
 /// The melody distance (0–1) of every 2-bar window of `piece` (its MELODY track, else its top
@@ -203,6 +257,8 @@ pub struct RecurrenceRequest {
     pub sampler: SamplerConfig,
     /// Distance at or under which a 2-bar window is the theme.
     pub threshold: f64,
+    /// Conditioned pieces: theme regions every this many bars (see [`ComposeRequest`]).
+    pub theme_every: Option<usize>,
 }
 
 /// Extracts the theme of `song`, grows a piece from it with and without theme conditioning, and
@@ -228,6 +284,7 @@ pub fn recurrence_row(
             sampler,
             conditioned,
             cancel: None,
+            theme_every: req.theme_every,
         };
         let piece = compose(model, &melody, &r, &mut |_| {})?;
         let d = theme_distances(&piece, &melody, None);

@@ -48,6 +48,10 @@ pub struct ThemeConfig {
     /// (1 − g). False: every layer is `LN(x + (S + g·C)/2)` (plain parallel cross-attention).
     #[serde(default = "yes")]
     pub gated: bool,
+    /// Theme task: the theme-aligned positions count time (`1 + 16·bar + position` from the
+    /// region's Theme_Start, and the same on the encoder's theme) instead of tokens.
+    #[serde(default)]
+    pub time_aligned: bool,
 }
 
 fn yes() -> bool {
@@ -127,33 +131,50 @@ pub fn sinusoidal(positions: &[u32], d: usize, device: &Device) -> candle_core::
     Tensor::from_vec(data, (positions.len(), d), device)
 }
 
-/// Theme-aligned positions and gates of one token sequence: the counter is 1, 2, 3, … from each
-/// Theme_Start through its Theme_End and 0 elsewhere; the gate is 1 where the counter is > 0.
-pub fn theme_positions(ids: &[u32]) -> (Vec<u32>, Vec<f32>) {
-    let mut c = ThemeCounter::default();
+/// Theme-aligned positions and gates of one token sequence (see [`ThemeCounter`]); the gate is 1
+/// where the counter is > 0.
+pub fn theme_positions(ids: &[u32], time_aligned: bool) -> (Vec<u32>, Vec<f32>) {
+    let mut c = ThemeCounter::new(time_aligned);
     let counter: Vec<u32> = ids.iter().map(|&id| c.next(id)).collect();
     let gate = counter.iter().map(|&c| f32::from(c > 0)).collect();
     (counter, gate)
 }
 
-/// The theme counter one token at a time (for generation): 1, 2, 3, … from Theme_Start through
-/// Theme_End, 0 elsewhere.
+/// The theme counter one token at a time (for generation), 0 outside theme regions. Counting
+/// tokens it runs 1, 2, 3, … from Theme_Start through Theme_End; counting time it is 1 at
+/// Theme_Start and then `1 + 16·bar + position` from the region's first Bar.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ThemeCounter {
     c: u32,
+    time: Option<remi::TimeCounter>,
+    time_aligned: bool,
 }
 
 impl ThemeCounter {
+    /// A counter of tokens, or of time.
+    pub fn new(time_aligned: bool) -> Self {
+        ThemeCounter {
+            time_aligned,
+            ..Default::default()
+        }
+    }
+
     /// The counter value of the next token `id`.
     pub fn next(&mut self, id: u32) -> u32 {
         if id == remi::THEME_START {
             self.c = 1;
+            self.time = Some(remi::TimeCounter::default());
         } else if self.c > 0 {
             self.c += 1;
         }
-        let value = self.c;
+        let value = match (self.time_aligned, self.time.as_mut()) {
+            (false, _) => self.c,
+            (true, Some(t)) if self.c > 0 => t.next(id).max(1),
+            (true, _) => 0,
+        };
         if id == remi::THEME_END {
             self.c = 0;
+            self.time = None;
         }
         value
     }
@@ -508,6 +529,7 @@ mod tests {
             dropout: 0.0,
             task: ThemeTask::Theme,
             gated: true,
+            time_aligned: false,
         }
     }
 
@@ -528,9 +550,29 @@ mod tests {
             THEME_END,
             4,
         ];
-        let (c, g) = theme_positions(&ids);
+        let (c, g) = theme_positions(&ids, false);
         assert_eq!(c, [0, 0, 1, 2, 3, 4, 5, 0, 1, 2, 3, 0]);
         assert_eq!(g, [0., 0., 1., 1., 1., 1., 1., 0., 1., 1., 1., 0.]);
+        // Counting time: 1 at Theme_Start and its first Bar, Position 5 → 6, 7 → 8, and a new
+        // region starts again from 1.
+        let ids = [
+            BAR,
+            remi::POSITION + 2,
+            THEME_START,
+            BAR,
+            remi::POSITION + 5,
+            remi::POSITION + 7,
+            BAR,
+            THEME_END,
+            BAR,
+            THEME_START,
+            BAR,
+            THEME_END,
+            4,
+        ];
+        let (c, g) = theme_positions(&ids, true);
+        assert_eq!(c, [0, 0, 1, 1, 6, 8, 17, 17, 0, 1, 1, 1, 0]);
+        assert_eq!(g.iter().filter(|&&x| x > 0.0).count(), 8);
     }
 
     #[test]
@@ -601,7 +643,7 @@ mod tests {
             120,
             300,
         ];
-        let (counter, gate) = theme_positions(&ids);
+        let (counter, gate) = theme_positions(&ids, false);
         let l = ids.len();
         let t = |v: Vec<u32>| Tensor::from_vec(v, (1, l), &dev).unwrap();
         let logits_for = |theme: Vec<u32>| {
@@ -657,7 +699,7 @@ mod tests {
             5,
             110,
         ];
-        let (counter, gate) = theme_positions(&ids);
+        let (counter, gate) = theme_positions(&ids, false);
         let l = ids.len();
         let full = m
             .decode(

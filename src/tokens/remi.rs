@@ -319,6 +319,35 @@ impl Vocab for RemiVocab {
     }
 }
 
+/// The time position of tokens one at a time: `1 + 16·bar + position`, counting bars from the
+/// stream's first Bar; 0 before it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TimeCounter {
+    bar: Option<u32>,
+    pos: u32,
+}
+
+impl TimeCounter {
+    /// The time position of the next token `id`.
+    pub fn next(&mut self, id: u32) -> u32 {
+        match token(id) {
+            Some(Token::Bar) => {
+                self.bar = Some(self.bar.map_or(0, |b| b + 1));
+                self.pos = 0;
+            }
+            Some(Token::Position(p)) => self.pos = p,
+            _ => {}
+        }
+        self.bar.map_or(0, |b| 1 + b * POSITIONS + self.pos)
+    }
+}
+
+/// The time positions of a token stream (see [`TimeCounter`]).
+pub fn time_positions(ids: &[u32]) -> Vec<u32> {
+    let mut c = TimeCounter::default();
+    ids.iter().map(|&id| c.next(id)).collect()
+}
+
 /// Where a REMI stream is, for the grammar mask of generation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RemiState {

@@ -151,6 +151,7 @@ mod tests {
             dropout: 0.0,
             task: ThemeTask::Accompany,
             gated: false,
+            time_aligned: false,
         }
     }
 

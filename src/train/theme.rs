@@ -44,12 +44,22 @@ pub struct ThemeCorpus {
     pub seconds: f64,
 }
 
+/// The encoder's positions of a theme: token indices, or time positions.
+pub fn encoder_positions(theme: &[u32], time_aligned: bool) -> Vec<u32> {
+    if time_aligned {
+        crate::tokens::remi::time_positions(theme)
+    } else {
+        (0..theme.len() as u32).collect()
+    }
+}
+
 /// One song as a theme piece (`None` if it has no theme), its themes capped at `max_theme` tokens.
 pub fn theme_piece(
     score: &crate::midi::Score,
     downbeats: Option<&[f64]>,
     settings: &Settings,
     max_theme: usize,
+    time_aligned: bool,
 ) -> Result<Option<ThemePiece>> {
     let Ok(theme) = find_theme(score, downbeats, settings) else {
         return Ok(None);
@@ -62,9 +72,9 @@ pub fn theme_piece(
     ids.extend(song.encode(score)?);
     let mut theme_ids = RemiVocab::default().encode(&theme.to_score(score)?)?;
     theme_ids.truncate(max_theme);
-    let (counter, gate) = theme_positions(&ids);
+    let (counter, gate) = theme_positions(&ids, time_aligned);
     Ok(Some(ThemePiece {
-        theme_pos: (0..theme_ids.len() as u32).collect(),
+        theme_pos: encoder_positions(&theme_ids, time_aligned),
         theme: theme_ids,
         ids,
         counter,
@@ -77,7 +87,7 @@ pub fn load_theme_corpus(
     root: &Path,
     split: &str,
     settings: &Settings,
-    max_theme: usize,
+    cfg: &ThemeConfig,
 ) -> Result<ThemeCorpus> {
     if !crate::pop909::is_pop909(root) {
         return Err(Error::bad_file(
@@ -91,7 +101,13 @@ pub fn load_theme_corpus(
         .map(|song| {
             let score = song.score()?;
             let downbeats = crate::pop909::downbeats(&song.midi_path());
-            let piece = theme_piece(&score, downbeats.as_deref(), settings, max_theme)?;
+            let piece = theme_piece(
+                &score,
+                downbeats.as_deref(),
+                settings,
+                cfg.max_theme,
+                cfg.time_aligned,
+            )?;
             Ok((piece, score.duration()))
         })
         .collect::<Result<_>>()?;
@@ -131,11 +147,13 @@ pub struct ThemeBatch {
     pub tokens: usize,
 }
 
-/// Builds a batch from crops; `first[i]` targets of row i are not scored (evaluation windows).
+/// Builds a batch from crops; `first[i]` targets of row i are not scored (evaluation windows), nor,
+/// with `regions_only`, tokens outside theme regions (gate 0).
 fn make_batch(
     corpus: &ThemeCorpus,
     crops: &[Crop],
     first: &[usize],
+    regions_only: bool,
     device: &Device,
 ) -> Result<ThemeBatch> {
     let vocab = RemiVocab::default();
@@ -166,7 +184,8 @@ fn make_batch(
             target[row * l + j] = ids[j + 1];
             counter[row * l + j] = piece.counter[start + j];
             gate[row * l + j] = piece.gate[start + j];
-            if j >= first.get(row).copied().unwrap_or(0) {
+            let in_scope = !regions_only || piece.gate[start + j] > 0.0;
+            if j >= first.get(row).copied().unwrap_or(0) && in_scope {
                 mask[row * l + j] = 1.0;
                 tokens += 1;
             }
@@ -205,12 +224,14 @@ pub fn batch_nll(
 }
 
 /// Mean NLL per token over half-overlapping windows of every piece (each token scored once); with
-/// `limit`, an evenly spread subset of about that many tokens.
+/// `limit`, an evenly spread subset of about that many tokens; with `regions_only`, only the tokens
+/// inside theme regions.
 pub fn evaluate_theme(
     model: &ThemeTransformer,
     corpus: &ThemeCorpus,
     batch_tokens: usize,
     limit: Option<usize>,
+    regions_only: bool,
 ) -> Result<(f64, usize)> {
     let window = model.config().max_len;
     let mut windows: Vec<(Crop, usize)> = Vec::new();
@@ -242,7 +263,7 @@ pub fn evaluate_theme(
     for group in windows.chunks(per_batch) {
         let crops: Vec<Crop> = group.iter().map(|w| w.0).collect();
         let first: Vec<usize> = group.iter().map(|w| w.1).collect();
-        let batch = make_batch(corpus, &crops, &first, &Device::Cpu)?;
+        let batch = make_batch(corpus, &crops, &first, regions_only, &Device::Cpu)?;
         let (sum, n) = batch_nll(model, &batch, false).map_err(Error::tensor)?;
         total += sum.to_scalar::<f32>().map_err(Error::tensor)? as f64;
         count += n.to_scalar::<f32>().map_err(Error::tensor)? as usize;
@@ -254,7 +275,7 @@ pub fn evaluate_theme(
 /// melody/piano windows.
 pub fn load_corpus(root: &Path, split: &str, cfg: &ThemeConfig) -> Result<ThemeCorpus> {
     match cfg.task {
-        ThemeTask::Theme => load_theme_corpus(root, split, &Settings::default(), cfg.max_theme),
+        ThemeTask::Theme => load_theme_corpus(root, split, &Settings::default(), cfg),
         ThemeTask::Accompany => super::accomp::load_accomp_corpus(root, split, cfg),
     }
 }
@@ -266,8 +287,68 @@ pub fn evaluate_split(
     split: &str,
 ) -> Result<(f64, usize, usize)> {
     let corpus = load_corpus(root, split, model.config())?;
-    let (nll, tokens) = evaluate_theme(model, &corpus, 8192, None)?;
+    let (nll, tokens) = evaluate_theme(model, &corpus, 8192, None, false)?;
     Ok((nll, tokens, corpus.pieces.len()))
+}
+
+/// How much a theme model uses its theme: NLL per token inside theme regions of a split's songs
+/// given their own themes, and given the theme of the next song instead, each with its token count
+/// (over windows of about `limit` tokens in all, when given).
+pub fn theme_ablation(
+    model: &ThemeTransformer,
+    root: &Path,
+    split: &str,
+    limit: Option<usize>,
+) -> Result<((f64, usize), (f64, usize))> {
+    let mut corpus = load_corpus(root, split, model.config())?;
+    let own = evaluate_theme(model, &corpus, 8192, limit, true)?;
+    let themes: Vec<(Vec<u32>, Vec<u32>)> = corpus
+        .pieces
+        .iter()
+        .map(|p| (p.theme.clone(), p.theme_pos.clone()))
+        .collect();
+    for (i, piece) in corpus.pieces.iter_mut().enumerate() {
+        (piece.theme, piece.theme_pos) = themes[(i + 1) % themes.len()].clone();
+    }
+    let other = evaluate_theme(model, &corpus, 8192, limit, true)?;
+    Ok((own, other))
+}
+
+/// Starts from an exported encoder–decoder's weights: the same shapes, the task and positions may
+/// differ (fine-tuning).
+fn init_theme_from(varmap: &VarMap, cfg: &ThemeConfig, dir: &Path) -> Result<()> {
+    let theirs = ThemeConfig::load(&dir.join("config.json"))?;
+    let shape = |c: &ThemeConfig| {
+        (
+            c.d_model,
+            c.n_heads,
+            c.d_ff,
+            c.enc_layers,
+            c.dec_layers,
+            c.max_len,
+            c.gated,
+        )
+    };
+    if shape(&theirs) != shape(cfg) {
+        return Err(Error::bad_file(
+            dir,
+            "--init model has a different architecture from the training config",
+        ));
+    }
+    let weights = dir.join("model.safetensors");
+    let tensors = crate::model::music_transformer::load_safetensors(&weights, &Device::Cpu)?;
+    let data = varmap
+        .data()
+        .lock()
+        .map_err(|_| Error::Internal("var map lock".into()))?;
+    for (name, var) in data.iter() {
+        let t = tensors
+            .get(name)
+            .ok_or_else(|| Error::bad_file(&weights, format!("missing tensor {name}")))?;
+        var.set(&t.to_dtype(DType::F32).map_err(Error::tensor)?)
+            .map_err(|e| Error::bad_file(&weights, format!("tensor {name}: {e}")))?;
+    }
+    Ok(())
 }
 
 /// A Theme Transformer with its data.
@@ -303,14 +384,12 @@ impl ThemeJob {
             &opts.out.join("data.json"),
             &serde_json::json!({ "train": stats(&train), "valid": stats(&valid) }),
         )?;
-        if opts.init.is_some() {
-            return Err(Error::Invalid(
-                "--init is for Music Transformer runs".into(),
-            ));
-        }
         let varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
         let model = ThemeTransformer::new(model_cfg, vb).map_err(Error::tensor)?;
+        if let (false, Some(dir)) = (opts.resume, &opts.init) {
+            init_theme_from(&varmap, model_cfg, dir)?;
+        }
         Ok(ThemeJob {
             cfg: cfg.clone(),
             model_cfg: model_cfg.clone(),
@@ -356,7 +435,7 @@ impl Job for ThemeJob {
     }
 
     fn loss(&mut self, i: usize) -> Result<(Tensor, usize)> {
-        let batch = make_batch(&self.train, &self.batches[i], &[], &Device::Cpu)?;
+        let batch = make_batch(&self.train, &self.batches[i], &[], false, &Device::Cpu)?;
         let (sum, count) = batch_nll(&self.model, &batch, true).map_err(Error::tensor)?;
         let count = count.to_scalar::<f32>().map_err(Error::tensor)? as f64;
         Ok(((sum / count.max(1.0)).map_err(Error::tensor)?, batch.tokens))
@@ -364,7 +443,14 @@ impl Job for ThemeJob {
 
     fn validate(&self) -> Result<f64> {
         let limit = (self.cfg.valid_tokens > 0).then_some(self.cfg.valid_tokens);
-        evaluate_theme(&self.model, &self.valid, self.cfg.batch_tokens, limit).map(|(nll, _)| nll)
+        evaluate_theme(
+            &self.model,
+            &self.valid,
+            self.cfg.batch_tokens,
+            limit,
+            false,
+        )
+        .map(|(nll, _)| nll)
     }
 
     fn export(&self, dir: &Path) -> Result<()> {

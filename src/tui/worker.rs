@@ -181,7 +181,7 @@ fn accompany_job(
         )))
     })?;
     Ok(JobResult::Generated {
-        score: accompanied_score(score, &melody.notes, &piano, &bars)?,
+        score: accompanied_score(score, &melody, &piano, &bars)?,
         generated_from: 0.0,
     })
 }
