@@ -572,7 +572,7 @@ mod tests {
         ];
         let (c, g) = theme_positions(&ids, true);
         assert_eq!(c, [0, 0, 1, 1, 6, 8, 17, 17, 0, 1, 1, 1, 0]);
-        assert_eq!(g.iter().filter(|&&x| x > 0.0).count(), 8);
+        assert_eq!(g.iter().filter(|&&x| x > 0.0).count(), 9);
     }
 
     #[test]
