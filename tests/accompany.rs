@@ -138,6 +138,30 @@ fn accompaniment_trains_writes_reports_and_runs_in_the_tui() {
     assert_eq!(m.config().task, ThemeTask::Accompany);
     let model = model_dir.to_str().unwrap();
 
+    // Fine-tuning starts from the exported weights: its first loss is the trained model's, not a
+    // random one's.
+    let mut config = tiny_config();
+    config.total_steps = 1;
+    let tuned = TrainOptions {
+        config,
+        data: data.clone(),
+        out: tmp.path().join("tuned"),
+        resume: false,
+        max_minutes: None,
+        init: Some(model_dir.clone()),
+    };
+    let mut first_tuned = f64::NAN;
+    train(&tuned, &mut |s| {
+        if s.loss.is_finite() {
+            first_tuned = s.loss
+        }
+    })
+    .unwrap();
+    assert!(
+        first_tuned < first * 0.5,
+        "fine-tuning starts at {first_tuned}, fresh at {first}"
+    );
+
     // A melody from outside POP909, from the command line: both tracks, the tempo map kept.
     let melody = tmp.path().join("flute.mid");
     let original = user_melody(&melody);

@@ -360,6 +360,23 @@ pub fn init_from(
             "--init model has a different architecture from the training config",
         ));
     }
+    set_vars_from(varmap, dir, device, |name, t| {
+        if name.ends_with(".er") {
+            resize_relative(t, cfg.max_len)
+        } else {
+            Ok(t.clone())
+        }
+    })
+}
+
+/// Sets every variable of `varmap` from `dir/model.safetensors` (an exported model), through
+/// `adapt`; a missing or mis-shaped tensor is an error that names the file and the tensor.
+pub(crate) fn set_vars_from(
+    varmap: &VarMap,
+    dir: &Path,
+    device: &Device,
+    adapt: impl Fn(&str, &Tensor) -> candle_core::Result<Tensor>,
+) -> Result<()> {
     let weights = dir.join("model.safetensors");
     let tensors = crate::model::music_transformer::load_safetensors(&weights, device)?;
     let data = varmap
@@ -370,22 +387,16 @@ pub fn init_from(
         let t = tensors
             .get(name)
             .ok_or_else(|| Error::bad_file(&weights, format!("missing tensor {name}")))?;
-        let resized;
-        let t = if name.ends_with(".er") {
-            resized = resize_relative(t, cfg.max_len).map_err(Error::tensor)?;
-            &resized
-        } else {
-            t
-        };
-        var.set(t).map_err(|e| {
-            Error::bad_file(
-                &weights,
-                format!(
-                    "tensor {name}: {}",
-                    crate::error::first_line(&e.to_string())
-                ),
-            )
-        })?;
+        var.set(&adapt(name, t).map_err(Error::tensor)?)
+            .map_err(|e| {
+                Error::bad_file(
+                    &weights,
+                    format!(
+                        "tensor {name}: {}",
+                        crate::error::first_line(&e.to_string())
+                    ),
+                )
+            })?;
     }
     Ok(())
 }

@@ -335,20 +335,7 @@ fn init_theme_from(varmap: &VarMap, cfg: &ThemeConfig, dir: &Path) -> Result<()>
             "--init model has a different architecture from the training config",
         ));
     }
-    let weights = dir.join("model.safetensors");
-    let tensors = crate::model::music_transformer::load_safetensors(&weights, &Device::Cpu)?;
-    let data = varmap
-        .data()
-        .lock()
-        .map_err(|_| Error::Internal("var map lock".into()))?;
-    for (name, var) in data.iter() {
-        let t = tensors
-            .get(name)
-            .ok_or_else(|| Error::bad_file(&weights, format!("missing tensor {name}")))?;
-        var.set(&t.to_dtype(DType::F32).map_err(Error::tensor)?)
-            .map_err(|e| Error::bad_file(&weights, format!("tensor {name}: {e}")))?;
-    }
-    Ok(())
+    super::set_vars_from(varmap, dir, &Device::Cpu, |_, t| Ok(t.clone()))
 }
 
 /// A Theme Transformer with its data.
