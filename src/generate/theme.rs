@@ -139,12 +139,14 @@ pub fn compose(
             Some(id) => id,
             None => {
                 let row = crate::generate::last_logits(&logits)?;
-                let mut allowed = state.allowed(req.conditioned);
-                if every.is_some() {
-                    allowed[remi::THEME_START as usize] = false;
-                    allowed[remi::THEME_END as usize] = false;
+                let allowed = state.allowed(req.conditioned);
+                let mut id = sampler.sample(&row, Some(&allowed));
+                // With planned regions a region mark the model asks for means "end the bar":
+                // the plan decides where regions go. (Masking the marks instead leaves a model
+                // that wants to close its region piling notes onto the bar's last position.)
+                if every.is_some() && (id == remi::THEME_START || id == remi::THEME_END) {
+                    id = remi::BAR;
                 }
-                let id = sampler.sample(&row, Some(&allowed));
                 if id == remi::BAR && state.bars >= req.bars {
                     break;
                 }

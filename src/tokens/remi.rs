@@ -357,6 +357,22 @@ pub struct RemiState {
     pub in_theme: bool,
     last: Option<Token>,
     position: Option<u32>,
+    /// Pitches started at the current position, per part (melody, piano), as bit sets.
+    onsets: [u128; 2],
+    /// Notes started at the current position.
+    notes_here: u32,
+}
+
+/// Most notes generation may start at one position (all 800 POP909 training songs have at most 15,
+/// melody and piano together); past it only a later position or the next bar may follow. It stops
+/// the rare runaway where a sampled stream piles up notes on one sixteenth.
+pub const MAX_NOTES_AT_ONCE: u32 = 16;
+
+fn part_index(part: Part) -> usize {
+    match part {
+        Part::Melody => 0,
+        Part::Piano => 1,
+    }
 }
 
 impl RemiState {
@@ -367,8 +383,18 @@ impl RemiState {
             Token::Bar => {
                 self.bars += 1;
                 self.position = None;
+                self.onsets = [0; 2];
+                self.notes_here = 0;
             }
-            Token::Position(p) => self.position = Some(p),
+            Token::Position(p) => {
+                self.position = Some(p);
+                self.onsets = [0; 2];
+                self.notes_here = 0;
+            }
+            Token::NoteOn(part, pitch) => {
+                self.onsets[part_index(part)] |= 1u128 << pitch;
+                self.notes_here += 1;
+            }
             Token::ThemeStart => self.in_theme = true,
             Token::ThemeEnd => self.in_theme = false,
             _ => {}
@@ -380,9 +406,11 @@ impl RemiState {
 
     /// The tokens that keep the stream well formed: a bar is `[Theme_Start] Bar [Position Tempo]
     /// (Position? Velocity Note-On Duration)* [Theme_End]`, positions rise within a bar, a note's three
-    /// tokens share a track, theme regions open only between bars and close only inside. With
-    /// `themes` false no region can open (prompt-only decoding).
+    /// tokens share a track, theme regions open only between bars and close only inside, a part
+    /// does not start the same pitch twice at one position, and at most [`MAX_NOTES_AT_ONCE`] notes
+    /// start there. With `themes` false no region can open (prompt-only decoding).
     pub fn allowed(&self, themes: bool) -> Vec<bool> {
+        let room = self.notes_here < MAX_NOTES_AT_ONCE;
         let mut ok = vec![false; SIZE as usize];
         let mut allow = |id: u32| ok[id as usize] = true;
         let positions_after = |allow: &mut dyn FnMut(u32), after: Option<u32>| {
@@ -419,18 +447,23 @@ impl RemiState {
             }
             Some(Token::Tempo(_)) => {
                 positions_after(&mut allow, self.position);
-                for part in [Part::Melody, Part::Piano] {
+                for part in [Part::Melody, Part::Piano].into_iter().filter(|_| room) {
                     (1..=32).for_each(|b| allow(part.velocity(b)));
                 }
                 between_bars(&mut allow);
             }
-            Some(Token::Velocity(part, _)) => (0..128).for_each(|p| allow(part.note_on(p))),
+            Some(Token::Velocity(part, _)) => {
+                let started = self.onsets[part_index(part)];
+                (0..128u8)
+                    .filter(|&p| started & (1u128 << p) == 0)
+                    .for_each(|p| allow(part.note_on(p)))
+            }
             Some(Token::NoteOn(part, _)) => {
                 (1..=MAX_DURATION).for_each(|d| allow(part.duration(d)))
             }
             Some(Token::Duration(..)) => {
                 positions_after(&mut allow, self.position);
-                for part in [Part::Melody, Part::Piano] {
+                for part in [Part::Melody, Part::Piano].into_iter().filter(|_| room) {
                     (1..=32).for_each(|b| allow(part.velocity(b)));
                 }
                 between_bars(&mut allow);
@@ -546,5 +579,36 @@ mod tests {
         let ok = s.allowed(true);
         assert!(!ok[(POSITION + 4) as usize] && ok[(POSITION + 5) as usize] && ok[BAR as usize]);
         assert!(!ok[THEME_END as usize] && ok[THEME_START as usize]);
+    }
+
+    #[test]
+    fn one_position_takes_each_pitch_once_and_at_most_max_notes() {
+        let mut s = RemiState::default();
+        for id in [BAR, POSITION + 2] {
+            s.push(id);
+        }
+        let mut note = |s: &mut RemiState, part: Part, pitch: u8| {
+            for id in [part.velocity(5), part.note_on(pitch), part.duration(2)] {
+                assert!(s.allowed(true)[id as usize], "{} refused", id);
+                s.push(id);
+            }
+        };
+        note(&mut s, Part::Piano, 60);
+        s.push(Part::Piano.velocity(5));
+        let ok = s.allowed(true);
+        assert!(!ok[Part::Piano.note_on(60) as usize] && ok[Part::Piano.note_on(61) as usize]);
+        s.push(Part::Piano.note_on(61));
+        s.push(Part::Piano.duration(2));
+        // The melody may still start the piano's pitch.
+        note(&mut s, Part::Melody, 60);
+        for p in 0..MAX_NOTES_AT_ONCE as u8 - 3 {
+            note(&mut s, Part::Piano, 40 + p);
+        }
+        let ok = s.allowed(true);
+        assert!(!ok[Part::Piano.velocity(5) as usize] && !ok[Part::Melody.velocity(5) as usize]);
+        assert!(ok[(POSITION + 3) as usize] && ok[BAR as usize]);
+        // A new position starts afresh.
+        s.push(POSITION + 3);
+        note(&mut s, Part::Piano, 60);
     }
 }
