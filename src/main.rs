@@ -305,7 +305,8 @@ enum Cmd {
         #[arg(long, default_value = "valid")]
         split: String,
         /// Theme models: NLL inside theme regions with each song's own theme and with another
-        /// song's theme (how much the model listens to its theme).
+        /// song's theme (how much the model listens to its theme). Accompaniment models: NLL of
+        /// the piano with each window's own melody and with the next window's.
         #[arg(long)]
         theme_ablation: bool,
     },
@@ -1112,14 +1113,26 @@ fn train(opts: &reprise::train::TrainOptions, quiet: bool) -> anyhow::Result<()>
 fn eval(model: &str, data: &Path, split: &str, theme_ablation: bool) -> anyhow::Result<()> {
     let start = std::time::Instant::now();
     let dir = reprise::model::resolve_model_dir(model)?;
-    use reprise::model::theme_transformer::{ThemeConfig, ThemeTransformer};
+    use reprise::model::theme_transformer::{ThemeConfig, ThemeTask, ThemeTransformer};
     if ThemeConfig::load(&dir.join("config.json")).is_ok() {
         let m = ThemeTransformer::load(&dir, &candle_core::Device::Cpu)?;
         if theme_ablation {
             let ((own, n), (other, _)) =
                 reprise::train::theme::theme_ablation(&m, data, split, Some(100_000))?;
+            let (scope, own_input, other_input) = match m.config().task {
+                ThemeTask::Theme => (
+                    "inside theme regions",
+                    "song's own theme",
+                    "next song's theme",
+                ),
+                ThemeTask::Accompany => (
+                    "of the piano",
+                    "window's own melody",
+                    "next window's melody",
+                ),
+            };
             println!(
-                "{}: {split} NLL inside theme regions ({n} tokens, windows of about 100 000 tokens in all): {own:.4} with each song's own theme, {other:.4} with the next song's theme ({:.1} s)",
+                "{}: {split} NLL {scope} ({n} tokens, windows of about 100 000 tokens in all): {own:.4} with each {own_input}, {other:.4} with the {other_input} ({:.1} s)",
                 dir.display(),
                 start.elapsed().as_secs_f64()
             );

@@ -66,6 +66,8 @@ fn tiny_config() -> TrainConfig {
         task: ThemeTask::Accompany,
         gated: false,
         time_aligned: false,
+        cross_time_bias: true,
+        aligned_notes: true,
     };
     TrainConfig {
         model: ModelConfig::Theme(model),
@@ -84,6 +86,7 @@ fn tiny_config() -> TrainConfig {
         valid_every: 80,
         valid_tokens: 0,
         notes_per_instrument: 0,
+        region_weight: 1.0,
     }
 }
 

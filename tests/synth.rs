@@ -33,6 +33,7 @@ fn synth_trains_and_exports_its_timbres() {
         valid_every: 0,
         valid_tokens: 0,
         notes_per_instrument: 2,
+        region_weight: 1.0,
     };
     let out = tmp.path().join("run");
     let opts = TrainOptions {

@@ -63,6 +63,8 @@ fn theme_model_trains_on_songs_with_found_themes() {
         task: ThemeTask::Theme,
         gated: true,
         time_aligned: false,
+        cross_time_bias: false,
+        aligned_notes: false,
     };
     let config = TrainConfig {
         model: ModelConfig::Theme(model),
@@ -81,6 +83,7 @@ fn theme_model_trains_on_songs_with_found_themes() {
         valid_every: 0,
         valid_tokens: 0,
         notes_per_instrument: 0,
+        region_weight: 1.0,
     };
     let out = tmp.path().join("run");
     let opts = TrainOptions {

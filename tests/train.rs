@@ -49,6 +49,7 @@ fn config(total_steps: usize) -> TrainConfig {
         valid_every: 0,
         valid_tokens: 0,
         notes_per_instrument: 0,
+        region_weight: 1.0,
     }
 }
 

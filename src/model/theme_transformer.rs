@@ -52,7 +52,22 @@ pub struct ThemeConfig {
     /// region's Theme_Start, and the same on the encoder's theme) instead of tokens.
     #[serde(default)]
     pub time_aligned: bool,
+    /// Cross-attention scores get a fixed bias `−m_h·|c − p|` per head (ALiBi-style slopes
+    /// `m_h = 2^(−8(h+1)/H)` per sixteenth), where `c` is the query's counter and `p` the key's
+    /// encoder position: with time positions each head starts out listening to the melody or theme
+    /// notes that sound near its own time, some heads narrowly and some broadly.
+    #[serde(default)]
+    pub cross_time_bias: bool,
+    /// With time positions: the decoder's input also gets a learned projection (zero at
+    /// initialisation) of the encoder-side notes sounding at the token's time: a multi-hot of
+    /// their 128 pitches and 12 pitch classes. Cross-attention finds the melody's rhythm readily
+    /// but learns its pitches slowly; this hands the decoder the pitches that sound with it.
+    #[serde(default)]
+    pub aligned_notes: bool,
 }
+
+/// Width of the aligned-notes feature: 128 pitches, then 12 pitch classes.
+pub const ALIGNED_NOTE_FEATURES: usize = 140;
 
 fn yes() -> bool {
     true
@@ -107,7 +122,8 @@ impl ThemeConfig {
             && self.dec_layers > 0
             && self.max_len >= 2
             && self.max_theme >= 1
-            && (0.0..1.0).contains(&self.dropout);
+            && (0.0..1.0).contains(&self.dropout)
+            && (!self.aligned_notes || self.time_aligned || self.task == ThemeTask::Accompany);
         if ok {
             Ok(())
         } else {
@@ -180,6 +196,57 @@ impl ThemeCounter {
     }
 }
 
+/// The encoded theme (or melody) that the decoder attends to.
+pub struct ThemeMemory {
+    /// Cross-attention keys and values per decoder layer, each `[B, H, T, Dh]`.
+    kv: Vec<(Tensor, Tensor)>,
+    /// `[B, 1, 1, T]` additive padding mask (0 or MASKED).
+    pad: Tensor,
+    /// `[B, 1, 1, T]` encoder positions (f32), for the time-distance bias.
+    positions: Tensor,
+    /// Per batch row, the encoder-side notes as `(onset, end, pitch)` in position units (only
+    /// with `aligned_notes`).
+    notes: Vec<Vec<(u32, u32, u8)>>,
+}
+
+/// The notes of a REMI stream as `(onset, end, pitch)`: a Note-On at its token's position, lasting
+/// its Duration (in sixteenths, which are position units when positions count time).
+pub fn sounding_notes(ids: &[u32], positions: &[u32]) -> Vec<(u32, u32, u8)> {
+    let mut out = Vec::new();
+    for (i, &id) in ids.iter().enumerate() {
+        if let Some(remi::Token::NoteOn(_, pitch)) = remi::token(id) {
+            let d = match ids.get(i + 1).and_then(|&n| remi::token(n)) {
+                Some(remi::Token::Duration(_, d)) => d,
+                _ => 1,
+            };
+            out.push((positions[i], positions[i] + d, pitch));
+        }
+    }
+    out
+}
+
+/// The aligned-notes feature of one token at time `c` (0: none): which of `notes` sound at `c`,
+/// as 128 pitch flags and 12 pitch-class flags.
+pub fn aligned_note_feature(notes: &[(u32, u32, u8)], c: u32) -> [f32; ALIGNED_NOTE_FEATURES] {
+    let mut f = [0f32; ALIGNED_NOTE_FEATURES];
+    if c > 0 {
+        for &(on, off, pitch) in notes {
+            if on <= c && c < off {
+                f[pitch as usize] = 1.0;
+                f[128 + pitch as usize % 12] = 1.0;
+            }
+        }
+    }
+    f
+}
+
+/// The per-head slopes `m_h = 2^(−8(h+1)/H)` of the cross-attention time bias.
+pub fn time_bias_slopes(n_heads: usize) -> Vec<f32> {
+    (0..n_heads)
+        .map(|h| 2f32.powf(-8.0 * (h + 1) as f32 / n_heads as f32))
+        .collect()
+}
+
 /// Multi-head attention from decoder queries to encoder keys/values.
 struct CrossAttention {
     q: Linear,
@@ -215,18 +282,19 @@ impl CrossAttention {
         ))
     }
 
-    /// `query` `[B, L, D]` against `(k, v)`; `memory_pad` `[B, 1, 1, T]` additive (0 or MASKED).
+    /// `query` `[B, L, D]` against `(k, v)`; `bias` is added to the scores before their 1/√dh
+    /// scaling: `[B, 1, 1, T]` (padding, 0 or MASKED) or `[B, H, L, T]`.
     fn forward(
         &self,
         query: &Tensor,
         (k, v): (&Tensor, &Tensor),
-        memory_pad: &Tensor,
+        bias: &Tensor,
         train: bool,
     ) -> candle_core::Result<Tensor> {
         let (b, l, d) = query.dims3()?;
         let q = self.heads(&self.q.forward(query)?)?;
         let dh = d / self.n_heads;
-        let scores = q.matmul(&k.t()?)?.broadcast_add(memory_pad)?;
+        let scores = q.matmul(&k.t()?)?.broadcast_add(bias)?;
         let o = softmax(&scores, (dh as f64).powf(-0.5), train)?.matmul(v)?;
         self.out.forward(&o.transpose(1, 2)?.reshape((b, l, d))?)
     }
@@ -297,8 +365,9 @@ struct DecoderLayer {
 struct DecoderInputs<'a> {
     /// Encoded theme keys/values per layer.
     memory: &'a [(Tensor, Tensor)],
-    /// `[B, 1, 1, T]` additive padding mask of the theme.
-    memory_pad: &'a Tensor,
+    /// Additive cross-attention bias: the theme's padding mask `[B, 1, 1, T]`, plus the time bias
+    /// `[B, H, L, T]` when the model has one.
+    cross_bias: &'a Tensor,
     /// `[B, L, D]` positional encodings of the theme counter.
     counter_pe: &'a Tensor,
     /// `[B, L, 1]` gates.
@@ -363,6 +432,9 @@ pub struct ThemeTransformer {
     enc_norm: Norm,
     decoder: Vec<DecoderLayer>,
     head: Linear,
+    /// `[D, 140]` projection of the aligned-notes feature (with `aligned_notes`), applied with a
+    /// gain of √D.
+    aligned_notes: Option<Tensor>,
     device: Device,
 }
 
@@ -385,6 +457,15 @@ impl ThemeTransformer {
             enc_norm: Norm::new(cfg.d_model, vb.pp("enc_norm"))?,
             decoder,
             head: linear(cfg.d_model, cfg.vocab_size, vb.pp("head"))?,
+            aligned_notes: if cfg.aligned_notes {
+                Some(vb.get_with_hints(
+                    (cfg.d_model, ALIGNED_NOTE_FEATURES),
+                    "aligned_notes",
+                    candle_nn::Init::Const(0.0),
+                )?)
+            } else {
+                None
+            },
             device: vb.device().clone(),
         })
     }
@@ -406,15 +487,14 @@ impl ThemeTransformer {
 
     /// Encodes themes `[B, T]` (with `theme_mask` `[B, T]`, 1 for real tokens, and `positions`
     /// `[B, T]` u32, the token index for themes or the time for melodies): per decoder layer the
-    /// cross-attention keys and values, and the additive padding mask `[B, 1, 1, T]`.
-    #[allow(clippy::type_complexity)]
+    /// cross-attention keys and values, with the padding mask and the positions.
     pub fn encode(
         &self,
         theme: &Tensor,
         theme_mask: &Tensor,
         positions: &Tensor,
         train: bool,
-    ) -> candle_core::Result<(Vec<(Tensor, Tensor)>, Tensor)> {
+    ) -> candle_core::Result<ThemeMemory> {
         let (b, t) = theme.dims2()?;
         let flat: Vec<u32> = positions.flatten_all()?.to_vec1()?;
         let pe =
@@ -431,7 +511,69 @@ impl ThemeTransformer {
             .iter()
             .map(|l| l.cross.keys_values(&memory))
             .collect::<candle_core::Result<_>>()?;
-        Ok((kv, pad))
+        let notes = if self.cfg.aligned_notes {
+            let ids = theme.to_vec2::<u32>()?;
+            let pos = positions.to_vec2::<u32>()?;
+            let real = theme_mask.to_dtype(DType::F32)?.to_vec2::<f32>()?;
+            (0..b)
+                .map(|r| {
+                    let n = real[r].iter().filter(|&&m| m > 0.0).count();
+                    sounding_notes(&ids[r][..n], &pos[r][..n])
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let positions = positions.to_dtype(DType::F32)?.reshape((b, 1, 1, t))?;
+        Ok(ThemeMemory {
+            kv,
+            pad,
+            positions,
+            notes,
+        })
+    }
+
+    /// The decoder's input: token embeddings, plus the projected aligned-notes feature of each
+    /// token's counter `[B][L]` (batch rows beyond the memory's use its last row).
+    fn decoder_input(
+        &self,
+        ids: &Tensor,
+        counter: &[Vec<u32>],
+        memory: &ThemeMemory,
+    ) -> candle_core::Result<Tensor> {
+        let x = self.embed.forward(ids)?;
+        let Some(w) = &self.aligned_notes else {
+            return Ok(x);
+        };
+        let (b, l) = ids.dims2()?;
+        let mut data = Vec::with_capacity(b * l * ALIGNED_NOTE_FEATURES);
+        for (r, row) in counter.iter().enumerate() {
+            let notes = &memory.notes[r.min(memory.notes.len().saturating_sub(1))];
+            for &c in row {
+                data.extend(aligned_note_feature(notes, c));
+            }
+        }
+        let f = Tensor::from_vec(data, (b * l, ALIGNED_NOTE_FEATURES), &self.device)?;
+        // Scaled by √d like an embedding lookup would be: the projection starts at zero, and
+        // Adam moves each weight by about the learning rate per step, so without the gain it
+        // would take thousands of steps to reach the embeddings' scale (norm ≈ √d).
+        let gain = (self.cfg.d_model as f64).sqrt();
+        x + (f.matmul(&w.t()?)? * gain)?.reshape((b, l, self.cfg.d_model))?
+    }
+
+    /// The additive cross-attention bias for queries at `counter` (`[B or 1, 1, L, 1]`, f32): the
+    /// padding mask, plus `−m_h·|counter − position|` with `cross_time_bias`.
+    fn cross_bias(&self, counter: &Tensor, memory: &ThemeMemory) -> candle_core::Result<Tensor> {
+        if !self.cfg.cross_time_bias {
+            return Ok(memory.pad.clone());
+        }
+        let h = self.cfg.n_heads;
+        // Scores are scaled by 1/√dh after the bias is added: undo that for the bias.
+        let root = ((self.cfg.d_model / h) as f32).sqrt();
+        let slopes: Vec<f32> = time_bias_slopes(h).iter().map(|m| -m * root).collect();
+        let slopes = Tensor::from_vec(slopes, (1, h, 1, 1), &self.device)?;
+        let distance = counter.broadcast_sub(&memory.positions)?.abs()?;
+        distance.broadcast_mul(&slopes)?.broadcast_add(&memory.pad)
     }
 
     /// Logits `[B, L, V]` of decoder ids `[B, L]` with their theme counters `[B, L]` (u32) and gates
@@ -441,27 +583,32 @@ impl ThemeTransformer {
         ids: &Tensor,
         counter: &Tensor,
         gate: &Tensor,
-        memory: &(Vec<(Tensor, Tensor)>, Tensor),
+        memory: &ThemeMemory,
         key_mask: Option<&Tensor>,
         train: bool,
     ) -> candle_core::Result<Tensor> {
         let (b, l) = ids.dims2()?;
-        let flat: Vec<u32> = counter.flatten_all()?.to_vec1()?;
+        let rows: Vec<Vec<u32>> = counter.to_vec2()?;
+        let flat: Vec<u32> = rows.concat();
         let counter_pe =
             sinusoidal(&flat, self.cfg.d_model, &self.device)?.reshape((b, l, self.cfg.d_model))?;
         let gate = gate.to_dtype(DType::F32)?.unsqueeze(D::Minus1)?;
+        let cross_bias = self.cross_bias(
+            &counter.to_dtype(DType::F32)?.reshape((b, 1, l, 1))?,
+            memory,
+        )?;
         let inputs = DecoderInputs {
-            memory: &memory.0,
-            memory_pad: &memory.1,
+            memory: &memory.kv,
+            cross_bias: &cross_bias,
             counter_pe: &counter_pe,
             gate: &gate,
         };
-        let mut x = self.embed.forward(ids)?;
+        let mut x = self.decoder_input(ids, &rows, memory)?;
         for (i, layer) in self.decoder.iter().enumerate() {
             let s = layer.self_attn.forward(&x, key_mask, train)?;
             let q = (&x + inputs.counter_pe)?;
             let (k, v) = &inputs.memory[i];
-            let c = layer.cross.forward(&q, (k, v), inputs.memory_pad, train)?;
+            let c = layer.cross.forward(&q, (k, v), inputs.cross_bias, train)?;
             x = layer.combine(&x, &s, &c, inputs.gate, self.cfg.dropout, train)?;
         }
         self.head.forward(&x)
@@ -482,7 +629,7 @@ impl ThemeTransformer {
         ids: &Tensor,
         counter: &[u32],
         gate: &[f32],
-        memory: &(Vec<(Tensor, Tensor)>, Tensor),
+        memory: &ThemeMemory,
         cache: &mut ThemeCache,
     ) -> candle_core::Result<Tensor> {
         if cache.layers.len() != self.decoder.len() {
@@ -497,12 +644,17 @@ impl ThemeTransformer {
         let gate = Tensor::from_vec(gate.to_vec(), (1, n, 1), &self.device)?
             .broadcast_as((b, n, 1))?
             .contiguous()?;
-        let mut x = self.embed.forward(ids)?;
+        let query_time: Vec<f32> = counter.iter().map(|&c| c as f32).collect();
+        let cross_bias = self.cross_bias(
+            &Tensor::from_vec(query_time, (1, 1, n, 1), &self.device)?,
+            memory,
+        )?;
+        let mut x = self.decoder_input(ids, &vec![counter.to_vec(); b], memory)?;
         for (i, (layer, c)) in self.decoder.iter().zip(&mut cache.layers).enumerate() {
             let s = layer.self_attn.forward_cached(&x, c)?;
             let q = (&x + &counter_pe)?;
-            let (k, v) = &memory.0[i];
-            let cross = layer.cross.forward(&q, (k, v), &memory.1, false)?;
+            let (k, v) = &memory.kv[i];
+            let cross = layer.cross.forward(&q, (k, v), &cross_bias, false)?;
             x = layer.combine(&x, &s, &cross, &gate, 0.0, false)?;
         }
         self.head.forward(&x)
@@ -513,6 +665,7 @@ impl ThemeTransformer {
 mod tests {
     use super::*;
     use crate::test_util::max_diff;
+    use crate::tokens::remi::Part;
     use candle_nn::VarMap;
 
     fn cfg() -> ThemeConfig {
@@ -530,6 +683,8 @@ mod tests {
             task: ThemeTask::Theme,
             gated: true,
             time_aligned: false,
+            cross_time_bias: false,
+            aligned_notes: false,
         }
     }
 
@@ -672,10 +827,119 @@ mod tests {
 
     #[test]
     fn cached_decoding_equals_the_full_forward() {
+        for (cross_time_bias, aligned_notes) in [(false, false), (true, false), (true, true)] {
+            cached_equals_full(&ThemeConfig {
+                cross_time_bias,
+                aligned_notes,
+                time_aligned: aligned_notes,
+                ..cfg()
+            });
+        }
+    }
+
+    /// The aligned-notes feature on hand-made tokens: a note sounds from its onset for its
+    /// duration, and time 0 (outside theme regions) hears nothing.
+    #[test]
+    fn aligned_notes_sound_from_onset_for_their_duration() {
+        let m = Part::Melody;
+        let ids = [
+            remi::BAR,
+            remi::POSITION,
+            m.velocity(3),
+            m.note_on(60),
+            m.duration(4),
+            remi::POSITION + 2,
+            m.velocity(3),
+            m.note_on(67),
+            m.duration(1),
+        ];
+        let pos = remi::time_positions(&ids);
+        let notes = sounding_notes(&ids, &pos);
+        assert_eq!(notes, [(1, 5, 60), (3, 4, 67)]);
+        let on = |c: u32| -> Vec<usize> {
+            let f = aligned_note_feature(&notes, c);
+            (0..ALIGNED_NOTE_FEATURES).filter(|&i| f[i] > 0.0).collect()
+        };
+        assert_eq!(on(0), Vec::<usize>::new());
+        assert_eq!(on(1), [60, 128]);
+        assert_eq!(on(3), [60, 67, 128, 128 + 7]);
+        assert_eq!(on(4), [60, 128]);
+        assert_eq!(on(5), Vec::<usize>::new());
+    }
+
+    /// The time bias against a slow loop: `−m_h·|c − p|` (before the 1/√dh scaling, so times √dh),
+    /// plus the padding mask.
+    #[test]
+    fn cross_time_bias_matches_a_loop() {
         let dev = Device::Cpu;
         let vm = VarMap::new();
-        let m =
+        let c = ThemeConfig {
+            cross_time_bias: true,
+            ..cfg()
+        };
+        let m = ThemeTransformer::new(&c, VarBuilder::from_varmap(&vm, DType::F32, &dev)).unwrap();
+        let theme = Tensor::new(&[[remi::BAR, 150, 250, 300]], &dev).unwrap();
+        let mask = Tensor::new(&[[1f32, 1.0, 1.0, 0.0]], &dev).unwrap();
+        let positions = [1u32, 3, 3, 17];
+        let mem = m
+            .encode(
+                &theme,
+                &mask,
+                &Tensor::new(&[positions], &dev).unwrap(),
+                false,
+            )
+            .unwrap();
+        let counter = [0f32, 2.0, 9.0];
+        let bias = m
+            .cross_bias(
+                &Tensor::new(&counter, &dev)
+                    .unwrap()
+                    .reshape((1, 1, 3, 1))
+                    .unwrap(),
+                &mem,
+            )
+            .unwrap();
+        assert_eq!(bias.dims(), [1, 4, 3, 4]);
+        let got = bias.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let slopes = time_bias_slopes(4);
+        assert_eq!(slopes, [0.25, 1.0 / 16.0, 1.0 / 64.0, 1.0 / 256.0]);
+        let root = (32f32 / 4.0).sqrt();
+        for h in 0..4 {
+            for (i, &q) in counter.iter().enumerate() {
+                for (j, &p) in positions.iter().enumerate() {
+                    let pad = if j == 3 { MASKED } else { 0.0 };
+                    let want = -slopes[h] * root * (q - p as f32).abs() + pad;
+                    let at = got[(h * 3 + i) * 4 + j];
+                    assert!(
+                        (at - want).abs() <= 1e-4 * want.abs().max(1.0),
+                        "{at} {want}"
+                    );
+                }
+            }
+        }
+        // Without the option the bias is the padding mask alone.
+        let plain =
             ThemeTransformer::new(&cfg(), VarBuilder::from_varmap(&vm, DType::F32, &dev)).unwrap();
+        let b = plain
+            .cross_bias(
+                &Tensor::zeros((1, 1, 3, 1), DType::F32, &dev).unwrap(),
+                &mem,
+            )
+            .unwrap();
+        assert_eq!(b.dims(), [1, 1, 1, 4]);
+    }
+
+    fn cached_equals_full(c: &ThemeConfig) {
+        let dev = Device::Cpu;
+        let vm = VarMap::new();
+        let m = ThemeTransformer::new(c, VarBuilder::from_varmap(&vm, DType::F32, &dev)).unwrap();
+        if c.aligned_notes {
+            // Zero at initialisation: give it weights so that the test sees it.
+            let data = vm.data().lock().unwrap();
+            let w = data.get("aligned_notes").unwrap();
+            w.set(&Tensor::randn(0f32, 1.0, w.dims(), &dev).unwrap())
+                .unwrap();
+        }
         let theme = Tensor::new(&[[remi::BAR, 150, 250, 300]], &dev).unwrap();
         let mem = m
             .encode(
@@ -685,6 +949,9 @@ mod tests {
                 false,
             )
             .unwrap();
+        if c.aligned_notes {
+            assert!(!mem.notes[0].is_empty(), "the theme has notes");
+        }
         let ids: Vec<u32> = vec![
             1,
             remi::THEME_START,

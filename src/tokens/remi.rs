@@ -587,7 +587,7 @@ mod tests {
         for id in [BAR, POSITION + 2] {
             s.push(id);
         }
-        let mut note = |s: &mut RemiState, part: Part, pitch: u8| {
+        let note = |s: &mut RemiState, part: Part, pitch: u8| {
             for id in [part.velocity(5), part.note_on(pitch), part.duration(2)] {
                 assert!(s.allowed(true)[id as usize], "{} refused", id);
                 s.push(id);

@@ -152,6 +152,8 @@ mod tests {
             task: ThemeTask::Accompany,
             gated: false,
             time_aligned: false,
+            cross_time_bias: false,
+            aligned_notes: false,
         }
     }
 

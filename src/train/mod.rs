@@ -105,6 +105,14 @@ pub struct TrainConfig {
     /// Synth runs: notes rendered per trained instrument (a tenth more for validation).
     #[serde(default)]
     pub notes_per_instrument: usize,
+    /// Theme runs: training-loss weight of the tokens inside theme regions, against 1 for the rest
+    /// (the loss is the weighted mean NLL); validation is always unweighted.
+    #[serde(default = "one")]
+    pub region_weight: f32,
+}
+
+fn one() -> f32 {
+    1.0
 }
 
 impl TrainConfig {
@@ -134,6 +142,9 @@ impl TrainConfig {
         }
         if !(0.0..0.5).contains(&self.stretch) {
             return bad("stretch must be in [0, 0.5)");
+        }
+        if !(self.region_weight > 0.0 && self.region_weight.is_finite()) {
+            return bad("region_weight must be > 0");
         }
         let lr_ok = self.lr > 0.0 && self.lr < 1.0;
         if !lr_ok || !(0.0..=1.0).contains(&self.min_lr_ratio) || self.clip_norm <= 0.0 {
@@ -360,22 +371,31 @@ pub fn init_from(
             "--init model has a different architecture from the training config",
         ));
     }
-    set_vars_from(varmap, dir, device, |name, t| {
-        if name.ends_with(".er") {
-            resize_relative(t, cfg.max_len)
-        } else {
-            Ok(t.clone())
-        }
-    })
+    set_vars_from(
+        varmap,
+        dir,
+        device,
+        |name, t| {
+            if name.ends_with(".er") {
+                resize_relative(t, cfg.max_len)
+            } else {
+                Ok(t.clone())
+            }
+        },
+        |_| false,
+    )
 }
 
 /// Sets every variable of `varmap` from `dir/model.safetensors` (an exported model), through
-/// `adapt`; a missing or mis-shaped tensor is an error that names the file and the tensor.
+/// `adapt`; a missing or mis-shaped tensor is an error that names the file and the tensor, except
+/// that variables for which `may_be_new` holds (added by a new option) keep their initialisation
+/// when the file lacks them.
 pub(crate) fn set_vars_from(
     varmap: &VarMap,
     dir: &Path,
     device: &Device,
     adapt: impl Fn(&str, &Tensor) -> candle_core::Result<Tensor>,
+    may_be_new: impl Fn(&str) -> bool,
 ) -> Result<()> {
     let weights = dir.join("model.safetensors");
     let tensors = crate::model::music_transformer::load_safetensors(&weights, device)?;
@@ -384,9 +404,12 @@ pub(crate) fn set_vars_from(
         .lock()
         .map_err(|_| Error::Internal("var map lock".into()))?;
     for (name, var) in data.iter() {
-        let t = tensors
-            .get(name)
-            .ok_or_else(|| Error::bad_file(&weights, format!("missing tensor {name}")))?;
+        let Some(t) = tensors.get(name) else {
+            if may_be_new(name) {
+                continue;
+            }
+            return Err(Error::bad_file(&weights, format!("missing tensor {name}")));
+        };
         var.set(&adapt(name, t).map_err(Error::tensor)?)
             .map_err(|e| {
                 Error::bad_file(
@@ -573,4 +596,42 @@ pub(crate) fn write_json(path: &Path, value: &serde_json::Value) -> Result<()> {
     crate::atomic_file::write_atomic(path, |w| {
         w.write_all(text.as_bytes()).map_err(|e| Error::io(path, e))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A variable the exported model lacks is an error, unless it is one a new option adds.
+    #[test]
+    fn init_keeps_new_variables_only_when_allowed() {
+        let dir = tempfile::tempdir().unwrap();
+        let dev = Device::Cpu;
+        let old = VarMap::new();
+        let vb = candle_nn::VarBuilder::from_varmap(&old, DType::F32, &dev);
+        vb.get_with_hints(3, "a", candle_nn::Init::Const(2.0))
+            .unwrap();
+        export_weights(&old, dir.path()).unwrap();
+        let new = VarMap::new();
+        let vb = candle_nn::VarBuilder::from_varmap(&new, DType::F32, &dev);
+        vb.get_with_hints(3, "a", candle_nn::Init::Const(0.0))
+            .unwrap();
+        vb.get_with_hints(2, "b", candle_nn::Init::Const(5.0))
+            .unwrap();
+        let copy = |_: &str, t: &Tensor| Ok(t.clone());
+        let err = set_vars_from(&new, dir.path(), &dev, copy, |_| false).unwrap_err();
+        assert!(err.to_string().contains("missing tensor b"), "{err}");
+        set_vars_from(&new, dir.path(), &dev, copy, |n| n == "b").unwrap();
+        let data = new.data().lock().unwrap();
+        let get = |n: &str| {
+            data[n]
+                .as_tensor()
+                .to_dtype(DType::F32)
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap()
+        };
+        assert_eq!(get("a"), [2.0; 3]);
+        assert_eq!(get("b"), [5.0; 2]);
+    }
 }

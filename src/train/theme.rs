@@ -148,12 +148,14 @@ pub struct ThemeBatch {
 }
 
 /// Builds a batch from crops; `first[i]` targets of row i are not scored (evaluation windows), nor,
-/// with `regions_only`, tokens outside theme regions (gate 0).
+/// with `regions_only`, tokens outside theme regions (gate 0). Tokens inside theme regions weigh
+/// `region_weight` in the loss, the others 1.
 fn make_batch(
     corpus: &ThemeCorpus,
     crops: &[Crop],
     first: &[usize],
     regions_only: bool,
+    region_weight: f32,
     device: &Device,
 ) -> Result<ThemeBatch> {
     let vocab = RemiVocab::default();
@@ -186,7 +188,11 @@ fn make_batch(
             gate[row * l + j] = piece.gate[start + j];
             let in_scope = !regions_only || piece.gate[start + j] > 0.0;
             if j >= first.get(row).copied().unwrap_or(0) && in_scope {
-                mask[row * l + j] = 1.0;
+                mask[row * l + j] = if piece.gate[start + j] > 0.0 {
+                    region_weight
+                } else {
+                    1.0
+                };
                 tokens += 1;
             }
         }
@@ -263,7 +269,7 @@ pub fn evaluate_theme(
     for group in windows.chunks(per_batch) {
         let crops: Vec<Crop> = group.iter().map(|w| w.0).collect();
         let first: Vec<usize> = group.iter().map(|w| w.1).collect();
-        let batch = make_batch(corpus, &crops, &first, regions_only, &Device::Cpu)?;
+        let batch = make_batch(corpus, &crops, &first, regions_only, 1.0, &Device::Cpu)?;
         let (sum, n) = batch_nll(model, &batch, false).map_err(Error::tensor)?;
         total += sum.to_scalar::<f32>().map_err(Error::tensor)? as f64;
         count += n.to_scalar::<f32>().map_err(Error::tensor)? as usize;
@@ -335,7 +341,14 @@ fn init_theme_from(varmap: &VarMap, cfg: &ThemeConfig, dir: &Path) -> Result<()>
             "--init model has a different architecture from the training config",
         ));
     }
-    super::set_vars_from(varmap, dir, &Device::Cpu, |_, t| Ok(t.clone()))
+    // The aligned-notes projection starts at zero when the exported model has none.
+    super::set_vars_from(
+        varmap,
+        dir,
+        &Device::Cpu,
+        |_, t| Ok(t.clone()),
+        |name| name == "aligned_notes",
+    )
 }
 
 /// A Theme Transformer with its data.
@@ -422,7 +435,15 @@ impl Job for ThemeJob {
     }
 
     fn loss(&mut self, i: usize) -> Result<(Tensor, usize)> {
-        let batch = make_batch(&self.train, &self.batches[i], &[], false, &Device::Cpu)?;
+        let weight = self.cfg.region_weight;
+        let batch = make_batch(
+            &self.train,
+            &self.batches[i],
+            &[],
+            false,
+            weight,
+            &Device::Cpu,
+        )?;
         let (sum, count) = batch_nll(&self.model, &batch, true).map_err(Error::tensor)?;
         let count = count.to_scalar::<f32>().map_err(Error::tensor)? as f64;
         Ok(((sum / count.max(1.0)).map_err(Error::tensor)?, batch.tokens))
@@ -443,5 +464,51 @@ impl Job for ThemeJob {
     fn export(&self, dir: &Path) -> Result<()> {
         export_weights(&self.varmap, dir)?;
         self.model_cfg.save(&dir.join("config.json"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tokens::remi;
+
+    /// Region tokens weigh `region_weight` in the training mask, the rest 1; `regions_only` scores
+    /// only the region; the first `first` targets of a row are never scored.
+    #[test]
+    fn batch_mask_weights_theme_regions() {
+        let ids = vec![
+            BOS,
+            remi::BAR,
+            remi::THEME_START,
+            remi::BAR,
+            100,
+            remi::THEME_END,
+            5,
+        ];
+        let (counter, gate) = crate::model::theme_transformer::theme_positions(&ids, false);
+        let corpus = ThemeCorpus {
+            pieces: vec![ThemePiece {
+                theme: vec![remi::BAR, 100],
+                theme_pos: vec![0, 1],
+                ids: ids.clone(),
+                counter,
+                gate: gate.clone(),
+            }],
+            ..Default::default()
+        };
+        let crop = [(0, 0, ids.len(), 0)];
+        let mask = |first: &[usize], regions_only, w| {
+            let b = make_batch(&corpus, &crop, first, regions_only, w, &Device::Cpu).unwrap();
+            (b.mask.to_vec2::<f32>().unwrap().remove(0), b.tokens)
+        };
+        let inside = |j: usize| gate[j] > 0.0;
+        let (m, n) = mask(&[], false, 3.0);
+        assert_eq!(n, ids.len() - 1);
+        for (j, &w) in m.iter().enumerate() {
+            assert_eq!(w, if inside(j) { 3.0 } else { 1.0 }, "token {j}");
+        }
+        let (m, n) = mask(&[3], true, 1.0);
+        assert_eq!(n, (3..ids.len() - 1).filter(|&j| inside(j)).count());
+        assert!(m[..3].iter().all(|&w| w == 0.0));
     }
 }
