@@ -86,9 +86,11 @@ pub fn songs(root: &Path, split: &str) -> Result<Vec<Song>> {
     Ok(songs)
 }
 
-/// Reads the scores of `songs` on all cores; the first unreadable file is the error.
+/// Reads the scores of `songs` on all cores; the error is that of the first unreadable file in
+/// song order, whichever thread met it first.
 pub fn read_all(songs: &[Song]) -> Result<Vec<Score>> {
-    songs.par_iter().map(Song::score).collect()
+    let read: Vec<Result<Score>> = songs.par_iter().map(Song::score).collect();
+    read.into_iter().collect()
 }
 
 #[cfg(test)]
