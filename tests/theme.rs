@@ -65,6 +65,7 @@ fn theme_model_trains_on_songs_with_found_themes() {
         time_aligned: false,
         cross_time_bias: false,
         aligned_notes: false,
+        chords: false,
     };
     let config = TrainConfig {
         model: ModelConfig::Theme(model),
@@ -127,6 +128,7 @@ fn theme_model_trains_on_songs_with_found_themes() {
             conditioned,
             cancel: None,
             theme_every: conditioned.then_some(4),
+            guidance: if conditioned { 1.5 } else { 0.0 },
         };
         let mut tokens = 0;
         let piece = compose(&m, &melody, &req, &mut |_| tokens += 1).unwrap();

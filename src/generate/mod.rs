@@ -1,6 +1,7 @@
 //! Generation: sampling, cached decoding and the tasks built on them.
 
 pub mod decode;
+pub mod guidance;
 pub mod piano;
 pub mod sampler;
 pub mod tasks;

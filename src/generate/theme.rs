@@ -4,15 +4,17 @@
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use candle_core::{DType, Tensor};
-
+use super::guidance::{self, GuidedDecoder, Unconditioned};
 use super::sampler::{Sampler, SamplerConfig};
 use crate::error::{Error, Result};
 use crate::midi::{Score, TrackRole};
-use crate::model::theme_transformer::{ThemeCache, ThemeCounter, ThemeTransformer};
+use crate::model::theme_transformer::{ThemeCounter, ThemeTransformer};
 use crate::theme::retrieval::{bar_starts, distance, melody, segments, SEGMENT_BARS};
 use crate::tokens::remi::{self, RemiState};
 use crate::tokens::{RemiVocab, Vocab, BOS};
+
+/// The guidance strength `reprise theme` uses unless told otherwise.
+pub const DEFAULT_GUIDANCE: f32 = 0.0;
 
 /// Longest theme accepted, in bars.
 pub const MAX_THEME_BARS: usize = 8;
@@ -34,6 +36,9 @@ pub struct ComposeRequest {
     /// Conditioned pieces: open a theme region (as long as the theme) every this many bars, from
     /// bar 1, instead of letting the model decide where regions open and close.
     pub theme_every: Option<usize>,
+    /// Conditioned pieces: classifier-free guidance strength (see [`super::guidance`]); the
+    /// unconditioned side hears no theme (gate 0, a silent theme). 0: plain sampling.
+    pub guidance: f32,
 }
 
 /// The theme's melody as a one-track score from tick 0, and a note if it was cut.
@@ -83,17 +88,31 @@ pub fn compose(
             "--theme-every must be at least 1 bar".into(),
         ));
     }
-    let dev = candle_core::Device::Cpu;
-    let t = |e| Error::tensor(e);
+    guidance::validate(req.guidance)?;
     let mut theme_ids = RemiVocab::default().encode(theme)?;
     theme_ids.truncate(model.config().max_theme);
-    let n = theme_ids.len();
-    let th = Tensor::from_vec(theme_ids.clone(), (1, n), &dev).map_err(t)?;
-    let mask = Tensor::ones((1, n), DType::F32, &dev).map_err(t)?;
     let time_aligned = model.config().time_aligned;
-    let positions = crate::train::theme::encoder_positions(&theme_ids, time_aligned);
-    let pos = Tensor::from_vec(positions, (1, n), &dev).map_err(t)?;
-    let memory = model.encode(&th, &mask, &pos, false).map_err(t)?;
+    let encode = |ids: &[u32]| {
+        let positions = crate::train::theme::encoder_positions(ids, time_aligned);
+        guidance::encode(model, ids, positions)
+    };
+    let silent: Vec<u32> = theme_ids
+        .iter()
+        .copied()
+        .filter(|&i| i == remi::BAR)
+        .collect();
+    let uncond = Unconditioned {
+        strength: req.guidance,
+        memory: encode(if silent.is_empty() {
+            &[remi::BAR]
+        } else {
+            &silent
+        })?,
+        gate_off: true,
+    };
+    let guided = req.conditioned && req.guidance > 0.0;
+    let mut decoder =
+        GuidedDecoder::new(model, encode(&theme_ids)?, Some(uncond).filter(|_| guided));
     let tempo = remi::tempo_id(req.bpm);
     let mut prompt = vec![BOS];
     if req.conditioned {
@@ -121,11 +140,7 @@ pub fn compose(
         state.push(id);
         positions(id, &mut counter, &mut gate);
     }
-    let mut cache = ThemeCache::default();
-    let ids = Tensor::from_vec(prompt.clone(), (1, prompt.len()), &dev).map_err(t)?;
-    let mut logits = model
-        .decode_cached(&ids, &counter, &gate, &memory, &mut cache)
-        .map_err(t)?;
+    let mut row = decoder.step(&prompt, &counter, &gate)?;
     let mut sampler = Sampler::new(req.sampler)?;
     let mut out = prompt.clone();
     let max_tokens = req.bars * 400;
@@ -138,7 +153,6 @@ pub fn compose(
         let id = match forced.pop() {
             Some(id) => id,
             None => {
-                let row = crate::generate::last_logits(&logits)?;
                 let allowed = state.allowed(req.conditioned);
                 let mut id = sampler.sample(&row, Some(&allowed));
                 // With planned regions a region mark the model asks for means "end the bar":
@@ -167,10 +181,7 @@ pub fn compose(
         out.push(id);
         let from = counter.len();
         positions(id, &mut counter, &mut gate);
-        let x = Tensor::new(&[[id]], &dev).map_err(t)?;
-        logits = model
-            .decode_cached(&x, &counter[from..], &gate[from..], &memory, &mut cache)
-            .map_err(t)?;
+        row = decoder.step(&[id], &counter[from..], &gate[from..])?;
     }
     RemiVocab::default().decode(&out)
 }
@@ -261,6 +272,8 @@ pub struct RecurrenceRequest {
     pub threshold: f64,
     /// Conditioned pieces: theme regions every this many bars (see [`ComposeRequest`]).
     pub theme_every: Option<usize>,
+    /// Conditioned pieces: guidance strength (see [`ComposeRequest`]).
+    pub guidance: f32,
 }
 
 /// Extracts the theme of `song`, grows a piece from it with and without theme conditioning, and
@@ -287,6 +300,7 @@ pub fn recurrence_row(
             conditioned,
             cancel: None,
             theme_every: req.theme_every,
+            guidance: req.guidance,
         };
         let piece = compose(model, &melody, &r, &mut |_| {})?;
         let d = theme_distances(&piece, &melody, None);
