@@ -6,7 +6,7 @@
 use candle_core::{DType, Device, Tensor};
 use reprise::generate::sampler::{Sampler, SamplerConfig};
 use reprise::model::theme_transformer::{ThemeMemory, ThemeTransformer};
-use reprise::tokens::{remi, RemiVocab, Vocab, BOS};
+use reprise::tokens::{remi, BOS};
 
 fn ids(v: &[u32]) -> Tensor {
     Tensor::from_vec(v.to_vec(), (1, v.len()), &Device::Cpu).unwrap()
@@ -60,7 +60,13 @@ fn main() -> anyhow::Result<()> {
     let score = reprise::midi::read_file(&path)?;
     let downbeats = reprise::pop909::downbeats(&path).expect("beat_midi.txt");
     let bars = reprise::theme::retrieval::bars_from_downbeats(&score, &downbeats, score.end_tick());
-    let windows = reprise::train::accomp::song_windows(&score, &bars, model.config(), None);
+    let chords = if model.config().chords {
+        reprise::train::accomp::annotated_chords(root, &score, &bars)?
+    } else {
+        Vec::new()
+    };
+    let windows =
+        reprise::train::accomp::song_windows(&score, &bars, &chords, model.config(), None);
     let w = &windows[1];
     let n = w.ids.len() - 1;
     let nll = |melody: &[u32]| -> anyhow::Result<(f64, f64)> {
@@ -80,9 +86,7 @@ fn main() -> anyhow::Result<()> {
         };
         Ok((mean(&full)?, mean(&cached)?))
     };
-    let up = RemiVocab::default()
-        .transpose(&w.theme, 5)
-        .expect("in range");
+    let up = reprise::accompany::bars::transpose_encoder(&w.theme, 5).expect("in range");
     println!(
         "window 1 of {name}: {n} piano tokens, {} melody tokens",
         w.theme.len()

@@ -155,6 +155,10 @@ enum Cmd {
         /// theme) instead of letting the model choose where.
         #[arg(long, conflicts_with = "baseline")]
         theme_every: Option<usize>,
+        /// Classifier-free guidance, 0–10, for conditioned pieces: each step also asks the model
+        /// without the theme and moves away from that answer (0: plain sampling, half the work).
+        #[arg(long, default_value_t = reprise::generate::theme::DEFAULT_GUIDANCE)]
+        guidance: f32,
         /// With --extract: largest distance (0–1) between two segments of one cluster.
         #[arg(long, default_value_t = 0.2)]
         eps: f64,
@@ -202,6 +206,19 @@ enum Cmd {
         /// Independent accompaniments to write.
         #[arg(long, default_value_t = 1)]
         samples: usize,
+        /// The melody's chords (`start end label` lines in seconds, labels such as `C:maj`,
+        /// `A:min7`, as POP909's `chord_midi.txt`), for a model that reads chords; without it the
+        /// model's harmonizer chooses them.
+        #[arg(long, conflicts_with = "report")]
+        chords: Option<PathBuf>,
+        /// With --report: give the model POP909's annotated chords instead of the harmonizer's
+        /// (how well it follows chords it is given).
+        #[arg(long, requires = "report")]
+        annotated_chords: bool,
+        /// Classifier-free guidance, 0–10: each step also asks the model with the melody's bars
+        /// left silent and moves away from that answer (0: plain sampling, half the work).
+        #[arg(long, default_value_t = reprise::accompany::generate::DEFAULT_GUIDANCE)]
+        guidance: f32,
         /// Measure chord-tone share and onset alignment on POP909 801–873 (original piano, Reprise,
         /// random notes in key).
         #[arg(long, requires = "data", conflicts_with = "melody")]
@@ -554,6 +571,9 @@ fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
             top_p,
             seed,
             samples,
+            chords,
+            annotated_chords,
+            guidance,
             report,
             data,
             bars,
@@ -569,10 +589,20 @@ fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
                 seed,
             };
             sampler.validate()?;
-            let req = reprise::accompany::AccompanyRequest::new(sampler);
+            reprise::generate::guidance::validate(guidance)?;
+            let req = reprise::accompany::AccompanyRequest {
+                guidance,
+                ..reprise::accompany::AccompanyRequest::new(sampler)
+            };
             if report {
                 let data = data.unwrap_or_default();
-                accompany_report(&model, &data, bars, jobs, req, per_song)?;
+                let opts = ReportOptions {
+                    bars,
+                    jobs,
+                    per_song,
+                    annotated_chords,
+                };
+                accompany_report(&model, &data, &opts, req)?;
                 return Ok(ExitCode::SUCCESS);
             }
             let (Some(melody), Some(output)) = (melody, output) else {
@@ -583,6 +613,7 @@ fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
             let args = AccompanyArgs {
                 track,
                 samples,
+                chords,
                 quiet,
             };
             accompany_cmd(&melody, &model, &args, req, &output)?;
@@ -609,6 +640,7 @@ fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
             songs,
             jobs,
             theme_every,
+            guidance,
         } => {
             let sampler = || -> anyhow::Result<reprise::generate::SamplerConfig> {
                 let s = reprise::generate::SamplerConfig {
@@ -627,6 +659,7 @@ fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
                     sampler: sampler()?,
                     threshold,
                     theme_every,
+                    guidance,
                 };
                 theme_evaluate(&model, &data.unwrap_or_default(), songs, jobs, &req)?;
                 return Ok(ExitCode::SUCCESS);
@@ -656,6 +689,7 @@ fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
                 sampler: sampler()?,
                 baseline,
                 theme_every,
+                guidance,
             };
             theme_compose(&theme, &model, &req, &output)?;
             Ok(ExitCode::SUCCESS)
@@ -1214,6 +1248,7 @@ struct ThemeArgs {
     sampler: reprise::generate::SamplerConfig,
     baseline: bool,
     theme_every: Option<usize>,
+    guidance: f32,
 }
 
 fn theme_compose(theme: &Path, model: &str, args: &ThemeArgs, output: &Path) -> anyhow::Result<()> {
@@ -1241,6 +1276,7 @@ fn theme_compose(theme: &Path, model: &str, args: &ThemeArgs, output: &Path) -> 
         conditioned: !args.baseline,
         cancel: None,
         theme_every: args.theme_every,
+        guidance: args.guidance,
     };
     let bar = progress_bar(false, "composing");
     let mut tokens = 0u64;
@@ -1322,12 +1358,13 @@ fn theme_evaluate(
         ));
     }
     println!(
-        "{n} themes, {} bars each, {}: mean recurrences after bar {LATE_FROM_BAR} {:.2} conditioned vs {:.2} baseline; pieces with one or more: {c_any} vs {b_any} (seed {}, {:.0} s)",
+        "{n} themes, {} bars each, {}, guidance {}: mean recurrences after bar {LATE_FROM_BAR} {:.2} conditioned vs {:.2} baseline; pieces with one or more: {c_any} vs {b_any} (seed {}, {:.0} s)",
         req.bars,
         match req.theme_every {
             Some(k) => format!("theme regions every {k} bars"),
             None => "theme regions chosen by the model".into(),
         },
+        req.guidance,
         c as f64 / n as f64,
         b as f64 / n as f64,
         req.sampler.seed,
@@ -1403,6 +1440,7 @@ fn clock_seed() -> u64 {
 struct AccompanyArgs {
     track: Option<usize>,
     samples: usize,
+    chords: Option<PathBuf>,
     quiet: bool,
 }
 
@@ -1428,19 +1466,20 @@ fn accompany_cmd(
     let score = midi::read_file(melody_file)?;
     let melody = pick_melody(&score, args.track)
         .map_err(|e| reprise::Error::bad_file(melody_file, e.to_string()))?;
-    if !args.quiet {
-        eprintln!("{}", melody.description);
-    }
     let end = melody.notes.iter().map(|n| n.end).max().unwrap_or(0);
     let bars = reprise::theme::retrieval::bar_starts(&score, end);
     let dir = reprise::model::resolve_model_dir(model)?;
     let m =
         reprise::model::theme_transformer::ThemeTransformer::load(&dir, &candle_core::Device::Cpu)?;
+    let chords = melody_chords(&m, &dir, args, &score, &melody, &bars)?;
+    if !args.quiet {
+        eprintln!("{}", melody.description);
+    }
     let seed = req.sampler.seed;
     for (i, path) in outputs.iter().enumerate() {
         req.sampler.seed = seed.wrapping_add(i as u64);
         let bar = progress_bar(args.quiet, "accompanying");
-        let piano = accompany(&m, &melody.notes, &bars, &req, &mut |done, all| {
+        let piano = accompany(&m, &melody.notes, &bars, &chords, &req, &mut |done, all| {
             bar.set_message(format!("accompanying (bar {done} of {all})"));
         })?;
         bar.finish_and_clear();
@@ -1460,15 +1499,53 @@ fn accompany_cmd(
     Ok(())
 }
 
+/// The chords a chord-reading accompaniment model gets: `--chords`, else its harmonizer's; none for
+/// a model that reads none.
+fn melody_chords(
+    m: &reprise::model::theme_transformer::ThemeTransformer,
+    dir: &Path,
+    args: &AccompanyArgs,
+    score: &reprise::midi::Score,
+    melody: &reprise::accompany::PickedMelody,
+    bars: &[u64],
+) -> anyhow::Result<Vec<Option<reprise::accompany::chords::BeatChord>>> {
+    use reprise::accompany::generate::{chords_from_file, harmonize, load_harmonizer};
+    if let Some(file) = &args.chords {
+        if !m.config().chords {
+            anyhow::bail!(reprise::Error::Invalid(format!(
+                "--chords: the model in {} reads no chords",
+                dir.display()
+            )));
+        }
+        return Ok(chords_from_file(file, score, bars)?);
+    }
+    Ok(match load_harmonizer(m, dir)? {
+        Some(h) => {
+            if !args.quiet {
+                eprintln!("chords: the model's harmonizer's ({} bars)", bars.len() - 1);
+            }
+            harmonize(&h, &melody.notes, bars)
+        }
+        None => Vec::new(),
+    })
+}
+
+/// `accompany --report` settings besides generation.
+struct ReportOptions {
+    bars: Option<usize>,
+    jobs: usize,
+    per_song: bool,
+    annotated_chords: bool,
+}
+
 fn accompany_report(
     model: &str,
     data: &Path,
-    bars: Option<usize>,
-    jobs: usize,
+    opts: &ReportOptions,
     accompany: reprise::accompany::AccompanyRequest,
-    per_song: bool,
 ) -> anyhow::Result<()> {
-    use reprise::accompany::report::{report, table, ReportRequest, SongFit};
+    let (bars, jobs, per_song) = (opts.bars, opts.jobs, opts.per_song);
+    use reprise::accompany::report::{report, table, ReportChords, ReportRequest, SongFit};
     if !reprise::pop909::is_pop909(data) {
         anyhow::bail!(reprise::Error::bad_file(data, "is not a POP909 directory"));
     }
@@ -1479,10 +1556,22 @@ fn accompany_report(
     let dir = reprise::model::resolve_model_dir(model)?;
     let m =
         reprise::model::theme_transformer::ThemeTransformer::load(&dir, &candle_core::Device::Cpu)?;
+    let harmonizer = reprise::accompany::generate::load_harmonizer(&m, &dir)?;
+    let chords = match (&harmonizer, opts.annotated_chords) {
+        (None, true) => anyhow::bail!(reprise::Error::Invalid(format!(
+            "--annotated-chords: the model in {} reads no chords",
+            dir.display()
+        ))),
+        (None, false) => ReportChords::None,
+        (Some(_), true) => ReportChords::Annotated,
+        (Some(h), false) => ReportChords::Harmonizer(h.clone()),
+    };
+    let chords_said = chords.describe();
     let req = ReportRequest {
         bars,
         accompany,
         jobs,
+        chords,
     };
     let started = std::time::Instant::now();
     let pct = |x: f64| 100.0 * x;
@@ -1507,13 +1596,16 @@ fn accompany_report(
     eprintln!();
     print!("{}", table(&fits));
     println!(
-        "(songs {:03}–{:03}, {}, seed {}, {:.0} s)",
+        "(songs {:03}–{:03}, {}, {chords_said}, temperature {}, top-p {}, guidance {}, seed {}, {:.0} s)",
         songs.first().map_or(0, |s| s.number),
         songs.last().map_or(0, |s| s.number),
         match bars {
             Some(n) => format!("the first {n} bars from each song's first melody note"),
             None => "each song from its first melody note to its last".into(),
         },
+        req.accompany.sampler.temperature,
+        req.accompany.sampler.top_p,
+        req.accompany.guidance,
         req.accompany.sampler.seed,
         started.elapsed().as_secs_f64()
     );

@@ -51,7 +51,8 @@ fn corpus(dir: &Path) {
     }
 }
 
-fn tiny_config() -> TrainConfig {
+/// The tiny model; `chords`: it also reads the chords (and ships a harmonizer).
+fn tiny_config(chords: bool) -> TrainConfig {
     let model = ThemeConfig {
         architecture: ThemeConfig::ARCHITECTURE.into(),
         vocab_size: reprise::tokens::remi::SIZE as usize,
@@ -68,6 +69,7 @@ fn tiny_config() -> TrainConfig {
         time_aligned: false,
         cross_time_bias: true,
         aligned_notes: true,
+        chords,
     };
     TrainConfig {
         model: ModelConfig::Theme(model),
@@ -113,7 +115,7 @@ fn accompaniment_trains_writes_reports_and_runs_in_the_tui() {
     corpus(&data);
     let out = tmp.path().join("run");
     let opts = TrainOptions {
-        config: tiny_config(),
+        config: tiny_config(false),
         data: data.clone(),
         out: out.clone(),
         resume: false,
@@ -143,7 +145,7 @@ fn accompaniment_trains_writes_reports_and_runs_in_the_tui() {
 
     // Fine-tuning starts from the exported weights: its first loss is the trained model's, not a
     // random one's.
-    let mut config = tiny_config();
+    let mut config = tiny_config(false);
     config.total_steps = 1;
     let tuned = TrainOptions {
         config,
@@ -340,4 +342,143 @@ fn accompaniment_trains_writes_reports_and_runs_in_the_tui() {
     let s = app.score().unwrap();
     assert_eq!(s.tracks.len(), 2, "{}", app.status);
     assert!(s.notes.len() > original.notes.len());
+}
+
+#[test]
+fn a_model_that_reads_chords_follows_the_chords_it_is_given() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("pop");
+    corpus(&data);
+    let out = tmp.path().join("run");
+    let opts = TrainOptions {
+        config: tiny_config(true),
+        data: data.clone(),
+        out: out.clone(),
+        resume: false,
+        max_minutes: None,
+        init: None,
+    };
+    train(&opts, &mut |_| {}).unwrap();
+    let model_dir = out.join("model");
+    assert!(model_dir.join("harmony.json").is_file());
+    let model = model_dir.to_str().unwrap();
+    let melody = tmp.path().join("flute.mid");
+    user_melody(&melody);
+    // Without --chords the harmonizer chooses them.
+    let harmonized = tmp.path().join("harmonized.mid");
+    let res = run(&[
+        "accompany",
+        melody.to_str().unwrap(),
+        "--model",
+        model,
+        "--seed",
+        "2",
+        "-o",
+        harmonized.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&res.stderr);
+    assert!(res.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("chords: the model's harmonizer's"),
+        "{stderr}"
+    );
+    let piano_with = |label: &str| -> Vec<u8> {
+        let chords = tmp.path().join(format!("{label}.txt"));
+        std::fs::write(&chords, format!("0.0 10.0 {label}\n")).unwrap();
+        let o = tmp.path().join(format!("{label}.mid"));
+        let res = run(&[
+            "accompany",
+            melody.to_str().unwrap(),
+            "--model",
+            model,
+            "--chords",
+            chords.to_str().unwrap(),
+            "--seed",
+            "2",
+            "-q",
+            "-o",
+            o.to_str().unwrap(),
+        ]);
+        assert!(
+            res.status.success(),
+            "{}",
+            String::from_utf8_lossy(&res.stderr)
+        );
+        let s = reprise::midi::read_file(&o).unwrap();
+        let p = s
+            .tracks
+            .iter()
+            .position(|t| t.role == TrackRole::Accompaniment)
+            .unwrap();
+        s.track_notes(p).map(|n| n.pitch).collect()
+    };
+    // Given chords (F major, then A major, for the whole melody) reach the model: with the same
+    // seed it writes another part. (How well the shipped model follows given chords is what
+    // `accompany --report --annotated-chords` measures.)
+    let f = piano_with("F:maj");
+    let a = piano_with("A:maj");
+    assert!(!f.is_empty() && !a.is_empty());
+    assert_ne!(f, a);
+    // A chord file Reprise cannot read, and --chords for a model that reads none: exit 2.
+    let bad = tmp.path().join("bad.txt");
+    std::fs::write(&bad, "0.0 1.0 H:maj\n").unwrap();
+    let never = tmp.path().join("never.mid");
+    let args = |model: &str, chords: &Path| {
+        run(&[
+            "accompany",
+            melody.to_str().unwrap(),
+            "--model",
+            model,
+            "--chords",
+            chords.to_str().unwrap(),
+            "-o",
+            never.to_str().unwrap(),
+        ])
+    };
+    assert_bad_input(&args(model, &bad), "bad.txt", "no chord");
+    let mut plain = tiny_config(false);
+    plain.total_steps = 1;
+    let plain_out = tmp.path().join("plain");
+    let opts = TrainOptions {
+        config: plain,
+        out: plain_out.clone(),
+        ..opts
+    };
+    train(&opts, &mut |_| {}).unwrap();
+    let plain_model = plain_out.join("model");
+    let fine = tmp.path().join("F:maj.txt");
+    assert_bad_input(
+        &args(plain_model.to_str().unwrap(), &fine),
+        "--chords",
+        "reads no chords",
+    );
+    assert!(!never.exists());
+    // The report with the harmonizer's chords says how they agree with the annotation; with
+    // --annotated-chords the model gets the annotation.
+    for (extra, says) in [
+        (None, "harmonizer against the annotation"),
+        (Some("--annotated-chords"), "POP909's annotated chords"),
+    ] {
+        let mut a = vec![
+            "accompany",
+            "--report",
+            "--data",
+            data.to_str().unwrap(),
+            "--model",
+            model,
+            "--bars",
+            "8",
+            "--seed",
+            "1",
+        ];
+        a.extend(extra);
+        let res = run(&a);
+        let stdout = String::from_utf8_lossy(&res.stdout);
+        assert!(
+            res.status.success(),
+            "{}",
+            String::from_utf8_lossy(&res.stderr)
+        );
+        assert!(stdout.contains(says), "{stdout}");
+    }
 }

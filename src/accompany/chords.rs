@@ -15,6 +15,42 @@ pub struct ChordSpan {
     pub end: f64,
     /// Bit `k` set if pitch class `k` (C = 0) is in the chord (bass included).
     pub pitch_classes: u16,
+    /// The root's pitch class, 0–11.
+    pub root: u8,
+}
+
+/// Beats in a bar of the accompaniment grid (bars of four quarter notes, as POP909 counts them).
+pub const BEATS_PER_BAR: usize = 4;
+
+/// The chord of one beat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct BeatChord {
+    /// The root's pitch class, 0–11.
+    pub root: u8,
+    /// Bit `k` set if pitch class `k` (C = 0) is in the chord.
+    pub pitch_classes: u16,
+}
+
+/// The chord at the middle of each beat of `bars` (ticks; [`BEATS_PER_BAR`] beats per bar, so
+/// `4 × (bars.len() − 1)` entries), `None` where no chord is labelled.
+pub fn beat_chords(
+    chords: &[ChordSpan],
+    bars: &[u64],
+    seconds: impl Fn(u64) -> f64,
+) -> Vec<Option<BeatChord>> {
+    let mut out = Vec::new();
+    for w in bars.windows(2) {
+        for k in 0..BEATS_PER_BAR as u64 {
+            let tick = w[0] + (w[1] - w[0]) * (2 * k + 1) / (2 * BEATS_PER_BAR as u64);
+            let t = seconds(tick);
+            let i = chords.partition_point(|c| c.end <= t);
+            out.push(chords.get(i).filter(|c| c.start <= t).map(|c| BeatChord {
+                root: c.root,
+                pitch_classes: c.pitch_classes,
+            }));
+        }
+    }
+    out
 }
 
 /// Semitones above the root of a Harte degree such as `3`, `b7`, `#5`, `9`.
@@ -34,14 +70,11 @@ fn degree(d: &str) -> Option<i32> {
     Some(base + sharps - flats)
 }
 
-/// The pitch classes of a chord label; `None` for `N`, `X` or a label it cannot read.
-pub fn chord_pitch_classes(label: &str) -> Option<u16> {
-    let (root, rest) = match label.split_once(':') {
-        Some((r, q)) => (r, q),
-        None => (label, "maj"),
-    };
+/// The root's pitch class (0–11) of a chord label such as `Ab:min/b3`.
+pub fn chord_root(label: &str) -> Option<u8> {
+    let root = label.split_once(':').map_or(label, |(r, _)| r);
     let mut chars = root.chars();
-    let letter = match chars.next()? {
+    let letter: i32 = match chars.next()? {
         'C' => 0,
         'D' => 2,
         'E' => 4,
@@ -51,11 +84,18 @@ pub fn chord_pitch_classes(label: &str) -> Option<u16> {
         'B' => 11,
         _ => return None,
     };
-    let root_pc = chars.try_fold(letter, |pc, c| match c {
+    let pc = chars.try_fold(letter, |pc, c| match c {
         '#' => Some(pc + 1),
         'b' => Some(pc - 1),
         _ => None,
     })?;
+    Some(pc.rem_euclid(12) as u8)
+}
+
+/// The pitch classes of a chord label; `None` for `N`, `X` or a label it cannot read.
+pub fn chord_pitch_classes(label: &str) -> Option<u16> {
+    let root_pc = chord_root(label)? as i32;
+    let rest = label.split_once(':').map_or("maj", |(_, q)| q);
     let (quality, bass) = match rest.split_once('/') {
         Some((q, b)) => (q, Some(b)),
         None => (rest, None),
@@ -120,11 +160,12 @@ pub fn read_chords(path: &Path) -> Result<Vec<ChordSpan>> {
             start.parse::<f64>().map_err(|_| bad())?,
             end.parse::<f64>().map_err(|_| bad())?,
         );
-        if let Some(pitch_classes) = chord_pitch_classes(label) {
+        if let (Some(pitch_classes), Some(root)) = (chord_pitch_classes(label), chord_root(label)) {
             chords.push(ChordSpan {
                 start,
                 end,
                 pitch_classes,
+                root,
             });
         }
     }
@@ -172,6 +213,9 @@ mod tests {
         assert_eq!(chord_pitch_classes("N"), None);
         assert_eq!(chord_pitch_classes("C:weird"), None);
         assert_eq!(chord_pitch_classes("H:maj"), None);
+        assert_eq!(chord_root("Ab:min/b3"), Some(8));
+        assert_eq!(chord_root("Cb:maj"), Some(11));
+        assert_eq!(chord_root("N"), None);
     }
 
     #[test]
@@ -181,6 +225,13 @@ mod tests {
         std::fs::write(&path, "0.0\t1.0\tN\n1.0\t2.0\tC:maj\n2.0\t3.0\tG:maj\n").unwrap();
         let chords = read_chords(&path).unwrap();
         assert_eq!(chords.len(), 2);
+        assert_eq!((chords[0].root, chords[1].root), (0, 7));
+        // Two bars of 4 s at 100 ticks a second: beat middles at 0.5, 1.5, … 7.5 s.
+        let beats = beat_chords(&chords, &[0, 400, 800], |t| t as f64 / 100.0);
+        assert_eq!(beats.len(), 8);
+        let roots: Vec<Option<u8>> = beats.iter().map(|b| b.map(|c| c.root)).collect();
+        assert_eq!(roots[..4], [None, Some(0), Some(7), None]);
+        assert_eq!(beats[1].unwrap().pitch_classes, 0b1001_0001);
         // E (64) from 0.5 to 2.5: 0.5 s unlabelled, 1 s a C-chord tone, 0.5 s not in G.
         let (tones, labelled) = chord_tone_seconds(&[(0.5, 2.5, 64)], &chords);
         assert!((tones - 1.0).abs() < 1e-9 && (labelled - 1.5).abs() < 1e-9);

@@ -6,18 +6,25 @@
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use candle_core::{DType, Device, Tensor};
+use std::path::Path;
 
 use super::bars::{
-    bar_tokens, melody_window, notes_of, place, time_positions, GridNote, TimeCounter,
+    chord_notes, encoder_bar_tokens, melody_window, notes_of, place, time_positions, GridNote,
+    TimeCounter,
 };
+use super::chords::{beat_chords, read_chords, BeatChord, BEATS_PER_BAR};
+use super::harmony::Harmonizer;
 use crate::error::{Error, Result};
+use crate::generate::guidance::{self, GuidedDecoder, Unconditioned};
 use crate::generate::sampler::{Sampler, SamplerConfig};
 use crate::midi::{Score, TrackRole};
-use crate::model::theme_transformer::{ThemeCache, ThemeTask, ThemeTransformer};
+use crate::model::theme_transformer::{ThemeTask, ThemeTransformer};
 use crate::theme::retrieval::{monophonic as top_voice, MelodyNote};
 use crate::tokens::remi::{self, Part, RemiState};
 use crate::tokens::BOS;
+
+/// The guidance strength `reprise accompany` uses unless told otherwise.
+pub const DEFAULT_GUIDANCE: f32 = 0.0;
 
 /// How to accompany.
 #[derive(Debug, Clone)]
@@ -30,16 +37,20 @@ pub struct AccompanyRequest {
     pub overlap_bars: usize,
     /// Set to stop early (`Error::Cancelled`).
     pub cancel: Option<Arc<AtomicBool>>,
+    /// Classifier-free guidance strength (see [`crate::generate::guidance`]): how much more the
+    /// melody counts than the model learned; 0 samples from the model as it is.
+    pub guidance: f32,
 }
 
 impl AccompanyRequest {
-    /// Windows of 6 new bars after 2 written ones.
+    /// Windows of 6 new bars after 2 written ones, with the default guidance.
     pub fn new(sampler: SamplerConfig) -> Self {
         AccompanyRequest {
             sampler,
             window_bars: 6,
             overlap_bars: 2,
             cancel: None,
+            guidance: DEFAULT_GUIDANCE,
         }
     }
 }
@@ -187,12 +198,58 @@ fn piano_mask(state: &RemiState) -> Vec<bool> {
 /// Most tokens one bar may take before it is closed.
 const MAX_BAR_TOKENS: usize = 240;
 
-/// The piano part (grid notes in the bars of `bars`) for `melody`. `on_bar` is told each bar as it
-/// is finished (bars done, bars in all).
+/// The harmonizer shipped with a model that reads chords (`harmony.json` in its directory);
+/// `None` for a model that reads none.
+pub fn load_harmonizer(model: &ThemeTransformer, dir: &Path) -> Result<Option<Harmonizer>> {
+    if !model.config().chords {
+        return Ok(None);
+    }
+    Harmonizer::load(&dir.join(HARMONY_FILE)).map(Some)
+}
+
+/// The file of a model directory that holds its harmonizer.
+pub const HARMONY_FILE: &str = "harmony.json";
+
+/// The harmonizer's chord for each beat of `bars` under `melody`.
+pub fn harmonize(
+    harmonizer: &Harmonizer,
+    melody: &[MelodyNote],
+    bars: &[u64],
+) -> Vec<Option<BeatChord>> {
+    let n_bars = bars.len().saturating_sub(1);
+    let notes = place(
+        melody.iter().map(|n| (n.start, n.end, n.pitch, n.velocity)),
+        bars,
+    );
+    harmonizer
+        .harmonize(&notes, n_bars)
+        .into_iter()
+        .map(Some)
+        .collect()
+}
+
+/// The chords of a chord file (`start end label` lines in seconds, as POP909's `chord_midi.txt`),
+/// one per beat of `bars` of `score`.
+pub fn chords_from_file(
+    path: &Path,
+    score: &Score,
+    bars: &[u64],
+) -> Result<Vec<Option<BeatChord>>> {
+    let spans = read_chords(path)?;
+    if spans.is_empty() {
+        return Err(Error::bad_file(path, "holds no chord Reprise can read"));
+    }
+    Ok(beat_chords(&spans, bars, |t| score.tempo_map.seconds(t)))
+}
+
+/// The piano part (grid notes in the bars of `bars`) for `melody`, with `chords` (one per beat of
+/// `bars`) when the model reads chords. `on_bar` is told each bar as it is finished (bars done, bars
+/// in all).
 pub fn accompany(
     model: &ThemeTransformer,
     melody: &[MelodyNote],
     bars: &[u64],
+    chords: &[Option<BeatChord>],
     req: &AccompanyRequest,
     on_bar: &mut dyn FnMut(usize, usize),
 ) -> Result<Vec<GridNote>> {
@@ -210,8 +267,20 @@ pub fn accompany(
         melody.iter().map(|n| (n.start, n.end, n.pitch, n.velocity)),
         bars,
     );
-    let melody_bars = bar_tokens(&notes, n_bars, Part::Melody);
+    if cfg.chords && chords.len() < n_bars * BEATS_PER_BAR {
+        return Err(Error::Invalid(format!(
+            "this model reads chords: {} beats given for {n_bars} bars",
+            chords.len()
+        )));
+    }
+    let chords = if cfg.chords {
+        chord_notes(chords)
+    } else {
+        Vec::new()
+    };
+    let melody_bars = encoder_bar_tokens(&notes, &chords, n_bars);
     let mut written: Vec<Vec<u32>> = Vec::with_capacity(n_bars);
+    guidance::validate(req.guidance)?;
     let mut sampler = Sampler::new(req.sampler)?;
     // The prompt leaves at least a quarter of the context for new bars.
     let room = cfg.max_len - cfg.max_len / 4;
@@ -254,30 +323,27 @@ fn window(
     req: &AccompanyRequest,
     sampler: &mut Sampler,
 ) -> Result<Vec<Vec<u32>>> {
-    let t = |e| Error::tensor(e);
-    let dev = Device::Cpu;
     let max_len = model.config().max_len;
-    let n = theme.len();
-    let th = Tensor::from_vec(theme.to_vec(), (1, n), &dev).map_err(t)?;
-    let mask = Tensor::ones((1, n), DType::F32, &dev).map_err(t)?;
-    let pos = Tensor::from_vec(time_positions(theme), (1, n), &dev).map_err(t)?;
-    let memory = model.encode(&th, &mask, &pos, false).map_err(t)?;
+    let memory = guidance::encode(model, theme, time_positions(theme))?;
+    // Guidance contrasts the melody with the same bars left silent.
+    let silent: Vec<u32> = theme.iter().copied().filter(|&i| i == remi::BAR).collect();
+    let uncond = Unconditioned {
+        strength: req.guidance,
+        memory: guidance::encode(model, &silent, time_positions(&silent))?,
+        gate_off: false,
+    };
+    let mut decoder =
+        GuidedDecoder::new(model, memory, Some(uncond).filter(|_| req.guidance > 0.0));
     prompt.push(remi::BAR);
     let mut state = RemiState::default();
     let mut time = TimeCounter::default();
     let counter: Vec<u32> = prompt.iter().map(|&id| time.next(id)).collect();
     prompt.iter().for_each(|&id| state.push(id));
-    let mut cache = ThemeCache::default();
-    let ids = Tensor::from_vec(prompt.clone(), (1, prompt.len()), &dev).map_err(t)?;
-    let gate = vec![1f32; prompt.len()];
-    let mut logits = model
-        .decode_cached(&ids, &counter, &gate, &memory, &mut cache)
-        .map_err(t)?;
+    let mut row = decoder.step(&prompt, &counter, &vec![1f32; prompt.len()])?;
     let mut len = prompt.len();
     let mut out: Vec<Vec<u32>> = vec![vec![remi::BAR]];
     loop {
         crate::generate::check_cancel(&req.cancel)?;
-        let row = crate::generate::last_logits(&logits)?;
         let full = len >= max_len || out.last().is_some_and(|b| b.len() >= MAX_BAR_TOKENS);
         let id = if full {
             remi::BAR
@@ -294,11 +360,7 @@ fn window(
         }
         state.push(id);
         len += 1;
-        let c = time.next(id);
-        let x = Tensor::new(&[[id]], &dev).map_err(t)?;
-        logits = model
-            .decode_cached(&x, &[c], &[1.0], &memory, &mut cache)
-            .map_err(t)?;
+        row = decoder.step(&[id], &[time.next(id)], &[1.0])?;
     }
 }
 

@@ -6,6 +6,7 @@
 pub mod bars;
 pub mod chords;
 pub mod generate;
+pub mod harmony;
 pub mod report;
 
 pub use generate::{accompany, pick_melody, AccompanyRequest, PickedMelody};

@@ -7,13 +7,16 @@
 use rand::{Rng, SeedableRng};
 
 use super::bars::{place, GridNote};
+use super::chords::BeatChord;
 use super::chords::{chord_tone_seconds, read_chords, ChordSpan};
-use super::generate::{accompany, grid_ticks, AccompanyRequest};
+use super::generate::{accompany, grid_ticks, harmonize, AccompanyRequest};
+use super::harmony::{agreement, Harmonizer};
 use crate::error::{Error, Result};
 use crate::midi::TrackRole;
 use crate::model::theme_transformer::ThemeTransformer;
 use crate::pop909::Song;
 use crate::theme::retrieval::{bars_from_downbeats, MelodyNote};
+use crate::train::accomp::annotated_chords;
 use crate::train::accomp::track_notes;
 
 /// Onsets this close to a bar start count as aligned, seconds.
@@ -67,6 +70,9 @@ pub struct SongFit {
     pub reprise: Fit,
     /// Random notes in the melody's key.
     pub baseline: Fit,
+    /// With the harmonizer's chords: how they agree with the annotation (share of labelled beats
+    /// with the annotated root, mean pitch-class overlap, labelled beats).
+    pub harmony: Option<(f64, f64, usize)>,
 }
 
 /// Measures `piano` (`start`, `end` seconds, pitch) against the chords and the melody's bar starts.
@@ -150,6 +156,28 @@ pub fn random_in_key(counts: &[usize], scale: &[bool; 12], seed: u64) -> Vec<Gri
     out
 }
 
+/// The chords a chord-reading model gets in the report.
+#[derive(Debug, Clone)]
+pub enum ReportChords {
+    /// The model reads no chords.
+    None,
+    /// Its harmonizer's, from the melody alone (what a user gets).
+    Harmonizer(Harmonizer),
+    /// POP909's annotation (how well the model follows chords it is given).
+    Annotated,
+}
+
+impl ReportChords {
+    /// A few words for the report's footer.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            ReportChords::None => "melody only",
+            ReportChords::Harmonizer(_) => "chords from the harmonizer",
+            ReportChords::Annotated => "POP909's annotated chords",
+        }
+    }
+}
+
 /// What to measure.
 #[derive(Debug, Clone)]
 pub struct ReportRequest {
@@ -160,6 +188,8 @@ pub struct ReportRequest {
     pub accompany: AccompanyRequest,
     /// Songs measured at once (each on one thread).
     pub jobs: usize,
+    /// Where the model's chords come from.
+    pub chords: ReportChords,
 }
 
 /// Measures one song.
@@ -235,7 +265,25 @@ pub fn song_fit(model: &ThemeTransformer, song: &Song, req: &ReportRequest) -> R
     melody_bar_starts.dedup();
     let mut accompany_req = req.accompany.clone();
     accompany_req.sampler.seed = req.accompany.sampler.seed.wrapping_add(song.number as u64);
-    let reprise = accompany(model, &melody, bars, &accompany_req, &mut |_, _| {})?;
+    let (beat_chords, harmony) = match &req.chords {
+        ReportChords::None => (Vec::new(), None),
+        ReportChords::Harmonizer(h) => {
+            let ours = harmonize(h, &melody, bars);
+            let truth = annotated_chords(&song.dir, &score, bars)?;
+            let ours_all: Vec<BeatChord> = ours.iter().flatten().copied().collect();
+            let (root, overlap) = agreement(&ours_all, &truth);
+            (ours, Some((root, overlap, truth.iter().flatten().count())))
+        }
+        ReportChords::Annotated => (annotated_chords(&song.dir, &score, bars)?, None),
+    };
+    let reprise = accompany(
+        model,
+        &melody,
+        bars,
+        &beat_chords,
+        &accompany_req,
+        &mut |_, _| {},
+    )?;
     let mut counts = vec![0usize; bars.len() - 1];
     for n in place(original_notes.iter().copied(), bars) {
         counts[n.bar] += 1;
@@ -247,6 +295,7 @@ pub fn song_fit(model: &ThemeTransformer, song: &Song, req: &ReportRequest) -> R
         original: fit(&original, &chords, &melody_bar_starts),
         reprise: fit(&as_seconds(&reprise), &chords, &melody_bar_starts),
         baseline: fit(&as_seconds(&baseline), &chords, &melody_bar_starts),
+        harmony,
     })
 }
 
@@ -301,6 +350,19 @@ pub fn table(fits: &[SongFit]) -> String {
             f.melody_bars
         ));
     }
+    let (mut root, mut overlap, mut beats) = (0.0, 0.0, 0);
+    for (r, o, n) in fits.iter().filter_map(|f| f.harmony) {
+        root += r * n as f64;
+        overlap += o * n as f64;
+        beats += n;
+    }
+    if beats > 0 {
+        out.push_str(&format!(
+            "harmonizer against the annotation: root on {:.1} % of {beats} labelled beats, pitch-class overlap {:.2}\n",
+            100.0 * root / beats as f64,
+            overlap / beats as f64
+        ));
+    }
     out
 }
 
@@ -315,6 +377,7 @@ mod tests {
             start: 0.0,
             end: 4.0,
             pitch_classes: 1 | 1 << 4 | 1 << 7,
+            root: 0,
         };
         let piano = [(0.01, 1.0, 48), (1.0, 2.0, 50), (2.2, 4.0, 55)];
         let f = fit(&piano, &[c_major], &[0.0, 2.0]);

@@ -64,6 +64,11 @@ pub struct ThemeConfig {
     /// but learns its pitches slowly; this hands the decoder the pitches that sound with it.
     #[serde(default)]
     pub aligned_notes: bool,
+    /// Accompany task: the encoder also reads the harmony, one chord per beat, as notes below the
+    /// melody (see `accompany::bars::chord_notes`): POP909's chord annotation in training, the
+    /// harmonizer's chords (or the user's) when accompanying.
+    #[serde(default)]
+    pub chords: bool,
 }
 
 /// Width of the aligned-notes feature: 128 pitches, then 12 pitch classes.
@@ -123,7 +128,8 @@ impl ThemeConfig {
             && self.max_len >= 2
             && self.max_theme >= 1
             && (0.0..1.0).contains(&self.dropout)
-            && (!self.aligned_notes || self.time_aligned || self.task == ThemeTask::Accompany);
+            && (!self.aligned_notes || self.time_aligned || self.task == ThemeTask::Accompany)
+            && (!self.chords || self.task == ThemeTask::Accompany);
         if ok {
             Ok(())
         } else {
@@ -685,6 +691,7 @@ mod tests {
             time_aligned: false,
             cross_time_bias: false,
             aligned_notes: false,
+            chords: false,
         }
     }
 

@@ -8,10 +8,15 @@ use std::path::Path;
 use rayon::prelude::*;
 
 use super::theme::{ThemeCorpus, ThemePiece};
-use crate::accompany::bars::{bar_tokens, melody_window, place, time_positions};
+use crate::accompany::bars::{
+    bar_tokens, chord_notes, encoder_bar_tokens, melody_window, place, time_positions,
+};
+use crate::accompany::chords::{beat_chords, read_chords, BeatChord};
+use crate::accompany::harmony::{Harmonizer, HarmonyExample};
 use crate::error::{Error, Result};
 use crate::midi::{Score, TrackRole};
 use crate::model::theme_transformer::ThemeConfig;
+use crate::pop909::Song;
 use crate::theme::retrieval::bars_from_downbeats;
 use crate::tokens::remi::Part;
 use crate::tokens::BOS;
@@ -32,18 +37,20 @@ pub fn track_notes(score: &Score, role: TrackRole) -> Vec<(u64, u64, u8, u8)> {
 }
 
 /// A song's windows: `stride` bars apart, or back to back when `stride` is `None`. Windows without
-/// a piano note are skipped.
+/// a piano note are skipped. `chords` (one per beat, empty for none) go to the encoder with the
+/// melody.
 pub fn song_windows(
     score: &Score,
     bars: &[u64],
+    chords: &[Option<BeatChord>],
     cfg: &ThemeConfig,
     stride: Option<usize>,
 ) -> Vec<ThemePiece> {
     let n_bars = bars.len().saturating_sub(1);
-    let melody = bar_tokens(
+    let melody = encoder_bar_tokens(
         &place(track_notes(score, TrackRole::Melody), bars),
+        &chord_notes(chords),
         n_bars,
-        Part::Melody,
     );
     let piano_notes = place(track_notes(score, TrackRole::Accompaniment), bars);
     let piano = bar_tokens(&piano_notes, n_bars, Part::Piano);
@@ -84,6 +91,39 @@ pub fn song_windows(
     out
 }
 
+/// A POP909 song's bars (ticks): from its `beat_midi.txt` downbeats, else its time signatures.
+pub fn song_bars(song: &Song, score: &Score) -> Vec<u64> {
+    let end = score.end_tick();
+    match crate::pop909::downbeats(&song.midi_path()) {
+        Some(d) => bars_from_downbeats(score, &d, end),
+        None => crate::theme::retrieval::bar_starts(score, end),
+    }
+}
+
+/// Fits the harmonizer on the POP909 songs of `split`: each song's MELODY on its bars and its
+/// annotated chord per beat.
+pub fn fit_harmonizer(root: &Path, split: &str) -> Result<Harmonizer> {
+    let songs = crate::pop909::songs(root, split)?;
+    let examples: Vec<HarmonyExample> = songs
+        .par_iter()
+        .map(|song| {
+            let score = song.score()?;
+            let bars = song_bars(song, &score);
+            Ok(HarmonyExample {
+                melody: place(track_notes(&score, TrackRole::Melody), &bars),
+                chords: annotated_chords(&song.dir, &score, &bars)?,
+            })
+        })
+        .collect::<Result<_>>()?;
+    Harmonizer::fit(&examples)
+}
+
+/// The chord of each beat of `bars` from POP909's `chord_midi.txt` in `dir` (the song's).
+pub fn annotated_chords(dir: &Path, score: &Score, bars: &[u64]) -> Result<Vec<Option<BeatChord>>> {
+    let spans = read_chords(&dir.join("chord_midi.txt"))?;
+    Ok(beat_chords(&spans, bars, |t| score.tempo_map.seconds(t)))
+}
+
 /// The windows of every POP909 song of `split` (bars from `beat_midi.txt`); songs without a MELODY or
 /// PIANO note are counted in `without_theme`.
 pub fn load_accomp_corpus(root: &Path, split: &str, cfg: &ThemeConfig) -> Result<ThemeCorpus> {
@@ -99,14 +139,15 @@ pub fn load_accomp_corpus(root: &Path, split: &str, cfg: &ThemeConfig) -> Result
         .par_iter()
         .map(|song| {
             let score = song.score()?;
-            let end = score.end_tick();
-            let bars = match crate::pop909::downbeats(&song.midi_path()) {
-                Some(d) => bars_from_downbeats(&score, &d, end),
-                None => crate::theme::retrieval::bar_starts(&score, end),
-            };
+            let bars = song_bars(song, &score);
             let has_melody = !track_notes(&score, TrackRole::Melody).is_empty();
+            let chords = if cfg.chords {
+                annotated_chords(&song.dir, &score, &bars)?
+            } else {
+                Vec::new()
+            };
             let windows = if has_melody {
-                song_windows(&score, &bars, cfg, stride)
+                song_windows(&score, &bars, &chords, cfg, stride)
             } else {
                 Vec::new()
             };
@@ -154,6 +195,7 @@ mod tests {
             time_aligned: false,
             cross_time_bias: false,
             aligned_notes: false,
+            chords: false,
         }
     }
 
@@ -178,7 +220,7 @@ mod tests {
         let (s, bars) = song();
         // A bar of piano is Bar + 2 × (Position + 3 note tokens) = 9 tokens.
         let c = cfg(40); // 1 + 4 bars × 9 = 37 ≤ 41
-        let disjoint = song_windows(&s, &bars, &c, None);
+        let disjoint = song_windows(&s, &bars, &[], &c, None);
         assert_eq!(disjoint.len(), 4);
         for w in &disjoint {
             assert_eq!(w.ids.len(), 37);
@@ -192,10 +234,10 @@ mod tests {
             assert_eq!(w.theme_pos[5], w.counter[10]);
             assert_eq!(w.counter[10], 17);
         }
-        let overlapping = song_windows(&s, &bars, &c, Some(TRAIN_STRIDE_BARS / 2));
+        let overlapping = song_windows(&s, &bars, &[], &c, Some(TRAIN_STRIDE_BARS / 2));
         assert_eq!(overlapping.len(), 8);
         // A context shorter than a bar keeps the bar's beginning.
-        let tiny = song_windows(&s, &bars, &cfg(5), None);
+        let tiny = song_windows(&s, &bars, &[], &cfg(5), None);
         assert_eq!(tiny.len(), 16);
         assert!(tiny.iter().all(|w| w.ids.len() == 6));
     }

@@ -13,6 +13,8 @@ use rayon::prelude::*;
 
 use super::run::Job;
 use super::{export_weights, masked_nll, TrainConfig, TrainOptions};
+use crate::accompany::bars::transpose_encoder;
+use crate::accompany::harmony::Harmonizer;
 use crate::error::{Error, Result};
 use crate::model::theme_transformer::{theme_positions, ThemeConfig, ThemeTask, ThemeTransformer};
 use crate::theme::{find_theme, Settings};
@@ -175,7 +177,9 @@ fn make_batch(
     for (row, &(p, start, len, k)) in crops.iter().enumerate() {
         let piece = &corpus.pieces[p];
         let shift = |ids: &[u32]| vocab.transpose(ids, k).unwrap_or_else(|| ids.to_vec());
-        for (j, &id) in shift(&piece.theme).iter().enumerate() {
+        // Encoder-side piano notes only occur as an accompaniment model's chords.
+        let theme = transpose_encoder(&piece.theme, k).unwrap_or_else(|| piece.theme.clone());
+        for (j, &id) in theme.iter().enumerate() {
             th[row * t + j] = id;
             thm[row * t + j] = 1.0;
             thp[row * t + j] = piece.theme_pos[j];
@@ -360,6 +364,9 @@ pub(crate) struct ThemeJob {
     train: ThemeCorpus,
     valid: ThemeCorpus,
     batches: Vec<Vec<Crop>>,
+    /// An accompaniment model that reads chords: the harmonizer that chooses them for a melody,
+    /// fitted on the training split and exported with the weights.
+    harmonizer: Option<Harmonizer>,
 }
 
 impl ThemeJob {
@@ -390,6 +397,11 @@ impl ThemeJob {
         if let (false, Some(dir)) = (opts.resume, &opts.init) {
             init_theme_from(&varmap, model_cfg, dir)?;
         }
+        let harmonizer = if model_cfg.chords {
+            Some(super::accomp::fit_harmonizer(&opts.data, "train")?)
+        } else {
+            None
+        };
         Ok(ThemeJob {
             cfg: cfg.clone(),
             model_cfg: model_cfg.clone(),
@@ -398,6 +410,7 @@ impl ThemeJob {
             train,
             valid,
             batches: Vec::new(),
+            harmonizer,
         })
     }
 }
@@ -463,6 +476,9 @@ impl Job for ThemeJob {
 
     fn export(&self, dir: &Path) -> Result<()> {
         export_weights(&self.varmap, dir)?;
+        if let Some(h) = &self.harmonizer {
+            h.save(&dir.join(crate::accompany::generate::HARMONY_FILE))?;
+        }
         self.model_cfg.save(&dir.join("config.json"))
     }
 }

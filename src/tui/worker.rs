@@ -154,7 +154,9 @@ fn accompany_job(
     cancel: Arc<AtomicBool>,
     send: &mut dyn FnMut(JobMsg),
 ) -> crate::Result<JobResult> {
-    use crate::accompany::generate::{accompanied_score, accompany, pick_melody, AccompanyRequest};
+    use crate::accompany::generate::{
+        accompanied_score, accompany, harmonize, load_harmonizer, pick_melody, AccompanyRequest,
+    };
     let score = spec
         .primer
         .as_ref()
@@ -175,11 +177,22 @@ fn accompany_job(
     req.cancel = Some(cancel);
     let end = melody.notes.iter().map(|n| n.end).max().unwrap_or(0);
     let bars = crate::theme::retrieval::bar_starts(score, end);
-    let piano = accompany(&model, &melody.notes, &bars, &req, &mut |done, all| {
-        send(JobMsg::Progress(format!(
-            "accompanying … bar {done} of {all} · Esc cancels"
-        )))
-    })?;
+    let chords = match load_harmonizer(&model, &spec.model_dir)? {
+        Some(h) => harmonize(&h, &melody.notes, &bars),
+        None => Vec::new(),
+    };
+    let piano = accompany(
+        &model,
+        &melody.notes,
+        &bars,
+        &chords,
+        &req,
+        &mut |done, all| {
+            send(JobMsg::Progress(format!(
+                "accompanying … bar {done} of {all} · Esc cancels"
+            )))
+        },
+    )?;
     Ok(JobResult::Generated {
         score: accompanied_score(score, &melody, &piano, &bars)?,
         generated_from: 0.0,
