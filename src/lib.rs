@@ -46,6 +46,34 @@ pub(crate) mod test_util {
         s
     }
 
+    /// A tiny Theme Transformer config (d 32, 4 heads, one encoder and two decoder layers) for
+    /// `task`, every option off; tests switch on what they need.
+    pub fn tiny_theme_config(
+        task: crate::model::theme_transformer::ThemeTask,
+        max_len: usize,
+        max_theme: usize,
+    ) -> crate::model::theme_transformer::ThemeConfig {
+        use crate::model::theme_transformer::ThemeConfig;
+        ThemeConfig {
+            architecture: ThemeConfig::ARCHITECTURE.into(),
+            vocab_size: crate::tokens::remi::SIZE as usize,
+            d_model: 32,
+            n_heads: 4,
+            d_ff: 64,
+            enc_layers: 1,
+            dec_layers: 2,
+            max_len,
+            max_theme,
+            dropout: 0.0,
+            task,
+            gated: true,
+            time_aligned: false,
+            cross_time_bias: false,
+            aligned_notes: false,
+            chords: false,
+        }
+    }
+
     /// The largest absolute difference between two tensors of one shape.
     pub fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
         (a - b)

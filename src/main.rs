@@ -1521,10 +1521,14 @@ fn melody_chords(
     }
     Ok(match load_harmonizer(m, dir)? {
         Some(h) => {
+            let chords = harmonize(&h, &melody.notes, bars);
             if !args.quiet {
-                eprintln!("chords: the model's harmonizer's ({} bars)", bars.len() - 1);
+                eprintln!(
+                    "chords: the model's harmonizer's (--chords FILE gives your own)\n{}",
+                    reprise::accompany::chords::chords_line(&chords)
+                );
             }
-            harmonize(&h, &melody.notes, bars)
+            chords
         }
         None => Vec::new(),
     })

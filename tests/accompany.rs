@@ -108,6 +108,14 @@ fn user_melody(path: &Path) -> Score {
     s
 }
 
+/// `reprise accompany MELODY --model MODEL EXTRA… -o OUT`.
+fn accompany(melody: &Path, model: &str, extra: &[&str], out: &Path) -> std::process::Output {
+    let mut a = vec!["accompany", melody.to_str().unwrap(), "--model", model];
+    a.extend(extra);
+    a.extend(["-o", out.to_str().unwrap()]);
+    run(&a)
+}
+
 #[test]
 fn accompaniment_trains_writes_reports_and_runs_in_the_tui() {
     let tmp = tempfile::tempdir().unwrap();
@@ -171,16 +179,7 @@ fn accompaniment_trains_writes_reports_and_runs_in_the_tui() {
     let melody = tmp.path().join("flute.mid");
     let original = user_melody(&melody);
     let accompanied = tmp.path().join("accompanied.mid");
-    let res = run(&[
-        "accompany",
-        melody.to_str().unwrap(),
-        "--model",
-        model,
-        "--seed",
-        "5",
-        "-o",
-        accompanied.to_str().unwrap(),
-    ]);
+    let res = accompany(&melody, model, &["--seed", "5"], &accompanied);
     let stderr = String::from_utf8_lossy(&res.stderr);
     assert!(res.status.success(), "{stderr}");
     assert!(
@@ -365,17 +364,7 @@ fn a_model_that_reads_chords_follows_the_chords_it_is_given() {
     let melody = tmp.path().join("flute.mid");
     user_melody(&melody);
     // Without --chords the harmonizer chooses them.
-    let harmonized = tmp.path().join("harmonized.mid");
-    let res = run(&[
-        "accompany",
-        melody.to_str().unwrap(),
-        "--model",
-        model,
-        "--seed",
-        "2",
-        "-o",
-        harmonized.to_str().unwrap(),
-    ]);
+    let res = accompany(&melody, model, &["--seed", "2"], &tmp.path().join("h.mid"));
     let stderr = String::from_utf8_lossy(&res.stderr);
     assert!(res.status.success(), "{stderr}");
     assert!(
@@ -386,19 +375,8 @@ fn a_model_that_reads_chords_follows_the_chords_it_is_given() {
         let chords = tmp.path().join(format!("{label}.txt"));
         std::fs::write(&chords, format!("0.0 10.0 {label}\n")).unwrap();
         let o = tmp.path().join(format!("{label}.mid"));
-        let res = run(&[
-            "accompany",
-            melody.to_str().unwrap(),
-            "--model",
-            model,
-            "--chords",
-            chords.to_str().unwrap(),
-            "--seed",
-            "2",
-            "-q",
-            "-o",
-            o.to_str().unwrap(),
-        ]);
+        let extra = ["--chords", chords.to_str().unwrap(), "--seed", "2", "-q"];
+        let res = accompany(&melody, model, &extra, &o);
         assert!(
             res.status.success(),
             "{}",
@@ -424,16 +402,12 @@ fn a_model_that_reads_chords_follows_the_chords_it_is_given() {
     std::fs::write(&bad, "0.0 1.0 H:maj\n").unwrap();
     let never = tmp.path().join("never.mid");
     let args = |model: &str, chords: &Path| {
-        run(&[
-            "accompany",
-            melody.to_str().unwrap(),
-            "--model",
+        accompany(
+            &melody,
             model,
-            "--chords",
-            chords.to_str().unwrap(),
-            "-o",
-            never.to_str().unwrap(),
-        ])
+            &["--chords", chords.to_str().unwrap()],
+            &never,
+        )
     };
     assert_bad_input(&args(model, &bad), "bad.txt", "no chord");
     let mut plain = tiny_config(false);

@@ -31,6 +31,57 @@ pub struct BeatChord {
     pub pitch_classes: u16,
 }
 
+/// A chord's usual name: `C`, `Am`, `G7`, `Fmaj7`, `Dm7`, `Gsus4`, `Bdim`, `Caug`; other sets
+/// as the root and their pitch classes above it, as in `C(0 4 7 9)`.
+pub fn chord_name(c: &BeatChord) -> String {
+    const NAMES: [&str; 12] = [
+        "C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B",
+    ];
+    let root = NAMES[c.root as usize % 12];
+    let mut rel: Vec<u8> = (0..12u8)
+        .filter(|k| c.pitch_classes & (1 << ((k + c.root) % 12)) != 0)
+        .collect();
+    rel.sort_unstable();
+    let suffix = match rel[..] {
+        [0, 4, 7] => "",
+        [0, 3, 7] => "m",
+        [0, 4, 7, 10] => "7",
+        [0, 4, 7, 11] => "maj7",
+        [0, 3, 7, 10] => "m7",
+        [0, 5, 7] => "sus4",
+        [0, 2, 7] => "sus2",
+        [0, 3, 6] => "dim",
+        [0, 4, 8] => "aug",
+        _ => {
+            let list: Vec<String> = rel.iter().map(u8::to_string).collect();
+            return format!("{root}({})", list.join(" "));
+        }
+    };
+    format!("{root}{suffix}")
+}
+
+/// The chords of `beats` bar by bar, `| C . G . | Am . . . |`: each bar names its first beat's
+/// chord, a beat that keeps the chord before it is `.`, an unlabelled beat `N`.
+pub fn chords_line(beats: &[Option<BeatChord>]) -> String {
+    let mut out = String::new();
+    for (i, b) in beats.iter().enumerate() {
+        let bar_start = i % BEATS_PER_BAR == 0;
+        if bar_start {
+            out.push_str("| ");
+        }
+        match b {
+            _ if !bar_start && beats[i - 1] == *b => out.push('.'),
+            Some(c) => out.push_str(&chord_name(c)),
+            None => out.push('N'),
+        }
+        out.push(' ');
+    }
+    if !beats.is_empty() {
+        out.push('|');
+    }
+    out
+}
+
 /// The chord at the middle of each beat of `bars` (ticks; [`BEATS_PER_BAR`] beats per bar, so
 /// `4 × (bars.len() − 1)` entries), `None` where no chord is labelled.
 pub fn beat_chords(
@@ -216,6 +267,28 @@ mod tests {
         assert_eq!(chord_root("Ab:min/b3"), Some(8));
         assert_eq!(chord_root("Cb:maj"), Some(11));
         assert_eq!(chord_root("N"), None);
+        let named = |label: &str| {
+            chord_name(&BeatChord {
+                root: chord_root(label).unwrap(),
+                pitch_classes: chord_pitch_classes(label).unwrap(),
+            })
+        };
+        assert_eq!(named("A:min"), "Am");
+        assert_eq!(named("Bb:7"), "Bb7");
+        assert_eq!(named("F#:sus4"), "F#sus4");
+        assert_eq!(named("C:maj6"), "C(0 4 7 9)");
+        let c = chord_pitch_classes("C:maj").map(|p| BeatChord {
+            root: 0,
+            pitch_classes: p,
+        });
+        let g = chord_pitch_classes("G:maj").map(|p| BeatChord {
+            root: 7,
+            pitch_classes: p,
+        });
+        assert_eq!(
+            chords_line(&[c, c, g, g, None, None, c, c]),
+            "| C . G . | N . C . |"
+        );
     }
 
     #[test]

@@ -120,22 +120,10 @@ mod tests {
         use candle_nn::{VarBuilder, VarMap};
         let dev = Device::Cpu;
         let cfg = ThemeConfig {
-            architecture: ThemeConfig::ARCHITECTURE.into(),
-            vocab_size: remi::SIZE as usize,
-            d_model: 32,
-            n_heads: 4,
-            d_ff: 64,
-            enc_layers: 1,
-            dec_layers: 2,
-            max_len: 32,
-            max_theme: 16,
-            dropout: 0.0,
-            task: ThemeTask::Theme,
-            gated: true,
             time_aligned: true,
             cross_time_bias: true,
             aligned_notes: true,
-            chords: false,
+            ..crate::test_util::tiny_theme_config(ThemeTask::Theme, 32, 16)
         };
         let vm = VarMap::new();
         let m =

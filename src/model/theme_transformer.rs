@@ -675,24 +675,7 @@ mod tests {
     use candle_nn::VarMap;
 
     fn cfg() -> ThemeConfig {
-        ThemeConfig {
-            architecture: ThemeConfig::ARCHITECTURE.into(),
-            vocab_size: remi::SIZE as usize,
-            d_model: 32,
-            n_heads: 4,
-            d_ff: 64,
-            enc_layers: 1,
-            dec_layers: 2,
-            max_len: 32,
-            max_theme: 16,
-            dropout: 0.0,
-            task: ThemeTask::Theme,
-            gated: true,
-            time_aligned: false,
-            cross_time_bias: false,
-            aligned_notes: false,
-            chords: false,
-        }
+        crate::test_util::tiny_theme_config(ThemeTask::Theme, 32, 16)
     }
 
     #[test]

@@ -180,22 +180,8 @@ mod tests {
 
     fn cfg(max_len: usize) -> ThemeConfig {
         ThemeConfig {
-            architecture: ThemeConfig::ARCHITECTURE.into(),
-            vocab_size: remi::SIZE as usize,
-            d_model: 32,
-            n_heads: 4,
-            d_ff: 64,
-            enc_layers: 1,
-            dec_layers: 2,
-            max_len,
-            max_theme: 64,
-            dropout: 0.0,
-            task: ThemeTask::Accompany,
             gated: false,
-            time_aligned: false,
-            cross_time_bias: false,
-            aligned_notes: false,
-            chords: false,
+            ..crate::test_util::tiny_theme_config(ThemeTask::Accompany, max_len, 64)
         }
     }
 
