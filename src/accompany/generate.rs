@@ -23,8 +23,11 @@ use crate::theme::retrieval::{monophonic as top_voice, MelodyNote};
 use crate::tokens::remi::{self, Part, RemiState};
 use crate::tokens::BOS;
 
-/// The guidance strength `reprise accompany` uses unless told otherwise.
-pub const DEFAULT_GUIDANCE: f32 = 0.0;
+/// The guidance strength `reprise accompany` (and the UI) use unless told otherwise: on the first 16
+/// bars of songs 801–873 it raised the chord-tone share from 64.8 % to 65.9 % for the chord-reading
+/// model (with fewer notes, closer to the original part's count), and from 45.7 % to 52.1 % for the
+/// melody-only one.
+pub const DEFAULT_GUIDANCE: f32 = 3.0;
 
 /// How to accompany.
 #[derive(Debug, Clone)]
