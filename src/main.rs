@@ -467,8 +467,12 @@ fn main() -> ExitCode {
     match run(command) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("reprise: {err:#}");
             let ours = err.downcast_ref::<reprise::Error>();
+            // Our errors' one line already names their cause; anyhow's `{:#}` would repeat it.
+            match ours {
+                Some(e) => eprintln!("reprise: {e}"),
+                None => eprintln!("reprise: {err:#}"),
+            }
             if matches!(ours, Some(reprise::Error::Cancelled)) {
                 return ExitCode::from(130);
             }
