@@ -328,15 +328,18 @@ fn window(
 ) -> Result<Vec<Vec<u32>>> {
     let max_len = model.config().max_len;
     let memory = guidance::encode(model, theme, time_positions(theme))?;
-    // Guidance contrasts the melody with the same bars left silent.
-    let silent: Vec<u32> = theme.iter().copied().filter(|&i| i == remi::BAR).collect();
-    let uncond = Unconditioned {
-        strength: req.guidance,
-        memory: guidance::encode(model, &silent, time_positions(&silent))?,
-        gate_off: false,
+    // Guidance contrasts the melody with the same bars left silent (encoded only when it is on).
+    let uncond = if req.guidance > 0.0 {
+        let silent = guidance::silent(theme);
+        Some(Unconditioned {
+            strength: req.guidance,
+            memory: guidance::encode(model, &silent, time_positions(&silent))?,
+            gate_off: false,
+        })
+    } else {
+        None
     };
-    let mut decoder =
-        GuidedDecoder::new(model, memory, Some(uncond).filter(|_| req.guidance > 0.0));
+    let mut decoder = GuidedDecoder::new(model, memory, uncond);
     prompt.push(remi::BAR);
     let mut state = RemiState::default();
     let mut time = TimeCounter::default();

@@ -8,6 +8,7 @@ use candle_core::{DType, Device, Tensor};
 
 use crate::error::{Error, Result};
 use crate::model::theme_transformer::{ThemeCache, ThemeMemory, ThemeTransformer};
+use crate::tokens::remi;
 
 /// `c + g·(c − u)`, element by element (masked, non-finite logits stay non-finite).
 pub fn guided(cond: &[f32], uncond: &[f32], g: f32) -> Vec<f32> {
@@ -35,6 +36,17 @@ pub fn encode(model: &ThemeTransformer, ids: &[u32], positions: Vec<u32>) -> Res
     let mask = Tensor::ones((1, n), DType::F32, &dev).map_err(t)?;
     let pos = Tensor::from_vec(positions, (1, n), &dev).map_err(t)?;
     model.encode(&th, &mask, &pos, false).map_err(t)
+}
+
+/// The silent version of encoder-side `ids`: only their Bar tokens (at least one), so the same
+/// bars with no notes, and no aligned notes either.
+pub fn silent(ids: &[u32]) -> Vec<u32> {
+    let bars: Vec<u32> = ids.iter().copied().filter(|&i| i == remi::BAR).collect();
+    if bars.is_empty() {
+        vec![remi::BAR]
+    } else {
+        bars
+    }
 }
 
 /// The unconditioned side of guidance.
@@ -109,6 +121,11 @@ mod tests {
         assert!(g[2].is_infinite() && g[2] < 0.0);
         assert!(validate(0.0).is_ok() && validate(3.0).is_ok());
         assert!(validate(-1.0).is_err() && validate(f32::NAN).is_err());
+        assert_eq!(
+            silent(&[remi::BAR, 200, remi::BAR, 300]),
+            [remi::BAR, remi::BAR]
+        );
+        assert_eq!(silent(&[200]), [remi::BAR]);
     }
 
     /// Step by step, guided decoding gives `c + g·(c − u)` of two full forward passes: one with

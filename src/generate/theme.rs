@@ -96,23 +96,17 @@ pub fn compose(
         let positions = crate::train::theme::encoder_positions(ids, time_aligned);
         guidance::encode(model, ids, positions)
     };
-    let silent: Vec<u32> = theme_ids
-        .iter()
-        .copied()
-        .filter(|&i| i == remi::BAR)
-        .collect();
-    let uncond = Unconditioned {
-        strength: req.guidance,
-        memory: encode(if silent.is_empty() {
-            &[remi::BAR]
-        } else {
-            &silent
-        })?,
-        gate_off: true,
+    // The unconditioned side hears no theme (encoded only when guidance is on).
+    let uncond = if req.conditioned && req.guidance > 0.0 {
+        Some(Unconditioned {
+            strength: req.guidance,
+            memory: encode(&guidance::silent(&theme_ids))?,
+            gate_off: true,
+        })
+    } else {
+        None
     };
-    let guided = req.conditioned && req.guidance > 0.0;
-    let mut decoder =
-        GuidedDecoder::new(model, encode(&theme_ids)?, Some(uncond).filter(|_| guided));
+    let mut decoder = GuidedDecoder::new(model, encode(&theme_ids)?, uncond);
     let tempo = remi::tempo_id(req.bpm);
     let mut prompt = vec![BOS];
     if req.conditioned {
