@@ -208,9 +208,13 @@ enum Cmd {
         samples: usize,
         /// The melody's chords (`start end label` lines in seconds, labels such as `C:maj`,
         /// `A:min7`, as POP909's `chord_midi.txt`), for a model that reads chords; without it the
-        /// model's harmonizer chooses them.
+        /// harmonizer (--harmonizer) chooses them.
         #[arg(long, conflicts_with = "report")]
         chords: Option<PathBuf>,
+        /// The harmonizer that names the melody's chords for a model that reads chords, when
+        /// --chords does not give them: a model name (in models/) or directory.
+        #[arg(long, default_value = reprise::accompany::generate::DEFAULT_HARMONIZER)]
+        harmonizer: String,
         /// With --report: give the model POP909's annotated chords instead of the harmonizer's
         /// (how well it follows chords it is given).
         #[arg(long, requires = "report")]
@@ -576,6 +580,7 @@ fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
             seed,
             samples,
             chords,
+            harmonizer,
             annotated_chords,
             guidance,
             report,
@@ -605,6 +610,7 @@ fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
                     jobs,
                     per_song,
                     annotated_chords,
+                    harmonizer,
                 };
                 accompany_report(&model, &data, &opts, req)?;
                 return Ok(ExitCode::SUCCESS);
@@ -618,6 +624,7 @@ fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
                 track,
                 samples,
                 chords,
+                harmonizer,
                 quiet,
             };
             accompany_cmd(&melody, &model, &args, req, &output)?;
@@ -1113,6 +1120,7 @@ fn train(opts: &reprise::train::TrainOptions, quiet: bool) -> anyhow::Result<()>
     let bar = step_bar(quiet, "training", total);
     let (measure, unit, per) = match opts.config.model {
         reprise::train::ModelConfig::Synth(_) => ("STFT loss", "", "frames/s"),
+        reprise::train::ModelConfig::Tagger(_) => ("NLL", " nats/beat", "beats/s"),
         _ => ("NLL", " nats/token", "tok/s"),
     };
     let state = reprise::train::train(opts, &mut |s| {
@@ -1152,6 +1160,25 @@ fn eval(model: &str, data: &Path, split: &str, theme_ablation: bool) -> anyhow::
     let start = std::time::Instant::now();
     let dir = reprise::model::resolve_model_dir(model)?;
     use reprise::model::theme_transformer::{ThemeConfig, ThemeTask, ThemeTransformer};
+    let tagger = reprise::model::chord_tagger::ChordTaggerConfig::load(&dir.join("config.json"));
+    if tagger.is_ok() {
+        let h = reprise::accompany::harmony::Harmonizer::load(&dir)?;
+        let s = reprise::train::harmony::evaluate_harmonizer(&h, data, split)?;
+        println!(
+            "{}: {split} NLL {:.4} nats/beat over {} labelled beats ({} songs); the chords it names: root right on {:.1} %, pitch-class overlap {:.3}, {:.1} % of their tones in the annotated chord; each beat's likeliest chord: root right on {:.1} %, {:.1} % of its tones in the annotated chord ({:.1} s)",
+            dir.display(),
+            s.nll,
+            s.beats,
+            s.songs,
+            100.0 * s.roots,
+            s.overlap,
+            100.0 * s.tone_share,
+            100.0 * s.likeliest_roots,
+            100.0 * s.likeliest_tone_share,
+            start.elapsed().as_secs_f64()
+        );
+        return Ok(());
+    }
     if ThemeConfig::load(&dir.join("config.json")).is_ok() {
         let m = ThemeTransformer::load(&dir, &candle_core::Device::Cpu)?;
         if theme_ablation {
@@ -1445,6 +1472,7 @@ struct AccompanyArgs {
     track: Option<usize>,
     samples: usize,
     chords: Option<PathBuf>,
+    harmonizer: String,
     quiet: bool,
 }
 
@@ -1523,12 +1551,12 @@ fn melody_chords(
         }
         return Ok(chords_from_file(file, score, bars)?);
     }
-    Ok(match load_harmonizer(m, dir)? {
+    Ok(match load_harmonizer(m, &args.harmonizer)? {
         Some(h) => {
-            let chords = harmonize(&h, &melody.notes, bars);
+            let chords = harmonize(&h, &melody.notes, bars)?;
             if !args.quiet {
                 eprintln!(
-                    "chords: the model's harmonizer's (--chords FILE gives your own)\n{}",
+                    "chords: the harmonizer's (--chords FILE gives your own)\n{}",
                     reprise::accompany::chords::chords_line(&chords)
                 );
             }
@@ -1544,6 +1572,7 @@ struct ReportOptions {
     jobs: usize,
     per_song: bool,
     annotated_chords: bool,
+    harmonizer: String,
 }
 
 fn accompany_report(
@@ -1564,15 +1593,17 @@ fn accompany_report(
     let dir = reprise::model::resolve_model_dir(model)?;
     let m =
         reprise::model::theme_transformer::ThemeTransformer::load(&dir, &candle_core::Device::Cpu)?;
-    let harmonizer = reprise::accompany::generate::load_harmonizer(&m, &dir)?;
-    let chords = match (&harmonizer, opts.annotated_chords) {
-        (None, true) => anyhow::bail!(reprise::Error::Invalid(format!(
+    let chords = match (m.config().chords, opts.annotated_chords) {
+        (false, true) => anyhow::bail!(reprise::Error::Invalid(format!(
             "--annotated-chords: the model in {} reads no chords",
             dir.display()
         ))),
-        (None, false) => ReportChords::None,
-        (Some(_), true) => ReportChords::Annotated,
-        (Some(h), false) => ReportChords::Harmonizer(h.clone()),
+        (false, false) => ReportChords::None,
+        (true, true) => ReportChords::Annotated,
+        (true, false) => {
+            let h_dir = reprise::model::resolve_model_dir(&opts.harmonizer)?;
+            ReportChords::Harmonizer(reprise::accompany::harmony::Harmonizer::load(&h_dir)?)
+        }
     };
     let chords_said = chords.describe();
     let req = ReportRequest {

@@ -8,6 +8,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use reprise::midi::{Score, TrackRole};
+use reprise::model::chord_tagger::ChordTaggerConfig;
 use reprise::model::theme_transformer::{ThemeConfig, ThemeTask, ThemeTransformer};
 use reprise::train::{train, ModelConfig, TrainConfig, TrainOptions};
 
@@ -89,6 +90,29 @@ fn tiny_config(chords: bool) -> TrainConfig {
         valid_tokens: 0,
         notes_per_instrument: 0,
         region_weight: 1.0,
+    }
+}
+
+/// The tiny harmonizer: a chord tagger of two layers.
+fn tiny_tagger_config() -> TrainConfig {
+    let model = ChordTaggerConfig {
+        architecture: ChordTaggerConfig::ARCHITECTURE.into(),
+        n_features: reprise::accompany::harmony::N_FEATURES,
+        n_classes: reprise::accompany::harmony::N_CLASSES,
+        d_model: 16,
+        n_heads: 2,
+        d_ff: 32,
+        layers: 2,
+        max_len: 32,
+        dropout: 0.0,
+    };
+    TrainConfig {
+        model: ModelConfig::Tagger(model),
+        crop_len: 32,
+        batch_tokens: 64,
+        total_steps: 30,
+        transpose: 6,
+        ..tiny_config(false)
     }
 }
 
@@ -359,18 +383,38 @@ fn a_model_that_reads_chords_follows_the_chords_it_is_given() {
     };
     train(&opts, &mut |_| {}).unwrap();
     let model_dir = out.join("model");
-    assert!(model_dir.join("harmony.json").is_file());
     let model = model_dir.to_str().unwrap();
+    // The harmonizer: a tiny chord tagger trained by `reprise train` on the same songs.
+    let tagger_out = tmp.path().join("tagger");
+    let tagger_opts = TrainOptions {
+        config: tiny_tagger_config(),
+        data: data.clone(),
+        out: tagger_out.clone(),
+        resume: false,
+        max_minutes: None,
+        init: None,
+    };
+    train(&tagger_opts, &mut |_| {}).unwrap();
+    let tagger_dir = tagger_out.join("model");
+    let tagger = tagger_dir.to_str().unwrap();
+    let res = run(&["eval", "--model", tagger, "--data", data.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&res.stdout);
+    assert!(
+        stdout.contains("labelled beats") && stdout.contains("root right on"),
+        "{stdout}"
+    );
     let melody = tmp.path().join("flute.mid");
     user_melody(&melody);
     // Without --chords the harmonizer chooses them.
-    let res = accompany(&melody, model, &["--seed", "2"], &tmp.path().join("h.mid"));
+    let with_tagger = ["--harmonizer", tagger, "--seed", "2"];
+    let res = accompany(&melody, model, &with_tagger, &tmp.path().join("h.mid"));
     let stderr = String::from_utf8_lossy(&res.stderr);
     assert!(res.status.success(), "{stderr}");
-    assert!(
-        stderr.contains("chords: the model's harmonizer's"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("chords: the harmonizer's"), "{stderr}");
+    // A harmonizer that is not there: exit 2, one line.
+    let missing = ["--harmonizer", "/no/such/tagger"];
+    let res = accompany(&melody, model, &missing, &tmp.path().join("never.mid"));
+    assert_bad_input(&res, "/no/such/tagger", "no such model");
     let piano_with = |label: &str| -> Vec<u8> {
         let chords = tmp.path().join(format!("{label}.txt"));
         std::fs::write(&chords, format!("0.0 10.0 {label}\n")).unwrap();
@@ -440,6 +484,8 @@ fn a_model_that_reads_chords_follows_the_chords_it_is_given() {
             data.to_str().unwrap(),
             "--model",
             model,
+            "--harmonizer",
+            tagger,
             "--bars",
             "8",
             "--seed",

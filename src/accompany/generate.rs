@@ -201,34 +201,34 @@ fn piano_mask(state: &RemiState) -> Vec<bool> {
 /// Most tokens one bar may take before it is closed.
 const MAX_BAR_TOKENS: usize = 240;
 
-/// The harmonizer shipped with a model that reads chords (`harmony.json` in its directory);
-/// `None` for a model that reads none.
-pub fn load_harmonizer(model: &ThemeTransformer, dir: &Path) -> Result<Option<Harmonizer>> {
+/// The harmonizer Reprise ships (`models/pop909-chords`).
+pub const DEFAULT_HARMONIZER: &str = "pop909-chords";
+
+/// For a model that reads chords, the harmonizer `name` (a model directory, or a name under
+/// `models/`); `None` for a model that reads none.
+pub fn load_harmonizer(model: &ThemeTransformer, name: &str) -> Result<Option<Harmonizer>> {
     if !model.config().chords {
         return Ok(None);
     }
-    Harmonizer::load(&dir.join(HARMONY_FILE)).map(Some)
+    Harmonizer::load(&crate::model::resolve_model_dir(name)?).map(Some)
 }
-
-/// The file of a model directory that holds its harmonizer.
-pub const HARMONY_FILE: &str = "harmony.json";
 
 /// The harmonizer's chord for each beat of `bars` under `melody`.
 pub fn harmonize(
     harmonizer: &Harmonizer,
     melody: &[MelodyNote],
     bars: &[u64],
-) -> Vec<Option<BeatChord>> {
+) -> Result<Vec<Option<BeatChord>>> {
     let n_bars = bars.len().saturating_sub(1);
     let notes = place(
         melody.iter().map(|n| (n.start, n.end, n.pitch, n.velocity)),
         bars,
     );
-    harmonizer
-        .harmonize(&notes, n_bars)
+    Ok(harmonizer
+        .harmonize(&notes, n_bars)?
         .into_iter()
         .map(Some)
-        .collect()
+        .collect())
 }
 
 /// The chords of a chord file (`start end label` lines in seconds, as POP909's `chord_midi.txt`),

@@ -268,7 +268,7 @@ pub fn song_fit(model: &ThemeTransformer, song: &Song, req: &ReportRequest) -> R
     let (beat_chords, harmony) = match &req.chords {
         ReportChords::None => (Vec::new(), None),
         ReportChords::Harmonizer(h) => {
-            let ours = harmonize(h, &melody, bars);
+            let ours = harmonize(h, &melody, bars)?;
             let truth = annotated_chords(&song.dir, &score, bars)?;
             let ours_all: Vec<BeatChord> = ours.iter().flatten().copied().collect();
             let (root, overlap) = agreement(&ours_all, &truth);

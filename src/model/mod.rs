@@ -1,5 +1,6 @@
 //! Neural models (candle): the relative-attention Music Transformer.
 
+pub mod chord_tagger;
 pub mod config;
 pub mod fused;
 pub mod gla;

@@ -254,6 +254,7 @@ pub fn time_bias_slopes(n_heads: usize) -> Vec<f32> {
 }
 
 /// Multi-head attention from decoder queries to encoder keys/values.
+#[derive(Clone)]
 struct CrossAttention {
     q: Linear,
     kv: Linear,
@@ -319,7 +320,8 @@ fn dropout(x: Tensor, p: f32, train: bool) -> candle_core::Result<Tensor> {
 }
 
 /// Encoder layer: pre-norm self-attention (bidirectional, padding masked) and feed-forward.
-struct EncoderLayer {
+#[derive(Clone)]
+pub(crate) struct EncoderLayer {
     ln1: Norm,
     attn: CrossAttention,
     ln2: Norm,
@@ -328,18 +330,24 @@ struct EncoderLayer {
 }
 
 impl EncoderLayer {
-    fn new(cfg: &ThemeConfig, vb: VarBuilder) -> candle_core::Result<Self> {
-        let d = cfg.d_model;
+    /// A layer of width `d` with `n_heads` heads and a feed-forward of width `d_ff`.
+    pub(crate) fn new(
+        d: usize,
+        n_heads: usize,
+        d_ff: usize,
+        vb: VarBuilder,
+    ) -> candle_core::Result<Self> {
         Ok(EncoderLayer {
             ln1: Norm::new(d, vb.pp("ln1"))?,
-            attn: CrossAttention::new(d, cfg.n_heads, vb.pp("attn"))?,
+            attn: CrossAttention::new(d, n_heads, vb.pp("attn"))?,
             ln2: Norm::new(d, vb.pp("ln2"))?,
-            ff1: linear(d, cfg.d_ff, vb.pp("ff1"))?,
-            ff2: linear(cfg.d_ff, d, vb.pp("ff2"))?,
+            ff1: linear(d, d_ff, vb.pp("ff1"))?,
+            ff2: linear(d_ff, d, vb.pp("ff2"))?,
         })
     }
 
-    fn forward(
+    /// `x` `[B, T, D]` with the padding bias `pad` `[B, 1, 1, T]` (0 or `MASKED`), dropout `p`.
+    pub(crate) fn forward(
         &self,
         x: &Tensor,
         pad: &Tensor,
@@ -448,7 +456,10 @@ impl ThemeTransformer {
     /// Builds the model from `vb`.
     pub fn new(cfg: &ThemeConfig, vb: VarBuilder) -> candle_core::Result<Self> {
         let encoder = (0..cfg.enc_layers)
-            .map(|i| EncoderLayer::new(cfg, vb.pp(format!("encoder.{i}"))))
+            .map(|i| {
+                let vb = vb.pp(format!("encoder.{i}"));
+                EncoderLayer::new(cfg.d_model, cfg.n_heads, cfg.d_ff, vb)
+            })
             .collect::<candle_core::Result<_>>()?;
         let decoder = (0..cfg.dec_layers)
             .map(|i| {

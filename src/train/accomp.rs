@@ -12,7 +12,7 @@ use crate::accompany::bars::{
     bar_tokens, chord_notes, encoder_bar_tokens, melody_window, place, time_positions,
 };
 use crate::accompany::chords::{beat_chords, read_chords, BeatChord};
-use crate::accompany::harmony::{Harmonizer, HarmonyExample};
+use crate::accompany::harmony::HarmonyExample;
 use crate::error::{Error, Result};
 use crate::midi::{Score, TrackRole};
 use crate::model::theme_transformer::ThemeConfig;
@@ -100,11 +100,11 @@ pub fn song_bars(song: &Song, score: &Score) -> Vec<u64> {
     }
 }
 
-/// Fits the harmonizer on the POP909 songs of `split`: each song's MELODY on its bars and its
-/// annotated chord per beat.
-pub fn fit_harmonizer(root: &Path, split: &str) -> Result<Harmonizer> {
+/// The POP909 songs of `split` as harmonizer examples: each song's MELODY on its bars and its
+/// annotated chord per beat, in song order.
+pub fn harmony_examples(root: &Path, split: &str) -> Result<Vec<HarmonyExample>> {
     let songs = crate::pop909::songs(root, split)?;
-    let examples: Vec<HarmonyExample> = songs
+    songs
         .par_iter()
         .map(|song| {
             let score = song.score()?;
@@ -114,8 +114,9 @@ pub fn fit_harmonizer(root: &Path, split: &str) -> Result<Harmonizer> {
                 chords: annotated_chords(&song.dir, &score, &bars)?,
             })
         })
-        .collect::<Result<_>>()?;
-    Harmonizer::fit(&examples)
+        .collect::<Vec<Result<_>>>()
+        .into_iter()
+        .collect()
 }
 
 /// The chord of each beat of `bars` from POP909's `chord_midi.txt` in `dir` (the song's).

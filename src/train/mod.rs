@@ -3,6 +3,7 @@
 
 pub mod accomp;
 pub mod dataset;
+pub mod harmony;
 pub mod lm;
 pub mod optim;
 pub mod plot;
@@ -19,6 +20,7 @@ use candle_nn::VarMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::model::chord_tagger::ChordTaggerConfig;
 use crate::model::theme_transformer::ThemeConfig;
 use crate::model::{MusicTransformer, TransformerConfig, VocabKind};
 use crate::synth::model::SynthConfig;
@@ -37,6 +39,8 @@ pub enum ModelConfig {
     Synth(SynthConfig),
     /// The decoder-only Music Transformer.
     Music(TransformerConfig),
+    /// The harmonizer's chord tagger (melody features in, one chord per beat out).
+    Tagger(ChordTaggerConfig),
 }
 
 impl ModelConfig {
@@ -46,6 +50,7 @@ impl ModelConfig {
             ModelConfig::Theme(t) => t.max_len,
             ModelConfig::Synth(_) => 4096,
             ModelConfig::Music(m) => m.max_len,
+            ModelConfig::Tagger(t) => t.max_len,
         }
     }
 
@@ -54,6 +59,7 @@ impl ModelConfig {
             ModelConfig::Theme(t) => t.validate(),
             ModelConfig::Synth(s) => s.validate(),
             ModelConfig::Music(m) => m.validate(),
+            ModelConfig::Tagger(t) => t.validate(),
         }
     }
 }
@@ -238,6 +244,7 @@ pub fn train(opts: &TrainOptions, on_step: &mut dyn FnMut(&StepInfo)) -> Result<
         ModelConfig::Music(m) => Box::new(lm::LmJob::new(cfg, m, opts)?),
         ModelConfig::Theme(t) => Box::new(theme::ThemeJob::new(cfg, t, opts)?),
         ModelConfig::Synth(s) => Box::new(synth::SynthJob::new(cfg, s, opts)?),
+        ModelConfig::Tagger(t) => Box::new(harmony::HarmonyJob::new(cfg, t, opts)?),
     };
     let cfg_text = serde_json::to_string_pretty(cfg).map_err(|e| Error::Internal(e.to_string()))?;
     let cfg_path = opts.out.join("train_config.json");

@@ -30,7 +30,12 @@ pub(crate) trait Job {
 }
 
 /// Backward, global-norm clipping to `clip`, one AdamW update at `lr`; returns the loss value.
-fn optimise(opt: &mut AdamW, loss: &Tensor, lr: f64, clip: f64) -> candle_core::Result<f64> {
+pub(crate) fn optimise(
+    opt: &mut AdamW,
+    loss: &Tensor,
+    lr: f64,
+    clip: f64,
+) -> candle_core::Result<f64> {
     let grads = loss.backward()?;
     let norm = opt.grad_norm(&grads)?;
     let scale = if norm > clip { clip / norm } else { 1.0 };

@@ -14,7 +14,6 @@ use rayon::prelude::*;
 use super::run::Job;
 use super::{export_weights, masked_nll, TrainConfig, TrainOptions};
 use crate::accompany::bars::transpose_encoder;
-use crate::accompany::harmony::Harmonizer;
 use crate::error::{Error, Result};
 use crate::model::theme_transformer::{theme_positions, ThemeConfig, ThemeTask, ThemeTransformer};
 use crate::theme::{find_theme, Settings};
@@ -364,9 +363,6 @@ pub(crate) struct ThemeJob {
     train: ThemeCorpus,
     valid: ThemeCorpus,
     batches: Vec<Vec<Crop>>,
-    /// An accompaniment model that reads chords: the harmonizer that chooses them for a melody,
-    /// fitted on the training split and exported with the weights.
-    harmonizer: Option<Harmonizer>,
 }
 
 impl ThemeJob {
@@ -397,11 +393,6 @@ impl ThemeJob {
         if let (false, Some(dir)) = (opts.resume, &opts.init) {
             init_theme_from(&varmap, model_cfg, dir)?;
         }
-        let harmonizer = if model_cfg.chords {
-            Some(super::accomp::fit_harmonizer(&opts.data, "train")?)
-        } else {
-            None
-        };
         Ok(ThemeJob {
             cfg: cfg.clone(),
             model_cfg: model_cfg.clone(),
@@ -410,7 +401,6 @@ impl ThemeJob {
             train,
             valid,
             batches: Vec::new(),
-            harmonizer,
         })
     }
 }
@@ -476,9 +466,6 @@ impl Job for ThemeJob {
 
     fn export(&self, dir: &Path) -> Result<()> {
         export_weights(&self.varmap, dir)?;
-        if let Some(h) = &self.harmonizer {
-            h.save(&dir.join(crate::accompany::generate::HARMONY_FILE))?;
-        }
         self.model_cfg.save(&dir.join("config.json"))
     }
 }

@@ -156,6 +156,7 @@ fn accompany_job(
 ) -> crate::Result<JobResult> {
     use crate::accompany::generate::{
         accompanied_score, accompany, harmonize, load_harmonizer, pick_melody, AccompanyRequest,
+        DEFAULT_HARMONIZER,
     };
     let score = spec
         .primer
@@ -177,8 +178,8 @@ fn accompany_job(
     req.cancel = Some(cancel);
     let end = melody.notes.iter().map(|n| n.end).max().unwrap_or(0);
     let bars = crate::theme::retrieval::bar_starts(score, end);
-    let chords = match load_harmonizer(&model, &spec.model_dir)? {
-        Some(h) => harmonize(&h, &melody.notes, &bars),
+    let chords = match load_harmonizer(&model, DEFAULT_HARMONIZER)? {
+        Some(h) => harmonize(&h, &melody.notes, &bars)?,
         None => Vec::new(),
     };
     let piano = accompany(
