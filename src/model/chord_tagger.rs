@@ -40,22 +40,12 @@ impl ChordTaggerConfig {
 
     /// Reads and checks `config.json`.
     pub fn load(path: &std::path::Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let cfg: Self = serde_json::from_str(&text)
-            .map_err(|e| Error::bad_file(path, format!("bad chord tagger config: {e}")))?;
-        cfg.validate()
-            .map_err(|e| Error::bad_file(path, e.to_string()))?;
-        Ok(cfg)
+        super::config::read_config(path, "chord tagger config", Self::validate)
     }
 
     /// Writes `config.json` (all-or-nothing).
     pub fn save(&self, path: &std::path::Path) -> Result<()> {
-        let text =
-            serde_json::to_string_pretty(self).map_err(|e| Error::Internal(e.to_string()))?;
-        crate::atomic_file::write_atomic(path, |w| {
-            use std::io::Write;
-            w.write_all(text.as_bytes()).map_err(|e| Error::io(path, e))
-        })
+        super::config::write_config(self, path)
     }
 
     /// Checks that the numbers fit together.

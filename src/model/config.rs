@@ -81,21 +81,34 @@ impl TransformerConfig {
 
     /// Reads and validates `config.json`.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let cfg: Self = serde_json::from_str(&text)
-            .map_err(|e| Error::bad_file(path, format!("bad model config: {e}")))?;
-        cfg.validate()
-            .map_err(|e| Error::bad_file(path, e.to_string()))?;
-        Ok(cfg)
+        read_config(path, "model config", Self::validate)
     }
 
     /// Writes `config.json` (all-or-nothing).
     pub fn save(&self, path: &Path) -> Result<()> {
-        let text =
-            serde_json::to_string_pretty(self).map_err(|e| Error::Internal(e.to_string()))?;
-        crate::atomic_file::write_atomic(path, |w| {
-            use std::io::Write;
-            w.write_all(text.as_bytes()).map_err(|e| Error::io(path, e))
-        })
+        write_config(self, path)
     }
+}
+
+/// Reads a model's JSON config and checks it with `validate`; an error names the file, and `what`
+/// says what kind of config it should have been.
+pub fn read_config<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    what: &str,
+    validate: impl Fn(&T) -> Result<()>,
+) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let cfg: T = serde_json::from_str(&text)
+        .map_err(|e| Error::bad_file(path, format!("bad {what}: {e}")))?;
+    validate(&cfg).map_err(|e| Error::bad_file(path, e.to_string()))?;
+    Ok(cfg)
+}
+
+/// Writes a config as pretty JSON (all-or-nothing).
+pub fn write_config<T: Serialize>(cfg: &T, path: &Path) -> Result<()> {
+    let text = serde_json::to_string_pretty(cfg).map_err(|e| Error::Internal(e.to_string()))?;
+    crate::atomic_file::write_atomic(path, |w| {
+        use std::io::Write;
+        w.write_all(text.as_bytes()).map_err(|e| Error::io(path, e))
+    })
 }
