@@ -415,27 +415,44 @@ fn a_model_that_reads_chords_follows_the_chords_it_is_given() {
     let missing = ["--harmonizer", "/no/such/tagger"];
     let res = accompany(&melody, model, &missing, &tmp.path().join("never.mid"));
     assert_bad_input(&res, "/no/such/tagger", "no such model");
+    // The piano pitches of four samples (the tiny model, whose initialisation cannot be seeded,
+    // now and then writes a sample without a piano note).
     let piano_with = |label: &str| -> Vec<u8> {
         let chords = tmp.path().join(format!("{label}.txt"));
         std::fs::write(&chords, format!("0.0 10.0 {label}\n")).unwrap();
         let o = tmp.path().join(format!("{label}.mid"));
-        let extra = ["--chords", chords.to_str().unwrap(), "--seed", "2", "-q"];
+        let extra = [
+            "--chords",
+            chords.to_str().unwrap(),
+            "--seed",
+            "2",
+            "--samples",
+            "4",
+            "-q",
+        ];
         let res = accompany(&melody, model, &extra, &o);
         assert!(
             res.status.success(),
             "{}",
             String::from_utf8_lossy(&res.stderr)
         );
-        let s = reprise::midi::read_file(&o).unwrap();
-        let p = s
-            .tracks
-            .iter()
-            .position(|t| t.role == TrackRole::Accompaniment)
-            .unwrap();
-        s.track_notes(p).map(|n| n.pitch).collect()
+        let mut pitches = Vec::new();
+        for i in 1..=4 {
+            let s = reprise::midi::read_file(&tmp.path().join(format!("{label}-{i}.mid"))).unwrap();
+            let piano = s
+                .tracks
+                .iter()
+                .position(|t| t.role == TrackRole::Accompaniment);
+            pitches.extend(
+                piano
+                    .into_iter()
+                    .flat_map(|p| s.track_notes(p).map(|n| n.pitch)),
+            );
+        }
+        pitches
     };
     // Given chords (F major, then A major, for the whole melody) reach the model: with the same
-    // seed it writes another part. (How well the shipped model follows given chords is what
+    // seeds it writes other parts. (How well the shipped model follows given chords is what
     // `accompany --report --annotated-chords` measures.)
     let f = piano_with("F:maj");
     let a = piano_with("A:maj");
