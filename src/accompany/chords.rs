@@ -104,6 +104,42 @@ pub fn beat_chords(
     out
 }
 
+/// The beats' chords as spans in seconds, one per labelled beat of `bars` (ticks), merged where
+/// neighbouring beats hold the same chord: the inverse of [`beat_chords`], so that a part can be
+/// measured against chords that were given per beat.
+pub fn beat_spans(
+    beats: &[Option<BeatChord>],
+    bars: &[u64],
+    seconds: impl Fn(u64) -> f64,
+) -> Vec<ChordSpan> {
+    let mut out: Vec<ChordSpan> = Vec::new();
+    let beat_ticks = bars.windows(2).flat_map(|w| {
+        (0..BEATS_PER_BAR as u64).map(move |k| {
+            let at = |k: u64| w[0] + (w[1] - w[0]) * k / BEATS_PER_BAR as u64;
+            (at(k), at(k + 1))
+        })
+    });
+    for ((from, to), chord) in beat_ticks.zip(beats) {
+        let Some(c) = chord else { continue };
+        let (start, end) = (seconds(from), seconds(to));
+        match out.last_mut() {
+            Some(last)
+                if last.end == start
+                    && (last.root, last.pitch_classes) == (c.root, c.pitch_classes) =>
+            {
+                last.end = end
+            }
+            _ => out.push(ChordSpan {
+                start,
+                end,
+                pitch_classes: c.pitch_classes,
+                root: c.root,
+            }),
+        }
+    }
+    out
+}
+
 /// Semitones above the root of a Harte degree such as `3`, `b7`, `#5`, `9`.
 fn degree(d: &str) -> Option<i32> {
     let flats = d.chars().take_while(|&c| c == 'b').count() as i32;
@@ -289,6 +325,27 @@ mod tests {
             chords_line(&[c, c, g, g, None, None, c, c]),
             "| C . G . | N . C . |"
         );
+    }
+
+    #[test]
+    fn beat_spans_invert_beat_chords() {
+        let c = |root: u8| {
+            Some(BeatChord {
+                root,
+                pitch_classes: 1 << root | 1 << ((root + 4) % 12) | 1 << ((root + 7) % 12),
+            })
+        };
+        let beats = vec![c(0), c(0), None, c(7), c(5), c(5), c(5), c(0)];
+        let bars = [0u64, 960, 2400];
+        let secs = |t: u64| t as f64 / 960.0;
+        let spans = beat_spans(&beats, &bars, secs);
+        assert_eq!(spans.len(), 4, "{spans:?}");
+        assert_eq!((spans[0].start, spans[0].end), (0.0, 0.5));
+        assert_eq!(
+            (spans[2].start, spans[2].end),
+            (1.0, 1.0 + 360.0 * 3.0 / 960.0)
+        );
+        assert_eq!(beat_chords(&spans, &bars, secs), beats);
     }
 
     #[test]
