@@ -330,16 +330,21 @@ fn accompaniment_trains_writes_reports_and_runs_in_the_tui() {
         String::from_utf8_lossy(&res.stderr)
     );
     assert!(stdout.contains("1 songs, 8 bars"), "{stdout}");
-    // The original piano plays only chord tones, on every bar start.
-    let original_row = stdout
-        .lines()
-        .find(|l| l.starts_with("(a) original PIANO"))
-        .unwrap();
+    // The original piano plays only chord tones, never a semitone from the melody, on every bar
+    // start; the fixture's melody is all chord tones too.
+    let row = |name: &str| -> Vec<String> {
+        let line = stdout.lines().find(|l| l.starts_with(name)).unwrap();
+        line[name.len()..]
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    };
     assert_eq!(
-        original_row.split_whitespace().collect::<Vec<_>>()[3..],
-        ["48", "100.0", "%", "100.0", "%", "(8", "of", "8)"],
+        row("(a) original PIANO"),
+        ["48", "100.0", "%", "0.0", "%", "100.0", "%", "(8", "of", "8)"],
         "{stdout}"
     );
+    assert_eq!(row("melody")[..3], ["32", "100.0", "%"], "{stdout}");
     assert!(stdout.contains("(b) Reprise") && stdout.contains("(c) random notes in key"));
 
     // The TUI's `a` key on the loaded melody.
@@ -517,5 +522,9 @@ fn a_model_that_reads_chords_follows_the_chords_it_is_given() {
             String::from_utf8_lossy(&res.stderr)
         );
         assert!(stdout.contains(says), "{stdout}");
+        assert!(
+            stdout.contains("(b) against the chords it was given: "),
+            "{stdout}"
+        );
     }
 }
