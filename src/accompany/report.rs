@@ -381,13 +381,18 @@ pub fn report(
 
 /// The totals over songs (time-weighted shares), as (original, reprise, baseline).
 pub fn totals(fits: &[SongFit]) -> (Fit, Fit, Fit) {
-    let (mut a, mut b, mut c) = (Fit::default(), Fit::default(), Fit::default());
-    for f in fits {
-        a.add(&f.original);
-        b.add(&f.reprise);
-        c.add(&f.baseline);
-    }
-    (a, b, c)
+    (
+        sum(fits.iter().map(|f| &f.original)),
+        sum(fits.iter().map(|f| &f.reprise)),
+        sum(fits.iter().map(|f| &f.baseline)),
+    )
+}
+
+/// The sum of some fits.
+fn sum<'a>(fits: impl IntoIterator<Item = &'a Fit>) -> Fit {
+    let mut total = Fit::default();
+    fits.into_iter().for_each(|f| total.add(f));
+    total
 }
 
 /// The table printed by `reprise accompany --report`.
@@ -413,21 +418,19 @@ pub fn table(fits: &[SongFit]) -> String {
             f.melody_bars
         ));
     }
-    let mut melody = Fit::default();
-    fits.iter().for_each(|f| melody.add(&f.melody));
+    let melody = sum(fits.iter().map(|f| &f.melody));
     out.push_str(&format!(
         "{:<26} {:>6}  {:>14.1} %  (the song's own melody, for reference)\n",
         "melody",
         melody.notes,
         100.0 * melody.chord_tone_share()
     ));
-    let mut given = Fit::default();
-    let given_fits: Vec<&Fit> = fits
+    let given: Vec<&Fit> = fits
         .iter()
         .filter_map(|f| f.against_given.as_ref())
         .collect();
-    given_fits.iter().for_each(|f| given.add(f));
-    if !given_fits.is_empty() {
+    if !given.is_empty() {
+        let given = sum(given);
         out.push_str(&format!(
             "(b) against the chords it was given: {:.1} % chord tones\n",
             100.0 * given.chord_tone_share()
