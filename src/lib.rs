@@ -12,6 +12,7 @@ pub mod error;
 pub mod generate;
 pub mod linalg;
 pub mod live;
+pub mod metrics;
 pub mod midi;
 pub mod model;
 pub mod pop909;
