@@ -33,23 +33,56 @@ impl Song {
     pub fn score(&self) -> Result<Score> {
         crate::midi::read_file(&self.midi_path())
     }
+
+    /// The song's bars (start ticks of `score`, its MIDI file): from its `beat_midi.txt`
+    /// downbeats, else its time signatures.
+    pub fn bars(&self, score: &Score) -> Vec<u64> {
+        let end = score.end_tick();
+        match downbeats(&self.midi_path()) {
+            Some(d) => crate::theme::retrieval::bars_from_downbeats(score, &d, end),
+            None => crate::theme::retrieval::bar_starts(score, end),
+        }
+    }
 }
 
-/// Downbeats (seconds) from `beat_midi.txt` next to a POP909 MIDI file: the beats whose third column
-/// is 1 (bars of four beats). `None` if there is no such file or it holds fewer than two.
-pub fn downbeats(midi: &Path) -> Option<Vec<f64>> {
+/// Beats and downbeats (seconds) from `beat_midi.txt` next to a POP909 MIDI file: every line is a
+/// beat, and those whose third column is 1 start a bar (bars of four beats). `None` if there is no
+/// such file or it holds fewer than two downbeats.
+pub fn beats(midi: &Path) -> Option<(Vec<f64>, Vec<f64>)> {
     let text = std::fs::read_to_string(midi.parent()?.join("beat_midi.txt")).ok()?;
-    let beats: Vec<f64> = text
-        .lines()
-        .filter_map(|l| {
-            let cols: Vec<f64> = l
-                .split_whitespace()
-                .filter_map(|c| c.parse().ok())
-                .collect();
-            (cols.len() >= 3 && cols[2] == 1.0).then_some(cols[0])
-        })
-        .collect();
-    (beats.len() >= 2).then_some(beats)
+    let (mut beats, mut downbeats) = (Vec::new(), Vec::new());
+    for line in text.lines() {
+        let cols: Vec<f64> = line
+            .split_whitespace()
+            .filter_map(|c| c.parse().ok())
+            .collect();
+        if cols.len() >= 3 && cols[0].is_finite() {
+            beats.push(cols[0]);
+            if cols[2] == 1.0 {
+                downbeats.push(cols[0]);
+            }
+        }
+    }
+    (downbeats.len() >= 2).then_some((beats, downbeats))
+}
+
+/// Downbeats (seconds) from `beat_midi.txt` next to a POP909 MIDI file (see [`beats`]).
+pub fn downbeats(midi: &Path) -> Option<Vec<f64>> {
+    beats(midi).map(|(_, d)| d)
+}
+
+/// The number of annotated bars (downbeats in `beat_midi.txt`) of the songs of `split`, or `None`
+/// when `root` is not POP909 or a song has no annotation: the unit that makes NLLs of different
+/// vocabularies comparable.
+pub fn bar_count(root: &Path, split: &str) -> Option<usize> {
+    if !is_pop909(root) {
+        return None;
+    }
+    let songs = songs(root, split).ok()?;
+    songs
+        .iter()
+        .map(|s| downbeats(&s.midi_path()).map(|d| d.len()))
+        .sum()
 }
 
 /// True if `root` looks like a POP909 copy (it has `001/001.mid` or some `NNN/NNN.mid`).

@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::midi::TrackRole;
 use crate::model::theme_transformer::ThemeTransformer;
 use crate::pop909::Song;
-use crate::theme::retrieval::{bars_from_downbeats, MelodyNote};
+use crate::theme::retrieval::MelodyNote;
 use crate::train::accomp::annotated_chords;
 use crate::train::accomp::track_notes;
 
@@ -239,13 +239,8 @@ pub struct ReportRequest {
 /// Measures one song.
 pub fn song_fit(model: &ThemeTransformer, song: &Song, req: &ReportRequest) -> Result<SongFit> {
     let score = song.score()?;
-    let path = song.midi_path();
     let chords = read_chords(&song.dir.join("chord_midi.txt"))?;
-    let end = score.end_tick();
-    let all_bars = match crate::pop909::downbeats(&path) {
-        Some(d) => bars_from_downbeats(&score, &d, end),
-        None => crate::theme::retrieval::bar_starts(&score, end),
-    };
+    let all_bars = song.bars(&score);
     let melody_all: Vec<MelodyNote> = track_notes(&score, TrackRole::Melody)
         .into_iter()
         .map(|(start, end, pitch, velocity)| MelodyNote {
@@ -256,7 +251,7 @@ pub fn song_fit(model: &ThemeTransformer, song: &Song, req: &ReportRequest) -> R
         })
         .collect();
     let Some(first_onset) = melody_all.iter().map(|n| n.start).min() else {
-        return Err(Error::bad_file(&path, "has no MELODY notes"));
+        return Err(Error::bad_file(&song.midi_path(), "has no MELODY notes"));
     };
     let m0 = all_bars
         .partition_point(|&t| t <= first_onset)

@@ -14,6 +14,9 @@ pub enum VocabKind {
     Grid,
     /// Performance events (`tokens::PerformanceVocab`).
     Performance,
+    /// Beat-aware piano: REMI bars, positions, tempi and notes with durations, every note in one
+    /// part (`tokens::RemiVocab` with `one_part`).
+    Remi,
 }
 
 impl VocabKind {
@@ -22,6 +25,7 @@ impl VocabKind {
         match self {
             VocabKind::Grid => crate::tokens::grid::SIZE as usize,
             VocabKind::Performance => crate::tokens::performance::SIZE as usize,
+            VocabKind::Remi => crate::tokens::remi::SIZE as usize,
         }
     }
 }

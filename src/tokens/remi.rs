@@ -139,13 +139,19 @@ pub struct RemiVocab {
     pub bars: Option<Vec<u64>>,
     /// Theme regions, in bars.
     pub themes: Vec<(usize, usize)>,
+    /// Encode every note as the PIANO part, whatever its track's role (the beat-aware piano model:
+    /// a user's file says nothing reliable about which track is the melody).
+    pub one_part: bool,
 }
 
 /// Ticks per sixteenth in decoded scores (480 PPQ).
 const DECODED_SIXTEENTH: u64 = 120;
 
 impl RemiVocab {
-    fn part_of(score: &Score, track: usize) -> Part {
+    fn part_of(&self, score: &Score, track: usize) -> Part {
+        if self.one_part {
+            return Part::Piano;
+        }
         match score.tracks.get(track).map(|t| t.role) {
             Some(TrackRole::Melody) => Part::Melody,
             _ => Part::Piano,
@@ -170,7 +176,7 @@ impl Vocab for RemiVocab {
             let Some((bar, pos, dur)) = grid_place(&bars, n.start_tick, n.end_tick) else {
                 continue;
             };
-            let part = Self::part_of(score, n.track);
+            let part = self.part_of(score, n.track);
             let bin = super::performance::velocity_bin(n.velocity);
             events.push((bar, pos, part as u8, n.pitch, bin, dur));
         }
@@ -523,6 +529,7 @@ mod tests {
         let v = RemiVocab {
             bars: None,
             themes: vec![(1, 2)],
+            one_part: false,
         };
         let s = two_bars();
         let ids = v.encode(&s).unwrap();
@@ -553,6 +560,7 @@ mod tests {
         let v = RemiVocab {
             bars: None,
             themes: vec![(0, 1), (1, 2)],
+            one_part: false,
         };
         let ids = v.encode(&two_bars()).unwrap();
         let mut state = RemiState::default();

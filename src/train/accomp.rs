@@ -16,8 +16,6 @@ use crate::accompany::harmony::HarmonyExample;
 use crate::error::{Error, Result};
 use crate::midi::{Score, TrackRole};
 use crate::model::theme_transformer::ThemeConfig;
-use crate::pop909::Song;
-use crate::theme::retrieval::bars_from_downbeats;
 use crate::tokens::remi::Part;
 use crate::tokens::BOS;
 
@@ -91,15 +89,6 @@ pub fn song_windows(
     out
 }
 
-/// A POP909 song's bars (ticks): from its `beat_midi.txt` downbeats, else its time signatures.
-pub fn song_bars(song: &Song, score: &Score) -> Vec<u64> {
-    let end = score.end_tick();
-    match crate::pop909::downbeats(&song.midi_path()) {
-        Some(d) => bars_from_downbeats(score, &d, end),
-        None => crate::theme::retrieval::bar_starts(score, end),
-    }
-}
-
 /// The POP909 songs of `split` as harmonizer examples: each song's MELODY on its bars and its
 /// annotated chord per beat, in song order.
 pub fn harmony_examples(root: &Path, split: &str) -> Result<Vec<HarmonyExample>> {
@@ -108,7 +97,7 @@ pub fn harmony_examples(root: &Path, split: &str) -> Result<Vec<HarmonyExample>>
         .par_iter()
         .map(|song| {
             let score = song.score()?;
-            let bars = song_bars(song, &score);
+            let bars = song.bars(&score);
             Ok(HarmonyExample {
                 melody: place(track_notes(&score, TrackRole::Melody), &bars),
                 chords: annotated_chords(&song.dir, &score, &bars)?,
@@ -140,7 +129,7 @@ pub fn load_accomp_corpus(root: &Path, split: &str, cfg: &ThemeConfig) -> Result
         .par_iter()
         .map(|song| {
             let score = song.score()?;
-            let bars = song_bars(song, &score);
+            let bars = song.bars(&score);
             let has_melody = !track_notes(&score, TrackRole::Melody).is_empty();
             let chords = if cfg.chords {
                 annotated_chords(&song.dir, &score, &bars)?

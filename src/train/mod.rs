@@ -176,6 +176,10 @@ pub fn vocab_for(kind: VocabKind) -> Box<dyn Vocab> {
     match kind {
         VocabKind::Grid => Box::new(GridVocab::default()),
         VocabKind::Performance => Box::new(PerformanceVocab::default()),
+        VocabKind::Remi => Box::new(crate::tokens::RemiVocab {
+            one_part: true,
+            ..Default::default()
+        }),
     }
 }
 

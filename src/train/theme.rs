@@ -68,6 +68,7 @@ pub fn theme_piece(
     let song = RemiVocab {
         bars: Some(theme.bars.clone()),
         themes: theme.regions.clone(),
+        one_part: false,
     };
     let mut ids = vec![BOS];
     ids.extend(song.encode(score)?);
