@@ -388,6 +388,7 @@ pub fn accompanied_score(
     }
     for (start, end, n) in grid_ticks(piano, bars) {
         let velocity = crate::tokens::performance::bin_velocity(n.bin);
+        let end = crate::generate::cap_end(&out.tempo_map, start, end);
         out.push_note_ticks(p, 1, 0, n.pitch, velocity, start, end);
     }
     out.sort();

@@ -1,13 +1,28 @@
 //! Generation: sampling, cached decoding and the tasks built on them.
 
+pub mod beat;
 pub mod decode;
 pub mod guidance;
 pub mod piano;
+pub mod report;
 pub mod sampler;
 pub mod tasks;
 pub mod theme;
 
 pub use sampler::{Sampler, SamplerConfig};
+
+/// The longest a piano continuation may hold a key, in seconds: 99.99 % of POP909's notes as
+/// written are shorter (`cargo run --release --example pop909_stats`: 8.04 s at 99.99 %, 151 of
+/// 1 475 430 notes reach 8 s). Beat-aware models may not write a longer duration; performance
+/// models must release such a key before time moves past it.
+pub const MAX_NOTE_SECONDS: f64 = 8.0;
+
+/// `end`, or earlier so that a note from `start` lasts less than [`MAX_NOTE_SECONDS`] on `tempo`
+/// (the rule for paths whose durations are not masked as they are drawn).
+pub fn cap_end(tempo: &crate::midi::TempoMap, start: u64, end: u64) -> u64 {
+    let latest = tempo.tick(tempo.seconds(start) + MAX_NOTE_SECONDS - 0.005);
+    end.min(latest.max(start + 1))
+}
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

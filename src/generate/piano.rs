@@ -102,7 +102,7 @@ fn prompt_from(
             "--primer-seconds {seconds} must be > 0"
         )));
     }
-    let piano = piano_reduction(score, notes);
+    let piano = piano_reduction(score, true, notes);
     let end = piano.notes.iter().map(|n| n.end).fold(0.0, f64::max);
     if piano.notes.is_empty() {
         return Err(Error::Invalid(
@@ -142,10 +142,14 @@ fn prompt_from(
     }
 }
 
-/// All non-drum notes as one piano: sustain folded into note lengths, pedal spans cleared. Says on
-/// `notes` when drums were dropped or other instruments folded.
-fn piano_reduction(score: &Score, notes: &mut Vec<String>) -> Score {
-    let mut piano = apply_sustain(score);
+/// All non-drum notes as one piano, with the sustain folded into note lengths if `pedal`, pedal
+/// spans cleared. Says on `notes` when drums were dropped or other instruments folded.
+pub(crate) fn piano_reduction(score: &Score, pedal: bool, notes: &mut Vec<String>) -> Score {
+    let mut piano = if pedal {
+        apply_sustain(score)
+    } else {
+        score.clone()
+    };
     piano.sustain.clear();
     let drums = piano.notes.iter().filter(|n| n.is_drum()).count();
     piano.notes.retain(|n| !n.is_drum());
@@ -234,7 +238,11 @@ impl<'a> PianoSteer<'a> {
 
 impl Steer for PianoSteer<'_> {
     fn allowed(&mut self, i: usize) -> Option<Vec<bool>> {
-        Some(grammar(&self.streams[i], MAX_POLYPHONY))
+        Some(grammar(
+            &self.streams[i],
+            MAX_POLYPHONY,
+            super::MAX_NOTE_SECONDS,
+        ))
     }
 
     fn accept(&mut self, i: usize, id: u32) -> bool {

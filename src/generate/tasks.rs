@@ -92,6 +92,7 @@ pub fn run(
     match model.config().vocab {
         VocabKind::Grid => run_grid(model, primer, req, on_event),
         VocabKind::Performance => super::piano::run(model, primer, req, on_event),
+        VocabKind::Remi => super::beat::run(model, primer, req, on_event),
     }
 }
 

@@ -207,6 +207,15 @@ impl PerformanceStream {
         self.open.iter().filter(|o| o.is_some()).count()
     }
 
+    /// The keys that have sounded for at least `steps` time steps, as a bit set (bit = pitch).
+    pub fn held_at_least(&self, steps: u64) -> u128 {
+        self.open
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| o.is_some_and(|(on, _)| self.now >= on + steps))
+            .fold(0, |set, (pitch, _)| set | 1u128 << pitch)
+    }
+
     /// True if `pitch` is sounding.
     pub fn is_sounding(&self, pitch: u8) -> bool {
         self.open[pitch as usize & 127].is_some()
@@ -293,9 +302,17 @@ impl StepEvent {
 }
 
 /// Which performance tokens may come next: no PAD/BOS/EOS mid-stream, NOTE_OFF only for a sounding key,
-/// and no new key while `max_polyphony` keys sound (a re-strike is allowed). Generation with this mask
-/// cannot leave stuck notes or pile up voices.
-pub fn grammar(stream: &PerformanceStream, max_polyphony: usize) -> Vec<bool> {
+/// no new key while `max_polyphony` keys sound (a re-strike is allowed), and once a key has sounded
+/// for `max_hold` seconds less the longest time shift, only the release of such keys. Generation
+/// with this mask cannot leave stuck notes, hold a key for `max_hold` seconds, or pile up voices.
+pub fn grammar(stream: &PerformanceStream, max_polyphony: usize, max_hold: f64) -> Vec<bool> {
+    let limit = ((max_hold / STEP_SECONDS).round() as u64).saturating_sub(MAX_SHIFT_STEPS);
+    let overdue = stream.held_at_least(limit);
+    if overdue != 0 {
+        return (0..SIZE)
+            .map(|id| (NOTE_OFF..TIME_SHIFT).contains(&id) && overdue >> (id - NOTE_OFF) & 1 == 1)
+            .collect();
+    }
     let full = stream.sounding() >= max_polyphony;
     (0..SIZE)
         .map(|id| match id {
@@ -532,11 +549,31 @@ mod tests {
         for p in [60, 64] {
             stream.push(NOTE_ON + p, &mut sink).unwrap();
         }
-        let g = grammar(&stream, 2);
+        let g = grammar(&stream, 2, 8.0);
         assert!(!g[EOS as usize] && !g[0]);
         assert!(g[(NOTE_OFF + 60) as usize] && !g[(NOTE_OFF + 61) as usize]);
         assert!(!g[(NOTE_ON + 67) as usize] && g[(NOTE_ON + 64) as usize]);
-        assert!(grammar(&stream, 3)[(NOTE_ON + 67) as usize]);
+        assert!(grammar(&stream, 3, 8.0)[(NOTE_ON + 67) as usize]);
         assert!(g[TIME_SHIFT as usize] && g[VELOCITY as usize]);
+    }
+
+    #[test]
+    fn a_key_held_near_the_limit_must_be_released_before_time_moves() {
+        let mut stream = PerformanceStream::new();
+        let mut sink = Vec::new();
+        stream.push(NOTE_ON + 60, &mut sink).unwrap();
+        for _ in 0..6 {
+            stream.push(TIME_SHIFT + 99, &mut sink).unwrap(); // 1 s each
+        }
+        stream.push(NOTE_ON + 64, &mut sink).unwrap();
+        // 6 s held: with an 8 s limit the next shift (up to 1 s) is still allowed.
+        assert!(grammar(&stream, 48, 8.0)[(TIME_SHIFT + 99) as usize]);
+        stream.push(TIME_SHIFT + 99, &mut sink).unwrap();
+        // 7 s: only the release of key 60 remains, so no shift can carry it to 8 s.
+        let g = grammar(&stream, 48, 8.0);
+        let allowed: Vec<u32> = (0..SIZE).filter(|&i| g[i as usize]).collect();
+        assert_eq!(allowed, vec![NOTE_OFF + 60]);
+        stream.push(NOTE_OFF + 60, &mut sink).unwrap();
+        assert!(grammar(&stream, 48, 8.0)[(TIME_SHIFT + 99) as usize]);
     }
 }
