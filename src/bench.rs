@@ -349,16 +349,34 @@ pub fn decode_speed(
         ms_at_100: median(90.min(tokens - 1)..110.min(tokens)),
         ms_at_end: median(tokens.saturating_sub(21)..tokens),
         tokens,
-        music_seconds: (model.config().vocab == crate::model::VocabKind::Performance).then(|| {
-            let mut stream = crate::tokens::PerformanceStream::new();
-            let mut sink = Vec::new();
-            for &id in &drawn[0] {
-                let _ = stream.push(id, &mut sink);
-            }
-            stream.seconds()
-        }),
+        music_seconds: music_seconds(model.config().vocab, &drawn[0]),
         peak_rss: peak_rss(),
     })
+}
+
+/// Seconds of music in generated piano tokens (`None` for the chorale grid): the time the
+/// performance events move through, or where the last beat-aware note ends.
+fn music_seconds(vocab: crate::model::VocabKind, ids: &[u32]) -> Option<f64> {
+    use crate::model::VocabKind;
+    use crate::tokens::Vocab;
+    match vocab {
+        VocabKind::Grid => None,
+        VocabKind::Performance => {
+            let mut stream = crate::tokens::PerformanceStream::new();
+            let mut sink = Vec::new();
+            for &id in ids {
+                let _ = stream.push(id, &mut sink);
+            }
+            Some(stream.seconds())
+        }
+        VocabKind::Remi => {
+            let vocab = crate::tokens::RemiVocab {
+                one_part: true,
+                ..Default::default()
+            };
+            vocab.decode(ids).ok().map(|s| s.duration())
+        }
+    }
 }
 
 /// Real-time factor of the neural synth's streaming path: `voices` voices streamed together for

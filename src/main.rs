@@ -279,6 +279,10 @@ enum Cmd {
         /// Piano models: write only the new music (it keeps its place in time after the primer).
         #[arg(long)]
         only_new: bool,
+        /// Piano models: print how the continuation sits against the primer (key, beat grid,
+        /// groove, polyphony, notes held 8 s or more).
+        #[arg(long)]
+        report: bool,
         #[command(flatten)]
         gen: GenArgs,
     },
@@ -330,6 +334,23 @@ enum Cmd {
         /// the piano with each window's own melody and with the next window's.
         #[arg(long)]
         theme_ablation: bool,
+        /// Piano models: the continuation report on POP909's validation songs (--data): each song's
+        /// first 20 s from its first note as the primer, the next 30 s of the model's continuation
+        /// against the real next 30 s and against looping the primer's last 10 s.
+        #[arg(long, conflicts_with = "theme_ablation")]
+        continuation: bool,
+        /// With --continuation: measure only the first N validation songs.
+        #[arg(long, requires = "continuation")]
+        songs: Option<usize>,
+        /// With --continuation: the sampling seed (each song adds its number).
+        #[arg(long, default_value_t = 1, requires = "continuation")]
+        seed: u64,
+        /// With --continuation: sampling temperature (as `continue --temperature`).
+        #[arg(long, default_value_t = 1.0, requires = "continuation")]
+        temperature: f32,
+        /// With --continuation: nucleus sampling (as `continue --top-p`; default: the model's).
+        #[arg(long, requires = "continuation")]
+        top_p: Option<f32>,
     },
     /// Measure speed.
     Bench {
@@ -373,9 +394,11 @@ struct GenArgs {
     play: bool,
     #[command(flatten)]
     audio: AudioOutArgs,
-    /// Model name (in models/) or directory.
-    #[arg(long, default_value = "jsb-chorales")]
-    model: String,
+    /// Model name (in models/) or directory. Default: for `generate` jsb-chorales; for `continue`
+    /// jsb-chorales when the primer's tracks are chorale voices (soprano, alto, tenor, bass),
+    /// otherwise the beat-aware piano model pop909-beat.
+    #[arg(long)]
+    model: Option<String>,
     /// Output MIDI file; with --samples N > 1, NAME-1.mid … NAME-N.mid.
     #[arg(short, long)]
     output: PathBuf,
@@ -746,6 +769,7 @@ fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
             primer,
             primer_seconds,
             only_new,
+            report,
             gen,
         } => {
             let score = midi::read_file(&primer)?;
@@ -753,6 +777,7 @@ fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
                 score: &score,
                 seconds: primer_seconds,
                 only_new,
+                report,
             };
             generate_cmd(Some(primer), 100.0, &gen)?;
             Ok(ExitCode::SUCCESS)
@@ -787,8 +812,23 @@ fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
             data,
             split,
             theme_ablation,
+            continuation,
+            songs,
+            seed,
+            temperature,
+            top_p,
         } => {
-            eval(&model, &data, &split, theme_ablation)?;
+            if continuation {
+                let sampler = reprise::generate::SamplerConfig {
+                    temperature,
+                    top_p: top_p.unwrap_or(1.0),
+                    top_k: None,
+                    seed,
+                };
+                eval_continuation(&model, &data, songs, sampler)?;
+            } else {
+                eval(&model, &data, &split, theme_ablation)?;
+            }
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Bench { what } => match what {
@@ -1156,6 +1196,46 @@ fn train(opts: &reprise::train::TrainOptions, quiet: bool) -> anyhow::Result<()>
     Ok(())
 }
 
+/// `eval --continuation`: the continuation report, a line per song on stderr, the table on stdout.
+fn eval_continuation(
+    model: &str,
+    data: &Path,
+    songs: Option<usize>,
+    sampler: reprise::generate::SamplerConfig,
+) -> anyhow::Result<()> {
+    use reprise::generate::report::{continuation_report, ReportRequest};
+    let start = std::time::Instant::now();
+    let dir = reprise::model::resolve_model_dir(model)?;
+    let m = reprise::model::MusicTransformer::load(&dir, &candle_core::Device::Cpu)?;
+    sampler.validate()?;
+    let req = ReportRequest {
+        songs,
+        sampler,
+        ..Default::default()
+    };
+    let report = continuation_report(&m, data, &req, &mut |row| {
+        eprintln!(
+            "song {:03}: {} notes (real {}), key {:?}, groove {:.2}, offset {:.2}",
+            row.song,
+            row.model.notes,
+            row.real.notes,
+            row.model.key,
+            row.model.profile.groove,
+            row.model.profile.onset_offset
+        );
+    })?;
+    println!("{}", report.table());
+    println!(
+        "{}: continuation report, seed {}, temperature {}, top-p {}, in {:.1} s",
+        dir.display(),
+        sampler.seed,
+        sampler.temperature,
+        sampler.top_p,
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
 fn eval(model: &str, data: &Path, split: &str, theme_ablation: bool) -> anyhow::Result<()> {
     let start = std::time::Instant::now();
     let dir = reprise::model::resolve_model_dir(model)?;
@@ -1215,8 +1295,18 @@ fn eval(model: &str, data: &Path, split: &str, theme_ablation: bool) -> anyhow::
     let seqs = reprise::train::dataset::load_split(m.config().vocab, data, split)?;
     let (nll, tokens) =
         reprise::train::evaluate(&m, &seqs, 8192, None).map_err(reprise::Error::tensor)?;
+    let total = nll * tokens as f64;
+    let per_unit = match reprise::pop909::bar_count(data, split) {
+        Some(bars) if bars > 0 => format!(
+            ", {:.2} nats/bar over {bars} annotated bars, {:.3} nats/second of music",
+            total / bars as f64,
+            total / seqs.seconds.max(1e-9)
+        ),
+        _ if seqs.seconds > 0.0 => format!(", {:.3} nats/second of music", total / seqs.seconds),
+        _ => String::new(),
+    };
     println!(
-        "{}: {split} NLL {nll:.4} nats/token over {tokens} tokens ({} pieces) in {:.1} s",
+        "{}: {split} NLL {nll:.4} nats/token over {tokens} tokens ({} pieces){per_unit} in {:.1} s",
         dir.display(),
         seqs.seqs.len(),
         start.elapsed().as_secs_f64()
@@ -1733,10 +1823,26 @@ fn play_neural(
 }
 
 /// The primer of `continue` and how to use it.
+/// The model `continue` (with a primer) or `generate` (without) uses when none is named: the chorale
+/// model for four chorale voices, the beat-aware piano model for anything else.
+fn default_model(primer: Option<&Score>) -> &'static str {
+    let voices = |s: &Score| {
+        s.tracks
+            .iter()
+            .filter(|t| matches!(t.role, reprise::midi::TrackRole::Voice(_)))
+            .count()
+    };
+    match primer {
+        Some(s) if voices(s) < 2 => "pop909-beat",
+        _ => "jsb-chorales",
+    }
+}
+
 struct PrimerArgs<'a> {
     score: &'a Score,
     seconds: f64,
     only_new: bool,
+    report: bool,
 }
 
 fn generate_cmd(primer: Option<PrimerArgs>, bpm: f64, gen: &GenArgs) -> anyhow::Result<()> {
@@ -1763,8 +1869,21 @@ fn generate_cmd(primer: Option<PrimerArgs>, bpm: f64, gen: &GenArgs) -> anyhow::
     for p in &outputs {
         reprise::atomic_file::check_writable(p)?;
     }
-    let dir = reprise::model::resolve_model_dir(&gen.model)?;
+    let name = gen
+        .model
+        .clone()
+        .unwrap_or_else(|| default_model(primer.as_ref().map(|p| p.score)).into());
+    let dir = reprise::model::resolve_model_dir(&name)?;
     let model = reprise::model::MusicTransformer::load(&dir, &candle_core::Device::Cpu)?;
+    let report = primer
+        .as_ref()
+        .filter(|p| p.report)
+        .map(|p| p.score.clone());
+    if report.is_some() && model.config().vocab == reprise::model::VocabKind::Grid {
+        anyhow::bail!(reprise::Error::Invalid(
+            "--report is for piano models (pop909-beat, pop909-piano)".into()
+        ));
+    }
     let base = primer
         .as_ref()
         .map_or_else(|| Score::new(480, 500_000), |p| Ok(p.score.clone()))?;
@@ -1836,6 +1955,10 @@ fn generate_cmd(primer: Option<PrimerArgs>, bpm: f64, gen: &GenArgs) -> anyhow::
                 path.display(),
                 score.duration()
             );
+        }
+        if let Some(primer) = &report {
+            let check = reprise::generate::report::check_continuation(primer, score)?;
+            println!("{}", check.line());
         }
     }
     let streamed = feed.as_ref().map_or(0, |f| f.appended());

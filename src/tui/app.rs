@@ -292,11 +292,9 @@ impl App {
     /// An empty app with these models.
     pub fn new(models: Vec<ModelInfo>) -> Self {
         let mut params = Params::default();
-        // Prefer the piano model when it is there: it takes any MIDI file.
-        if let Some(i) = models
-            .iter()
-            .position(|m| m.vocab == VocabKind::Performance)
-        {
+        // Prefer a piano model when there is one (it takes any MIDI file), the beat-aware one first.
+        let piano = |v: VocabKind| models.iter().position(|m| m.vocab == v);
+        if let Some(i) = piano(VocabKind::Remi).or_else(|| piano(VocabKind::Performance)) {
             params.model = i;
         }
         App {

@@ -1,0 +1,484 @@
+//! The continuation report: how a piano model's continuations compare with the real music and with
+//! a dumb baseline. For each POP909 validation song the first `primer_seconds` from its first note
+//! are the primer; the next `seconds` of the model's continuation, of the song itself, and of the
+//! primer's last `loop_seconds` played over and over are measured with [`crate::metrics`] on the
+//! song's annotated beat grid.
+
+use std::path::Path;
+
+use super::beat::{self, BarGrid, Placement};
+use super::sampler::SamplerConfig;
+use super::tasks::{self, Length, Request};
+use crate::error::{Error, Result};
+use crate::metrics::{self, copy_share, find_key, key_relation, Grid, KeyRelation, Profile};
+use crate::midi::Score;
+use crate::model::{MusicTransformer, VocabKind};
+
+/// What to measure.
+#[derive(Debug, Clone)]
+pub struct ReportRequest {
+    /// Seconds of primer from the song's first note.
+    pub primer_seconds: f64,
+    /// Seconds of music compared after it.
+    pub seconds: f64,
+    /// The baseline loops the primer's last this many seconds.
+    pub loop_seconds: f64,
+    /// Sampling; each song adds its number to the seed.
+    pub sampler: SamplerConfig,
+    /// Measure only the first this many validation songs.
+    pub songs: Option<usize>,
+}
+
+impl Default for ReportRequest {
+    fn default() -> Self {
+        ReportRequest {
+            primer_seconds: 20.0,
+            seconds: 30.0,
+            loop_seconds: 10.0,
+            sampler: SamplerConfig::default(),
+            songs: None,
+        }
+    }
+}
+
+/// One excerpt measured: its profile, how its key relates to the primer's, and how much of it
+/// copies the primer (the share of its note 4-grams found in the primer, [`copy_share`]).
+#[derive(Debug, Clone)]
+pub struct Measured {
+    /// The metrics.
+    pub profile: Profile,
+    /// Its key against the primer's.
+    pub key: Option<KeyRelation>,
+    /// Share of its note 4-grams that occur in the primer.
+    pub copy: f64,
+    /// Notes in the excerpt.
+    pub notes: usize,
+}
+
+/// One song's three excerpts.
+#[derive(Debug, Clone)]
+pub struct SongRow {
+    /// POP909 number.
+    pub song: u32,
+    /// The real next seconds.
+    pub real: Measured,
+    /// The model's continuation.
+    pub model: Measured,
+    /// The primer's end looped.
+    pub looped: Measured,
+}
+
+/// The n in the copy measure's note n-grams.
+pub const COPY_GRAM: usize = 4;
+
+/// The report over songs.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// One row per song, in song order.
+    pub rows: Vec<SongRow>,
+}
+
+/// A metric of the table: its name and how to read it off a measured excerpt.
+type Metric = (&'static str, fn(&Measured) -> f64);
+
+/// The metrics of the table, in order: twelve that describe the music, then how much of it copies
+/// the primer (not a likeness to the real music: the less the better, short of the real music's).
+pub const METRICS: [Metric; 13] = [
+    ("notes ≥ 8 s (share of notes)", |m| {
+        m.profile.long_notes as f64 / m.notes.max(1) as f64
+    }),
+    ("polyphony (keys sounding when any sounds)", |m| {
+        m.profile.polyphony
+    }),
+    ("most keys at once", |m| m.profile.max_polyphony as f64),
+    ("pitch range (semitones)", |m| m.profile.pitch_range as f64),
+    ("pitch classes used", |m| m.profile.pitch_classes as f64),
+    ("pitch-class entropy (bits)", |m| m.profile.pc_entropy),
+    ("scale consistency", |m| m.profile.scale_consistency),
+    ("groove consistency", |m| m.profile.groove),
+    ("onset offset from the beat grid (16ths)", |m| {
+        m.profile.onset_offset
+    }),
+    ("note density (notes/s)", |m| m.profile.density),
+    ("same key as the primer", |m| {
+        (m.key == Some(KeyRelation::Same)) as u8 as f64
+    }),
+    ("same, relative or parallel key", |m| {
+        m.key.is_some_and(|k| k != KeyRelation::Other) as u8 as f64
+    }),
+    ("notes copied from the primer (4-gram share)", |m| m.copy),
+];
+
+/// How many of [`METRICS`] describe the music (the rest measure copying).
+pub const MUSIC_METRICS: usize = 12;
+
+/// Measures `model` on the validation songs of POP909 at `data`; `on_song` sees each row.
+pub fn continuation_report(
+    model: &MusicTransformer,
+    data: &Path,
+    req: &ReportRequest,
+    on_song: &mut dyn FnMut(&SongRow),
+) -> Result<Report> {
+    if model.config().vocab == VocabKind::Grid {
+        return Err(Error::Invalid(
+            "the continuation report is for piano models, not chorale (grid) models".into(),
+        ));
+    }
+    if !crate::pop909::is_pop909(data) {
+        return Err(Error::bad_file(
+            data,
+            "is not a POP909 directory (NNN/NNN.mid)",
+        ));
+    }
+    let mut songs = crate::pop909::songs(data, "valid")?;
+    songs.truncate(req.songs.unwrap_or(usize::MAX));
+    let mut report = Report::default();
+    for song in &songs {
+        if let Some(row) = song_row(model, song, req)? {
+            on_song(&row);
+            report.rows.push(row);
+        }
+    }
+    if report.rows.is_empty() {
+        return Err(Error::bad_file(
+            data,
+            "has no validation song long enough to measure",
+        ));
+    }
+    Ok(report)
+}
+
+/// The notes of `score` (no drums) with onsets in `[from, to)` seconds, shifted by `shift`.
+fn excerpt(score: &Score, from: f64, to: f64, shift: f64) -> Vec<metrics::Note> {
+    score
+        .notes
+        .iter()
+        .filter(|n| !n.is_drum() && n.start >= from && n.start < to)
+        .map(|n| metrics::Note {
+            pitch: n.pitch,
+            start: n.start + shift,
+            end: n.end + shift,
+            velocity: n.velocity,
+        })
+        .collect()
+}
+
+/// Measures one song, or `None` when it is too short for the primer and the comparison.
+fn song_row(
+    model: &MusicTransformer,
+    song: &crate::pop909::Song,
+    req: &ReportRequest,
+) -> Result<Option<SongRow>> {
+    let score = song.score()?;
+    let Some(first) = score.notes.iter().map(|n| n.start).reduce(f64::min) else {
+        return Ok(None);
+    };
+    let cut = first + req.primer_seconds;
+    let end = cut + req.seconds;
+    if score.duration() < end {
+        return Ok(None);
+    }
+    let Some(grid) = song_grid(song) else {
+        return Ok(None);
+    };
+    let primer_notes = excerpt(&score, first, cut, 0.0);
+    let real = excerpt(&score, cut, end, 0.0);
+    let looped = loop_primer(&score, cut, end, req.loop_seconds);
+    let mut primer = score.clone();
+    primer.notes.retain(|n| n.start < cut);
+    primer
+        .sustain
+        .retain(|s| score.tempo_map.seconds(s.start_tick) < cut);
+    let generated = continue_song(model, song, &primer, cut, req)?;
+    let made = excerpt(&generated, cut, end, 0.0);
+    let primer_key = find_key(&primer_notes);
+    let measure = |notes: &[metrics::Note]| {
+        let profile = Profile::measure(notes, &grid, req.seconds);
+        let key = match (primer_key, profile.key) {
+            (Some(a), Some(b)) => Some(key_relation(a, b)),
+            _ => None,
+        };
+        Measured {
+            copy: copy_share(&primer_notes, notes, &grid, COPY_GRAM),
+            notes: notes.len(),
+            profile,
+            key,
+        }
+    };
+    Ok(Some(SongRow {
+        song: song.number,
+        real: measure(&real),
+        model: measure(&made),
+        looped: measure(&looped),
+    }))
+}
+
+/// The song's beat grid from `beat_midi.txt`.
+fn song_grid(song: &crate::pop909::Song) -> Option<Grid> {
+    let (beats, downbeats) = crate::pop909::beats(&song.midi_path())?;
+    Grid::new(beats, downbeats)
+}
+
+/// The primer's last `seconds` before `cut`, repeated from `cut` until `end`.
+fn loop_primer(score: &Score, cut: f64, end: f64, seconds: f64) -> Vec<metrics::Note> {
+    let tail = excerpt(score, cut - seconds, cut, 0.0);
+    let mut out = Vec::new();
+    let mut shift = seconds;
+    while cut + shift - seconds < end {
+        out.extend(
+            tail.iter()
+                .map(|n| metrics::Note {
+                    start: n.start + shift,
+                    end: n.end + shift,
+                    ..*n
+                })
+                .filter(|n| n.start < end && n.start >= cut),
+        );
+        shift += seconds;
+    }
+    out
+}
+
+/// The model's continuation of `primer` from `cut` seconds, only the new notes: a beat-aware model
+/// continues on the song's annotated bars, a performance model after the primer's last note.
+fn continue_song(
+    model: &MusicTransformer,
+    song: &crate::pop909::Song,
+    primer: &Score,
+    cut: f64,
+    req: &ReportRequest,
+) -> Result<Score> {
+    let request = Request {
+        length: Length::Seconds(req.seconds),
+        sampler: SamplerConfig {
+            seed: req.sampler.seed.wrapping_add(song.number as u64),
+            ..req.sampler
+        },
+        samples: 1,
+        bpm: 120.0,
+        primer_seconds: req.primer_seconds,
+        only_new: true,
+        cancel: None,
+    };
+    let out = if model.config().vocab == VocabKind::Remi {
+        let place = Placement {
+            grid: BarGrid::new(song.bars(primer), 4 * primer.ppq() as u64),
+            from: primer.tempo_map.tick(cut),
+        };
+        beat::continue_at(model, primer, &place, &request, &mut |_, _| {})?
+    } else {
+        tasks::run(model, Some(primer), &request, &mut |_, _| {})?
+    };
+    out.scores
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::Internal("no continuation".into()))
+}
+
+impl Report {
+    /// Per metric: the mean of the real music, the model and the loop; the mean absolute
+    /// difference from the real music per song of the model and of the loop; and the share of
+    /// songs where the model is closer than the loop (ties count half).
+    pub fn summary(&self) -> Vec<Summary> {
+        let n = self.rows.len().max(1) as f64;
+        METRICS
+            .iter()
+            .map(|&(name, f)| {
+                let mean = |g: fn(&SongRow) -> &Measured| {
+                    self.rows.iter().map(|r| f(g(r))).sum::<f64>() / n
+                };
+                let gap = |r: &SongRow, m: &Measured| (f(m) - f(&r.real)).abs();
+                let closer: f64 = self
+                    .rows
+                    .iter()
+                    .map(|r| {
+                        let (a, b) = (gap(r, &r.model), gap(r, &r.looped));
+                        if a < b {
+                            1.0
+                        } else if a == b {
+                            0.5
+                        } else {
+                            0.0
+                        }
+                    })
+                    .sum::<f64>();
+                Summary {
+                    name,
+                    real: mean(|r| &r.real),
+                    model: mean(|r| &r.model),
+                    looped: mean(|r| &r.looped),
+                    model_gap: self.rows.iter().map(|r| gap(r, &r.model)).sum::<f64>() / n,
+                    loop_gap: self.rows.iter().map(|r| gap(r, &r.looped)).sum::<f64>() / n,
+                    model_closer: closer / n,
+                }
+            })
+            .collect()
+    }
+
+    /// On how many of the [`MUSIC_METRICS`] the model's mean absolute difference from the real
+    /// music is smaller than the loop's.
+    pub fn model_closer_on(&self) -> usize {
+        let summary = self.summary();
+        summary[..MUSIC_METRICS]
+            .iter()
+            .filter(|s| s.model_gap < s.loop_gap)
+            .count()
+    }
+
+    /// The summary as a Markdown table, and a line that counts the metrics where the model is
+    /// closer to the real music than the loop.
+    pub fn table(&self) -> String {
+        let mut out = format!(
+            "| {} songs | real music | Reprise | loop the primer | mean abs. diff. from real: Reprise | loop | songs where Reprise is closer |\n|---|---|---|---|---|---|---|\n",
+            self.rows.len()
+        );
+        for s in self.summary() {
+            out += &format!(
+                "| {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.0} % |\n",
+                s.name,
+                s.real,
+                s.model,
+                s.looped,
+                s.model_gap,
+                s.loop_gap,
+                100.0 * s.model_closer
+            );
+        }
+        let copy = &self.summary()[MUSIC_METRICS];
+        out += &format!(
+            "\nReprise is closer to the real music than the loop on {} of {MUSIC_METRICS} metrics (mean absolute difference per song); it copies {:.1} % of its note 4-grams from the primer, the loop {:.1} %, the real music {:.1} %.\n",
+            self.model_closer_on(),
+            100.0 * copy.model,
+            100.0 * copy.looped,
+            100.0 * copy.real
+        );
+        out
+    }
+}
+
+/// One line of the report's summary.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// The metric.
+    pub name: &'static str,
+    /// Mean over songs of the real music.
+    pub real: f64,
+    /// Mean over songs of the model's continuations.
+    pub model: f64,
+    /// Mean over songs of the looped primer.
+    pub looped: f64,
+    /// Mean absolute difference from the real music, per song, of the model.
+    pub model_gap: f64,
+    /// The same for the loop.
+    pub loop_gap: f64,
+    /// Share of songs where the model is closer to the real music than the loop (ties half).
+    pub model_closer: f64,
+}
+
+/// A beat grid for `score` from its time signatures and tempo map, long enough for `until_tick`:
+/// beats of `4/denominator` quarters, bars from the time signatures.
+pub fn score_grid(score: &Score, until_tick: u64) -> Option<Grid> {
+    let end = until_tick.max(score.end_tick()) + 4 * score.ppq() as u64;
+    let bars = crate::theme::retrieval::bar_starts(score, end);
+    let tempo = &score.tempo_map;
+    let mut beats = Vec::new();
+    for w in bars.windows(2) {
+        let sig = score
+            .time_signatures
+            .iter()
+            .rev()
+            .find(|s| s.tick <= w[0])
+            .map_or(4, |s| s.denominator.max(1) as u64);
+        let beat = (4 * score.ppq() as u64 / sig).max(1);
+        beats.extend(
+            (w[0]..w[1])
+                .step_by(beat as usize)
+                .map(|t| tempo.seconds(t)),
+        );
+    }
+    let downbeats = bars.iter().map(|&t| tempo.seconds(t)).collect();
+    Grid::new(beats, downbeats)
+}
+
+/// How a continuation of a user's file sits against its primer: key, grid, rhythm, held notes.
+#[derive(Debug, Clone)]
+pub struct ContinuationCheck {
+    /// The primer's metrics.
+    pub primer: Profile,
+    /// The new notes' metrics.
+    pub new: Profile,
+    /// The new notes' key against the primer's.
+    pub key: Option<KeyRelation>,
+    /// New notes.
+    pub notes: usize,
+    /// Bar (1-based) and beat (1-based, fractional) of the first new onset.
+    pub first_onset: Option<(i64, f64)>,
+}
+
+/// Measures the notes of `output`'s last track (where continuations go) against the other notes
+/// of `primer`, on `primer`'s grid.
+pub fn check_continuation(primer: &Score, output: &Score) -> Result<ContinuationCheck> {
+    let track = output.tracks.len().saturating_sub(1);
+    let notes = |s: &Score, new: bool| -> Vec<metrics::Note> {
+        s.notes
+            .iter()
+            .filter(|n| !n.is_drum() && (!new || n.track == track))
+            .map(|n| metrics::Note {
+                pitch: n.pitch,
+                start: n.start,
+                end: n.end,
+                velocity: n.velocity,
+            })
+            .collect()
+    };
+    let (old, new) = (notes(primer, false), notes(output, true));
+    let grid = score_grid(primer, output.end_tick())
+        .ok_or_else(|| Error::Invalid("the primer has no bar grid".into()))?;
+    let span = |n: &[metrics::Note]| {
+        let a = n.iter().map(|n| n.start).fold(f64::INFINITY, f64::min);
+        let b = n.iter().map(|n| n.end).fold(0.0, f64::max);
+        (b - a).max(1e-9)
+    };
+    let (primer_p, new_p) = (
+        Profile::measure(&old, &grid, span(&old)),
+        Profile::measure(&new, &grid, span(&new)),
+    );
+    let key = match (primer_p.key, new_p.key) {
+        (Some(a), Some(b)) => Some(key_relation(a, b)),
+        _ => None,
+    };
+    let first_onset = new.iter().map(|n| n.start).reduce(f64::min).map(|t| {
+        let (bar, pos) = grid.bar_of(t);
+        (bar + 1, 1.0 + pos / 4.0)
+    });
+    Ok(ContinuationCheck {
+        primer: primer_p,
+        new: new_p,
+        key,
+        notes: new.len(),
+        first_onset,
+    })
+}
+
+impl ContinuationCheck {
+    /// One line for the user.
+    pub fn line(&self) -> String {
+        let key = |p: &Profile| p.key.map_or("no key".to_string(), |k| k.name());
+        let start = self.first_onset.map_or(String::new(), |(b, beat)| {
+            format!(" from bar {b} beat {beat:.2}")
+        });
+        format!(
+            "continuation: {} notes{start}; key {} (primer {}: {}); onsets {:.2} 16ths off the grid; groove {:.2} (primer {:.2}); polyphony {:.1} (primer {:.1}); notes ≥ 8 s: {}",
+            self.notes,
+            key(&self.new),
+            key(&self.primer),
+            self.key.map_or("—".into(), |k| format!("{k:?}").to_lowercase()),
+            self.new.onset_offset,
+            self.new.groove,
+            self.primer.groove,
+            self.new.polyphony,
+            self.primer.polyphony,
+            self.new.long_notes
+        )
+    }
+}
