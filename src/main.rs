@@ -1214,12 +1214,17 @@ fn eval_continuation(
         ..Default::default()
     };
     let report = continuation_report(&m, data, &req, &mut |row| {
+        let key = |m: &reprise::generate::report::Measured| {
+            m.profile.key.map_or("no key".into(), |k| k.name())
+        };
         eprintln!(
-            "song {:03}: {} notes (real {}), key {:?}, groove {:.2}, offset {:.2}",
+            "song {:03}: {} notes (real {}), key {} (real {}, primer {}), groove {:.2}, offset {:.2}",
             row.song,
             row.model.notes,
             row.real.notes,
-            row.model.key,
+            key(&row.model),
+            key(&row.real),
+            row.primer_key.map_or("no key".into(), |k| k.name()),
             row.model.profile.groove,
             row.model.profile.onset_offset
         );

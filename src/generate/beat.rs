@@ -6,9 +6,8 @@
 //! [`MAX_NOTE_SECONDS`]. The model learns notes as written (key presses, no pedal), as the primer
 //! is read.
 
-use super::decode::{generate, Steer};
+use super::decode::Steer;
 use super::piano::{free_channel, piano_reduction};
-use super::sampler::Sampler;
 use super::tasks::{GenEvent, Length, Output, Request};
 use super::MAX_NOTE_SECONDS;
 use crate::error::{Error, Result};
@@ -256,18 +255,7 @@ pub fn continue_at(
         free_channel(primer)
     };
     let mut steer = BeatSteer::new(&prompt, place, tempo, req, channel, until, on_event);
-    let mut sampler = Sampler::new(req.sampler)?;
-    let generated = generate(
-        model,
-        &prompt.ids,
-        req.samples,
-        steps,
-        &mut sampler,
-        &mut steer,
-    )?;
-    if req.cancelled() {
-        return Err(Error::Cancelled);
-    }
+    let generated = super::tasks::draw(model, &prompt.ids, req, steps, &mut steer)?;
     let mut scores = Vec::with_capacity(generated.len());
     for ids in generated {
         let new = new_notes(&prompt, &place.grid, tempo, &ids, until);
@@ -320,14 +308,17 @@ fn prompt_from(
         }
         if ids.len() <= budget || first_bar >= from.0 {
             let start = ids.len().saturating_sub(model.config().max_len - 1);
-            let seconds = tempo.seconds(cut) - tempo.seconds(grid.start(first_bar));
-            notes.push(format!(
-                "primer: {} bars ({seconds:.1} s, {} tokens) as the prompt; new music from bar {} beat {:.2}",
-                from.0 + 1 - first_bar,
-                ids.len() - start,
-                from.0 + 1,
-                1.0 + from.1 as f64 / 4.0
-            ));
+            if !part.notes.is_empty() {
+                let seconds = tempo.seconds(cut) - tempo.seconds(grid.start(first_bar));
+                let bars = from.0 - first_bar + usize::from(from.1 > 0);
+                notes.push(format!(
+                    "primer: {bars} bars ({seconds:.1} s, {} tokens) as the prompt; new music from bar {} + {}/16 ({:.1} s)",
+                    ids.len() - start,
+                    from.0 + 1,
+                    from.1,
+                    tempo.seconds(cut)
+                ));
+            }
             return Ok(Prompt {
                 ids: ids[start..].to_vec(),
                 first_bar,
@@ -641,7 +632,7 @@ mod tests {
         assert_eq!(p.ids[0], BOS);
         assert_eq!(p.ids.iter().filter(|&&i| i == remi::BAR).count(), 3);
         assert!(
-            notes[0].contains("new music from bar 3 beat 3.50"),
+            notes[0].contains("new music from bar 3 + 10/16 (5.3 s)"),
             "{}",
             notes[0]
         );

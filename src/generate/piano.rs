@@ -3,8 +3,7 @@
 //! prompt, and the new music goes on a piano track of its own, on the primer's tempo map so that it
 //! lines up in a sequencer. Note events are reported while they are generated.
 
-use super::decode::{generate, Steer};
-use super::sampler::Sampler;
+use super::decode::Steer;
 use super::tasks::{GenEvent, Length, Output, Request};
 use crate::error::{Error, Result};
 use crate::midi::score::DRUM_CHANNEL;
@@ -70,18 +69,7 @@ pub fn run(
         _ => 0,
     };
     let mut steer = PianoSteer::new(&prompt, req, channel, until, on_event)?;
-    let mut sampler = Sampler::new(req.sampler)?;
-    let generated = generate(
-        model,
-        &prompt.ids,
-        req.samples,
-        steps,
-        &mut sampler,
-        &mut steer,
-    )?;
-    if req.cancelled() {
-        return Err(Error::Cancelled);
-    }
+    let generated = super::tasks::draw(model, &prompt.ids, req, steps, &mut steer)?;
     let mut scores = Vec::with_capacity(generated.len());
     for ids in generated {
         scores.push(output_score(primer, req, &prompt, channel, &ids)?);

@@ -60,6 +60,8 @@ pub struct Measured {
 pub struct SongRow {
     /// POP909 number.
     pub song: u32,
+    /// The primer's key.
+    pub primer_key: Option<metrics::Key>,
     /// The real next seconds.
     pub real: Measured,
     /// The model's continuation.
@@ -207,6 +209,7 @@ fn song_row(
     };
     Ok(Some(SongRow {
         song: song.number,
+        primer_key,
         real: measure(&real),
         model: measure(&made),
         looped: measure(&looped),

@@ -212,6 +212,23 @@ fn run_grid(
     Ok(Output { scores, notes })
 }
 
+/// Draws up to `steps` tokens for each of `req.samples` samples after `prompt`, steered by `steer`,
+/// with `req`'s sampler; `Err(Cancelled)` if the request was cancelled meanwhile.
+pub(crate) fn draw(
+    model: &MusicTransformer,
+    prompt: &[u32],
+    req: &Request,
+    steps: usize,
+    steer: &mut dyn super::decode::Steer,
+) -> Result<Vec<Vec<u32>>> {
+    let mut sampler = Sampler::new(req.sampler)?;
+    let generated = generate(model, prompt, req.samples, steps, &mut sampler, steer)?;
+    if req.cancelled() {
+        return Err(Error::Cancelled);
+    }
+    Ok(generated)
+}
+
 /// The grid grammar: only a rest or a pitch, never PAD/BOS/EOS, so the SATB order cannot break.
 pub fn grid_grammar() -> Vec<bool> {
     (0..grid::SIZE).map(|id| id >= grid::REST).collect()

@@ -63,34 +63,52 @@ pub fn load_split(kind: VocabKind, path: &Path, split: &str) -> Result<Sequences
 /// 0.9 % of notes last 8 s or more, up to minutes). Crops start at a Bar token, as a continuation's
 /// prompt does.
 fn load_pop909_remi(root: &Path, split: &str) -> Result<Sequences> {
-    use rayon::prelude::*;
-    let songs = pop909_songs(root, split, "the beat-aware piano vocabulary")?;
-    let encoded: Vec<(Vec<u32>, f64)> = songs
-        .par_iter()
-        .map(|song| {
-            let score = song.score()?;
-            let vocab = crate::tokens::RemiVocab {
-                bars: Some(song.bars(&score)),
-                themes: Vec::new(),
-                one_part: true,
-            };
-            let mut seq = vec![BOS];
-            seq.extend(vocab.encode(&score)?);
-            Ok((seq, score.duration()))
-        })
-        .collect::<Result<_>>()?;
-    let mut out = Sequences::default();
-    for (seq, seconds) in encoded {
-        let bars = (0..seq.len()).filter(|&i| i == 0 || seq[i] == crate::tokens::remi::BAR);
-        out.starts.push(bars.collect());
-        out.seqs.push(seq);
-        out.seconds += seconds;
-    }
-    Ok(out)
+    let encode = |song: &crate::pop909::Song, score: &crate::midi::Score| {
+        let vocab = crate::tokens::RemiVocab {
+            bars: Some(song.bars(score)),
+            themes: Vec::new(),
+            one_part: true,
+        };
+        vocab.encode(score)
+    };
+    let bars = |seq: &[u32]| -> Vec<usize> {
+        let bar = |i: &usize| *i == 0 || seq[*i] == crate::tokens::remi::BAR;
+        (0..seq.len()).filter(bar).collect()
+    };
+    pop909_sequences(
+        root,
+        split,
+        "the beat-aware piano vocabulary",
+        &encode,
+        &bars,
+    )
 }
 
-/// The POP909 songs of `split`; an error if `root` is not POP909 or the split is empty.
-fn pop909_songs(root: &Path, split: &str, needs: &str) -> Result<Vec<crate::pop909::Song>> {
+/// POP909 songs of `split` as performance events: all tracks (MELODY, BRIDGE, PIANO) played as one
+/// piano, sustain applied. Crops may start at any token.
+fn load_pop909(root: &Path, split: &str) -> Result<Sequences> {
+    let vocab = PerformanceVocab::default();
+    let encode = |_: &crate::pop909::Song, score: &crate::midi::Score| vocab.encode(score);
+    let anywhere = |_: &[u32]| Vec::new();
+    pop909_sequences(
+        root,
+        split,
+        "the performance vocabulary",
+        &encode,
+        &anywhere,
+    )
+}
+
+/// The songs of `split` of the POP909 copy at `root`, each encoded by `encode` after BOS, with the
+/// crop starts `starts` picks; `needs` says which vocabulary needs POP909, for the error.
+fn pop909_sequences(
+    root: &Path,
+    split: &str,
+    needs: &str,
+    encode: &(dyn Fn(&crate::pop909::Song, &crate::midi::Score) -> Result<Vec<u32>> + Sync),
+    starts: &dyn Fn(&[u32]) -> Vec<usize>,
+) -> Result<Sequences> {
+    use rayon::prelude::*;
     if !crate::pop909::is_pop909(root) {
         return Err(Error::bad_file(
             root,
@@ -104,28 +122,19 @@ fn pop909_songs(root: &Path, split: &str, needs: &str) -> Result<Vec<crate::pop9
             format!("has no songs in split {split}"),
         ));
     }
-    Ok(songs)
-}
-
-/// POP909 songs of `split` as performance events: all tracks (MELODY, BRIDGE, PIANO) played as one
-/// piano, sustain applied. Crops may start at any token.
-fn load_pop909(root: &Path, split: &str) -> Result<Sequences> {
-    use rayon::prelude::*;
-    let songs = pop909_songs(root, split, "the performance vocabulary")?;
-    let vocab = PerformanceVocab::default();
     let encoded: Vec<(Vec<u32>, f64)> = songs
         .par_iter()
         .map(|song| {
             let score = song.score()?;
             let mut seq = vec![BOS];
-            seq.extend(vocab.encode(&score)?);
+            seq.extend(encode(song, &score)?);
             Ok((seq, score.duration()))
         })
         .collect::<Result<_>>()?;
     let mut out = Sequences::default();
     for (seq, seconds) in encoded {
+        out.starts.push(starts(&seq));
         out.seqs.push(seq);
-        out.starts.push(Vec::new());
         out.seconds += seconds;
     }
     Ok(out)
