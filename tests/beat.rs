@@ -63,6 +63,7 @@ fn tiny_config() -> TrainConfig {
             d_ff: 64,
             max_len: 128,
             dropout: 0.0,
+            beat_embedding: false,
         }),
         crop_len: 128,
         batch_tokens: 512,

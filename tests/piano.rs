@@ -26,6 +26,7 @@ fn tiny_config() -> TransformerConfig {
         d_ff: 64,
         max_len: 96,
         dropout: 0.0,
+        beat_embedding: false,
     }
 }
 

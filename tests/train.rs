@@ -33,6 +33,7 @@ fn config(total_steps: usize) -> TrainConfig {
             d_ff: 64,
             max_len: 64,
             dropout: 0.0,
+            beat_embedding: false,
         }),
         crop_len: 64,
         batch_tokens: 130,

@@ -28,6 +28,7 @@ fn tiny_model(dir: &Path) -> ModelInfo {
         d_ff: 64,
         max_len: 64,
         dropout: 0.0,
+        beat_embedding: false,
     };
     let vm = VarMap::new();
     MusicTransformer::new(&cfg, VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu)).unwrap();

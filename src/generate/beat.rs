@@ -535,6 +535,7 @@ mod tests {
             d_ff: 64,
             max_len: 128,
             dropout: 0.0,
+            beat_embedding: false,
         };
         let vm = VarMap::new();
         let vb = VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu);

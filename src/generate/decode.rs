@@ -163,6 +163,7 @@ mod tests {
             d_ff: 64,
             max_len: 24,
             dropout: 0.0,
+            beat_embedding: false,
         };
         let vm = VarMap::new();
         let m = MusicTransformer::new(&cfg, VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu))
@@ -210,6 +211,7 @@ mod tests {
             d_ff: 16,
             max_len: 12,
             dropout: 0.0,
+            beat_embedding: false,
         };
         let vm = VarMap::new();
         let m = MusicTransformer::new(&cfg, VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu))

@@ -49,6 +49,15 @@ pub struct TransformerConfig {
     pub max_len: usize,
     /// Dropout probability during training.
     pub dropout: f32,
+    /// Beat-aware vocabulary only: add to each token a learned embedding of its metrical state
+    /// (the bar's current sixteenth, `tokens::remi::beat_state`), so that every layer sees where
+    /// in the bar the stream is without having to find the last Position token.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub beat_embedding: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl TransformerConfig {
@@ -76,6 +85,9 @@ impl TransformerConfig {
         }
         if self.n_layers == 0 || self.d_ff == 0 || self.max_len < 2 {
             return bad("n_layers, d_ff must be > 0 and max_len ≥ 2".into());
+        }
+        if self.beat_embedding && self.vocab != VocabKind::Remi {
+            return bad("beat_embedding needs the beat-aware (remi) vocabulary".into());
         }
         if !(0.0..1.0).contains(&self.dropout) {
             return bad(format!("dropout {} must be in [0, 1)", self.dropout));

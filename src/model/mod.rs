@@ -28,6 +28,7 @@ mod tests {
             d_ff: 64,
             max_len,
             dropout: 0.1,
+            beat_embedding: false,
         };
         let vm = VarMap::new();
         let vb = VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu);
@@ -113,6 +114,124 @@ mod tests {
             assert!(norm > 0.0, "zero gradient for {name}");
         }
         assert_eq!(data.len(), 5 + 2 * 13);
+    }
+
+    /// A tiny beat-aware model with a beat embedding, its table set to random values.
+    fn tiny_beat() -> MusicTransformer {
+        let cfg = TransformerConfig {
+            vocab: VocabKind::Remi,
+            vocab_size: VocabKind::Remi.size(),
+            beat_embedding: true,
+            ..tiny(32).1.config().clone()
+        };
+        let vm = VarMap::new();
+        let m = MusicTransformer::new(&cfg, VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu))
+            .unwrap();
+        let data = vm.data().lock().unwrap();
+        let table = &data["beat_embed.weight"];
+        table
+            .set(&Tensor::randn(0f32, 1.0, table.shape(), &Device::Cpu).unwrap())
+            .unwrap();
+        drop(data);
+        m
+    }
+
+    /// Bars, positions and notes of the beat-aware vocabulary, two rows.
+    fn remi_ids() -> Tensor {
+        use crate::tokens::remi::{Part, BAR, POSITION};
+        let note = |p: u8, d: u32| {
+            [
+                Part::Piano.velocity(20),
+                Part::Piano.note_on(p),
+                Part::Piano.duration(d),
+            ]
+        };
+        let mut row = vec![BAR, POSITION];
+        row.extend(note(60, 4));
+        row.push(POSITION + 4);
+        row.extend(note(64, 2));
+        row.extend(note(67, 2));
+        row.extend([POSITION + 12, BAR, POSITION + 2]);
+        row.extend(note(62, 8));
+        let mut other = row.clone();
+        other.rotate_left(5);
+        let l = row.len();
+        Tensor::from_vec([row, other].concat(), (2, l), &Device::Cpu).unwrap()
+    }
+
+    #[test]
+    fn beat_embedding_decodes_the_same_cached_and_depends_on_the_position() {
+        let m = tiny_beat();
+        let x = remi_ids();
+        let l = x.dim(1).unwrap();
+        let full = m.forward(&x, None, false).unwrap();
+        let mut cache = Cache::default();
+        let pre = m
+            .forward_cached(&x.narrow(1, 0, 5).unwrap(), &mut cache)
+            .unwrap();
+        assert!(max_diff(&pre, &full.narrow(1, 0, 5).unwrap()) < 1e-4);
+        for t in 5..l {
+            let step = m
+                .forward_cached(&x.narrow(1, t, 1).unwrap(), &mut cache)
+                .unwrap();
+            let d = max_diff(&step, &full.narrow(1, t, 1).unwrap());
+            assert!(d < 1e-4, "position {t}: {d}");
+        }
+        // The same tokens after a different Position give different logits.
+        use crate::tokens::remi::{Part, BAR, POSITION};
+        let a = [BAR, POSITION, Part::Piano.velocity(20)];
+        let b = [BAR, POSITION + 8, Part::Piano.velocity(20)];
+        let run = |ids: &[u32]| {
+            let t = Tensor::from_vec(ids.to_vec(), (1, 3), &Device::Cpu).unwrap();
+            m.forward(&t, None, false).unwrap().narrow(1, 2, 1).unwrap()
+        };
+        assert!(max_diff(&run(&a), &run(&b)) > 1e-3);
+    }
+
+    #[test]
+    fn a_zero_beat_embedding_computes_the_model_without_it() {
+        let base = tiny(32).1.config().clone();
+        let plain_cfg = TransformerConfig {
+            vocab: VocabKind::Remi,
+            vocab_size: VocabKind::Remi.size(),
+            ..base
+        };
+        let vm = VarMap::new();
+        let plain = MusicTransformer::new(
+            &plain_cfg,
+            VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu),
+        )
+        .unwrap();
+        let beat_cfg = TransformerConfig {
+            beat_embedding: true,
+            ..plain_cfg
+        };
+        let vm2 = VarMap::new();
+        let beat = MusicTransformer::new(
+            &beat_cfg,
+            VarBuilder::from_varmap(&vm2, DType::F32, &Device::Cpu),
+        )
+        .unwrap();
+        let theirs = vm.data().lock().unwrap();
+        for (name, var) in vm2.data().lock().unwrap().iter() {
+            if let Some(t) = theirs.get(name) {
+                var.set(t.as_tensor()).unwrap();
+            }
+        }
+        drop(theirs);
+        let x = remi_ids();
+        let d = max_diff(
+            &plain.forward(&x, None, false).unwrap(),
+            &beat.forward(&x, None, false).unwrap(),
+        );
+        assert!(d < 1e-6, "{d}");
+        assert!(TransformerConfig {
+            vocab: VocabKind::Grid,
+            vocab_size: VocabKind::Grid.size(),
+            ..beat_cfg
+        }
+        .validate()
+        .is_err());
     }
 
     #[test]

@@ -5,12 +5,13 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
-use candle_nn::{embedding, linear, Embedding, Linear, Module, VarBuilder};
+use candle_nn::{embedding, linear, Embedding, Init, Linear, Module, VarBuilder};
 
 use super::config::TransformerConfig;
 use super::norm::Norm;
 use super::relative_attention::{LayerCache, RelativeSelfAttention};
 use crate::error::{first_line, Error, Result};
+use crate::tokens::remi;
 
 struct Block {
     ln1: Norm,
@@ -74,6 +75,8 @@ impl Block {
 #[derive(Debug, Clone, Default)]
 pub struct Cache {
     layers: Vec<LayerCache>,
+    /// Each row's metrical state after its last token (beat embedding only).
+    beat: Vec<u32>,
 }
 
 impl Cache {
@@ -92,6 +95,8 @@ impl Cache {
 pub struct MusicTransformer {
     cfg: TransformerConfig,
     embed: Embedding,
+    /// Metrical-state embedding (`cfg.beat_embedding`), zero at initialisation.
+    beat: Option<Embedding>,
     blocks: Vec<Block>,
     norm: Norm,
     head: Linear,
@@ -104,9 +109,19 @@ impl MusicTransformer {
         let blocks = (0..cfg.n_layers)
             .map(|i| Block::new(cfg, vb.pp(format!("blocks.{i}"))))
             .collect::<candle_core::Result<Vec<_>>>()?;
+        let beat = if cfg.beat_embedding {
+            let shape = (remi::BEAT_STATES as usize, cfg.d_model);
+            let table = vb
+                .pp("beat_embed")
+                .get_with_hints(shape, "weight", Init::Const(0.0))?;
+            Some(Embedding::new(table, cfg.d_model))
+        } else {
+            None
+        };
         Ok(MusicTransformer {
             cfg: cfg.clone(),
             embed: embedding(cfg.vocab_size, cfg.d_model, vb.pp("embed"))?,
+            beat,
             blocks,
             norm: Norm::new(cfg.d_model, vb.pp("norm"))?,
             head: linear(cfg.d_model, cfg.vocab_size, vb.pp("head"))?,
@@ -131,7 +146,7 @@ impl MusicTransformer {
         key_mask: Option<&Tensor>,
         train: bool,
     ) -> candle_core::Result<Tensor> {
-        let mut x = self.embed.forward(ids)?;
+        let mut x = self.embed_tokens(ids, &mut Vec::new())?;
         for b in &self.blocks {
             x = b.forward(&x, key_mask, train)?;
         }
@@ -143,11 +158,31 @@ impl MusicTransformer {
         if cache.layers.len() != self.blocks.len() {
             cache.layers = vec![LayerCache::default(); self.blocks.len()];
         }
-        let mut x = self.embed.forward(ids)?;
+        let mut x = self.embed_tokens(ids, &mut cache.beat)?;
         for (b, c) in self.blocks.iter().zip(&mut cache.layers) {
             x = b.forward_cached(&x, c)?;
         }
         self.head.forward(&self.norm.forward(&x, false)?)
+    }
+
+    /// Token embeddings `[B, L, D]` of `ids` `[B, L]`, plus the metrical-state embedding when the
+    /// model has one; `beat` holds each row's state before `ids` (empty: a stream's start) and is
+    /// left at the state after them.
+    fn embed_tokens(&self, ids: &Tensor, beat: &mut Vec<u32>) -> candle_core::Result<Tensor> {
+        let x = self.embed.forward(ids)?;
+        let Some(table) = &self.beat else {
+            return Ok(x);
+        };
+        let rows = ids.to_vec2::<u32>()?;
+        beat.resize(rows.len(), remi::NO_POSITION);
+        let mut states = Vec::with_capacity(rows.len() * rows.first().map_or(0, Vec::len));
+        for (row, last) in rows.iter().zip(beat.iter_mut()) {
+            let s = remi::beat_states(row, *last);
+            *last = s.last().copied().unwrap_or(*last);
+            states.extend(s);
+        }
+        let states = Tensor::from_vec(states, ids.dims2()?, ids.device())?;
+        x + table.forward(&states)?
     }
 
     /// Loads `config.json` and `model.safetensors` from a model directory.

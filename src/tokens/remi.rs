@@ -354,6 +354,31 @@ pub fn time_positions(ids: &[u32]) -> Vec<u32> {
     ids.iter().map(|&id| c.next(id)).collect()
 }
 
+/// Metrical states of [`beat_state`]: the sixteenths 0–15 of the bar, and [`NO_POSITION`].
+pub const BEAT_STATES: u32 = POSITIONS + 1;
+/// The metrical state before a stream's first Position and after each Bar (no sixteenth yet).
+pub const NO_POSITION: u32 = POSITIONS;
+
+/// The metrical state after token `id` when it was `state` before: the sixteenth of the last
+/// Position token, [`NO_POSITION`] after a Bar; other tokens keep it.
+pub fn beat_state(state: u32, id: u32) -> u32 {
+    match token(id) {
+        Some(Token::Bar) => NO_POSITION,
+        Some(Token::Position(p)) => p,
+        _ => state,
+    }
+}
+
+/// The metrical state after each token of `ids`, starting from `state`.
+pub fn beat_states(ids: &[u32], mut state: u32) -> Vec<u32> {
+    ids.iter()
+        .map(|&id| {
+            state = beat_state(state, id);
+            state
+        })
+        .collect()
+}
+
 /// Where a REMI stream is, for the grammar mask of generation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RemiState {
@@ -482,6 +507,18 @@ impl RemiState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn beat_states_follow_positions_and_bars() {
+        let v = Part::Piano.velocity(9);
+        let ids = [BAR, POSITION, v, POSITION + 7, v, BAR, v, POSITION + 3];
+        assert_eq!(
+            beat_states(&ids, NO_POSITION),
+            [NO_POSITION, 0, 0, 7, 7, NO_POSITION, NO_POSITION, 3]
+        );
+        assert_eq!(beat_states(&[v, v], 5), [5, 5]);
+        assert_eq!(BEAT_STATES, 17);
+    }
 
     fn two_bars() -> Score {
         let mut s = Score::new(480, 500_000).unwrap(); // 120 BPM

@@ -362,7 +362,7 @@ pub fn export_weights(varmap: &VarMap, dir: &Path) -> Result<()> {
 }
 
 /// Sets every variable from the exported model in `dir`, whose config must equal `cfg` except for
-/// dropout and the context length `max_len`: relative embeddings are resized with
+/// dropout, a beat embedding `cfg` adds (it starts at zero) and the context length `max_len`: relative embeddings are resized with
 /// [`resize_relative`], which leaves the model's function unchanged within the shorter context.
 pub fn init_from(
     varmap: &VarMap,
@@ -374,8 +374,15 @@ pub fn init_from(
     let ours = TransformerConfig {
         dropout: their.dropout,
         max_len: their.max_len,
+        beat_embedding: their.beat_embedding,
         ..cfg.clone()
     };
+    if their.beat_embedding && !cfg.beat_embedding {
+        return Err(Error::bad_file(
+            dir,
+            "--init model has a beat embedding the training config lacks",
+        ));
+    }
     if their != ours {
         return Err(Error::bad_file(
             dir,
@@ -393,7 +400,8 @@ pub fn init_from(
                 Ok(t.clone())
             }
         },
-        |_| false,
+        // A beat embedding added to a model without one starts at zero: the same function.
+        |name| name.starts_with("beat_embed."),
     )
 }
 
