@@ -214,8 +214,9 @@ mod tests {
         .unwrap();
         let theirs = vm.data().lock().unwrap();
         for (name, var) in vm2.data().lock().unwrap().iter() {
-            if let Some(t) = theirs.get(name) {
-                var.set(t.as_tensor()).unwrap();
+            match theirs.get(name) {
+                Some(t) => var.set(t.as_tensor()).unwrap(),
+                None => var.set(&var.zeros_like().unwrap()).unwrap(),
             }
         }
         drop(theirs);

@@ -95,7 +95,7 @@ impl Cache {
 pub struct MusicTransformer {
     cfg: TransformerConfig,
     embed: Embedding,
-    /// Metrical-state embedding (`cfg.beat_embedding`), zero at initialisation.
+    /// Metrical-state embedding (`cfg.beat_embedding`), initialised like the token embedding.
     beat: Option<Embedding>,
     blocks: Vec<Block>,
     norm: Norm,
@@ -111,9 +111,14 @@ impl MusicTransformer {
             .collect::<candle_core::Result<Vec<_>>>()?;
         let beat = if cfg.beat_embedding {
             let shape = (remi::BEAT_STATES as usize, cfg.d_model);
-            let table = vb
-                .pp("beat_embed")
-                .get_with_hints(shape, "weight", Init::Const(0.0))?;
+            let table = vb.pp("beat_embed").get_with_hints(
+                shape,
+                "weight",
+                Init::Randn {
+                    mean: 0.0,
+                    stdev: 1.0,
+                },
+            )?;
             Some(Embedding::new(table, cfg.d_model))
         } else {
             None

@@ -400,9 +400,26 @@ pub fn init_from(
                 Ok(t.clone())
             }
         },
-        // A beat embedding added to a model without one starts at zero: the same function.
         |name| name.starts_with("beat_embed."),
-    )
+    )?;
+    if cfg.beat_embedding && !their.beat_embedding {
+        // A beat embedding added to a model without one starts at zero: the same function.
+        zero_var(varmap, "beat_embed.weight")?;
+    }
+    Ok(())
+}
+
+/// Sets the variable `name` of `varmap` to zeros.
+fn zero_var(varmap: &VarMap, name: &str) -> Result<()> {
+    let data = varmap
+        .data()
+        .lock()
+        .map_err(|_| Error::Internal("var map lock".into()))?;
+    let var = data
+        .get(name)
+        .ok_or_else(|| Error::Internal(format!("no variable {name}")))?;
+    var.set(&var.zeros_like().map_err(Error::tensor)?)
+        .map_err(Error::tensor)
 }
 
 /// Sets every variable of `varmap` from `dir/model.safetensors` (an exported model), through
@@ -652,5 +669,50 @@ mod tests {
         };
         assert_eq!(get("a"), [2.0; 3]);
         assert_eq!(get("b"), [5.0; 2]);
+    }
+
+    /// `--init` from a beat-aware model without a beat embedding into a config with one: every
+    /// shared tensor is copied and the new table is zero; the other way round is refused.
+    #[test]
+    fn init_adds_a_zero_beat_embedding() {
+        let dir = tempfile::tempdir().unwrap();
+        let dev = Device::Cpu;
+        let plain = TransformerConfig {
+            vocab: VocabKind::Remi,
+            vocab_size: VocabKind::Remi.size(),
+            d_model: 16,
+            n_layers: 1,
+            n_heads: 2,
+            d_ff: 32,
+            max_len: 16,
+            dropout: 0.0,
+            beat_embedding: false,
+        };
+        let old = VarMap::new();
+        MusicTransformer::new(
+            &plain,
+            candle_nn::VarBuilder::from_varmap(&old, DType::F32, &dev),
+        )
+        .unwrap();
+        export(&old, &plain, dir.path()).unwrap();
+        let beat = TransformerConfig {
+            beat_embedding: true,
+            ..plain.clone()
+        };
+        let new = VarMap::new();
+        MusicTransformer::new(
+            &beat,
+            candle_nn::VarBuilder::from_varmap(&new, DType::F32, &dev),
+        )
+        .unwrap();
+        init_from(&new, &beat, dir.path(), &dev).unwrap();
+        let data = new.data().lock().unwrap();
+        let table = data["beat_embed.weight"].as_tensor();
+        let sum = table.abs().unwrap().sum_all().unwrap();
+        assert_eq!(sum.to_scalar::<f32>().unwrap(), 0.0);
+        drop(data);
+        export(&new, &beat, dir.path()).unwrap();
+        let err = init_from(&old, &plain, dir.path(), &dev).unwrap_err();
+        assert!(err.to_string().contains("beat embedding"), "{err}");
     }
 }
