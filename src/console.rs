@@ -55,8 +55,9 @@ impl Drop for RawMode {
 
 /// Mm:ss.s
 pub fn clock(seconds: f64) -> String {
-    let s = seconds.max(0.0);
-    format!("{}:{:04.1}", (s / 60.0).floor() as u64, s % 60.0)
+    // Round to tenths first, so that 59.97 s is 1:00.0, not 0:60.0.
+    let tenths = (seconds.max(0.0) * 10.0).round() as u64;
+    format!("{}:{:02}.{}", tenths / 600, tenths % 600 / 10, tenths % 10)
 }
 
 /// Plays until the end, or until the user stops. `length` is the music's length in seconds (for the
@@ -139,7 +140,9 @@ mod tests {
     #[test]
     fn clock_reads_minutes_and_seconds() {
         assert_eq!(super::clock(0.0), "0:00.0");
-        assert_eq!(super::clock(65.25), "1:05.2");
+        assert_eq!(super::clock(65.24), "1:05.2");
+        // 59.97 s rounds to a whole minute, not 0:60.0.
+        assert_eq!(super::clock(59.97), "1:00.0");
         assert_eq!(super::clock(-3.0), "0:00.0");
     }
 }

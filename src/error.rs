@@ -63,6 +63,18 @@ impl Error {
 /// The library's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// `msg` with every control character escaped (`\u{1b}`), so that bytes from a hostile file
+/// cannot move the cursor or reach the terminal as escape sequences; newlines become spaces.
+pub fn printable(msg: &str) -> String {
+    msg.chars()
+        .map(|c| match c {
+            '\n' | '\r' | '\t' => " ".to_string(),
+            c if c.is_control() => c.escape_unicode().to_string(),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
 /// The first line of a message, trimmed.
 pub fn first_line(msg: &str) -> String {
     msg.lines().next().unwrap_or("").trim().to_string()

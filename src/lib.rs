@@ -10,6 +10,8 @@ pub mod bench;
 pub mod console;
 pub mod error;
 pub mod generate;
+pub mod guard;
+pub mod input;
 pub mod linalg;
 pub mod live;
 pub mod metrics;

@@ -475,10 +475,10 @@ enum BenchCmd {
     },
 }
 
+use reprise::error::printable;
+
 fn main() -> ExitCode {
-    std::panic::set_hook(Box::new(|info| {
-        eprintln!("reprise: internal error: {info}");
-    }));
+    reprise::guard::install_hook();
     let cli = Cli::parse();
     let command = match cli.command {
         Some(c) => c,
@@ -497,8 +497,8 @@ fn main() -> ExitCode {
             let ours = err.downcast_ref::<reprise::Error>();
             // Our errors' one line already names their cause; anyhow's `{:#}` would repeat it.
             match ours {
-                Some(e) => eprintln!("reprise: {e}"),
-                None => eprintln!("reprise: {err:#}"),
+                Some(e) => eprintln!("reprise: {}", printable(&e.to_string())),
+                None => eprintln!("reprise: {}", printable(&format!("{err:#}"))),
             }
             if matches!(ours, Some(reprise::Error::Cancelled)) {
                 return ExitCode::from(130);

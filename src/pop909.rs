@@ -49,7 +49,7 @@ impl Song {
 /// beat, and those whose third column is 1 start a bar (bars of four beats). `None` if there is no
 /// such file or it holds fewer than two downbeats.
 pub fn beats(midi: &Path) -> Option<(Vec<f64>, Vec<f64>)> {
-    let text = std::fs::read_to_string(midi.parent()?.join("beat_midi.txt")).ok()?;
+    let text = crate::input::read_text(&midi.parent()?.join("beat_midi.txt"), "beat file").ok()?;
     let (mut beats, mut downbeats) = (Vec::new(), Vec::new());
     for line in text.lines() {
         let cols: Vec<f64> = line

@@ -232,7 +232,7 @@ pub fn chord_pitch_classes(label: &str) -> Option<u16> {
 /// Reads `chord_midi.txt`; lines with `N` or an unreadable label are left out (no chord to
 /// compare with).
 pub fn read_chords(path: &Path) -> Result<Vec<ChordSpan>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let text = crate::input::read_text(path, "chord file")?;
     let mut chords = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let cols: Vec<&str> = line.split_whitespace().collect();

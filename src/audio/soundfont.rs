@@ -20,7 +20,7 @@ pub fn load(path: Option<&Path>) -> Result<Arc<SoundFont>> {
     match path {
         None => parse(DEFAULT_SF2, Path::new(DEFAULT_SF2_NAME)),
         Some(p) => {
-            let bytes = std::fs::read(p).map_err(|e| Error::io(p, e))?;
+            let bytes = crate::input::read(p, crate::input::MAX_DATA_BYTES, "SoundFont")?;
             parse(&bytes, p)
         }
     }

@@ -22,20 +22,7 @@ pub const MAX_SECONDS: f64 = 86_400.0;
 
 /// Reads a Standard MIDI File (format 0 or 1) from disk.
 pub fn read_file(path: &Path) -> Result<Score> {
-    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
-    if meta.is_dir() {
-        return Err(Error::bad_file(path, "is a directory, not a MIDI file"));
-    }
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(Error::bad_file(
-            path,
-            format!(
-                "file is {} bytes; the limit for a MIDI file is {MAX_FILE_BYTES}",
-                meta.len()
-            ),
-        ));
-    }
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = crate::input::read(path, MAX_FILE_BYTES, "MIDI file")?;
     parse(&bytes, path)
 }
 

@@ -114,9 +114,7 @@ impl ChordTagger {
         let cfg = ChordTaggerConfig::load(&dir.join("config.json"))?;
         let weights = dir.join("model.safetensors");
         let tensors = super::music_transformer::load_safetensors(&weights, device)?;
-        let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
-        ChordTagger::new(&cfg, vb)
-            .map_err(|e| Error::bad_file(&weights, crate::error::first_line(&e.to_string())))
+        super::weights::build_checked(tensors, &weights, device, |vb| ChordTagger::new(&cfg, vb))
     }
 
     /// Class logits `[B, L, n_classes]` of `features` `[B, L, n_features]`, where `mask` `[B, L]`

@@ -113,7 +113,7 @@ pub fn read_config<T: serde::de::DeserializeOwned>(
     what: &str,
     validate: impl Fn(&T) -> Result<()>,
 ) -> Result<T> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let text = crate::input::read_text(path, what)?;
     let cfg: T = serde_json::from_str(&text)
         .map_err(|e| Error::bad_file(path, format!("bad {what}: {e}")))?;
     validate(&cfg).map_err(|e| Error::bad_file(path, e.to_string()))?;

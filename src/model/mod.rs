@@ -8,6 +8,7 @@ pub mod music_transformer;
 pub mod norm;
 pub mod relative_attention;
 pub mod theme_transformer;
+pub mod weights;
 
 pub use config::{TransformerConfig, VocabKind};
 pub use music_transformer::{resolve_model_dir, Cache, MusicTransformer};

@@ -195,19 +195,29 @@ impl MusicTransformer {
         let cfg = TransformerConfig::load(&dir.join("config.json"))?;
         let weights = dir.join("model.safetensors");
         let tensors = load_safetensors(&weights, device)?;
-        let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
-        MusicTransformer::new(&cfg, vb)
-            .map_err(|e| Error::bad_file(&weights, first_line(&e.to_string())))
+        super::weights::build_checked(tensors, &weights, device, |vb| {
+            MusicTransformer::new(&cfg, vb)
+        })
     }
 }
 
-/// Reads every tensor of a safetensors file as f32; a corrupt file is an error naming it.
+/// Reads every tensor of a safetensors file as f32; a corrupt file, a tensor that is not floating
+/// point or a non-finite value is an error naming the file (and the tensor).
 pub fn load_safetensors(path: &Path, device: &Device) -> Result<HashMap<String, Tensor>> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = crate::input::read(path, crate::input::MAX_DATA_BYTES, "safetensors file")?;
     let st = safetensors::SafeTensors::deserialize(&bytes)
         .map_err(|e| Error::bad_file(path, format!("not a valid safetensors file: {e}")))?;
     let mut out = HashMap::new();
     for (name, view) in st.tensors() {
+        if !matches!(
+            view.dtype(),
+            safetensors::Dtype::F16 | safetensors::Dtype::BF16 | safetensors::Dtype::F32
+        ) {
+            return Err(Error::bad_file(
+                path,
+                format!("tensor {name} is {:?}, not floating point", view.dtype()),
+            ));
+        }
         let t = candle_core::safetensors::Load::load(&view, device)
             .and_then(|t| t.to_dtype(DType::F32))
             .map_err(|e| {
@@ -216,6 +226,7 @@ pub fn load_safetensors(path: &Path, device: &Device) -> Result<HashMap<String, 
                     format!("tensor {name}: {}", first_line(&e.to_string())),
                 )
             })?;
+        super::weights::check_finite(&t, &name, path)?;
         out.insert(name, t);
     }
     Ok(out)

@@ -487,9 +487,9 @@ impl ThemeTransformer {
         let cfg = ThemeConfig::load(&dir.join("config.json"))?;
         let weights = dir.join("model.safetensors");
         let tensors = super::music_transformer::load_safetensors(&weights, device)?;
-        let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
-        ThemeTransformer::new(&cfg, vb)
-            .map_err(|e| Error::bad_file(&weights, crate::error::first_line(&e.to_string())))
+        super::weights::build_checked(tensors, &weights, device, |vb| {
+            ThemeTransformer::new(&cfg, vb)
+        })
     }
 
     /// Encodes themes `[B, T]` (with `theme_mask` `[B, T]`, 1 for real tokens, and `positions`

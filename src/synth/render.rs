@@ -65,18 +65,16 @@ pub fn timbre_names(model_dir: &Path) -> Vec<String> {
 /// Loads the network of `model_dir` (its `config.json` and `model.safetensors`).
 pub fn load_network(model_dir: &Path) -> Result<NeuralSynth> {
     let cfg_path = model_dir.join("config.json");
-    let text = std::fs::read_to_string(&cfg_path).map_err(|e| Error::io(&cfg_path, e))?;
+    let text = crate::input::read_text(&cfg_path, "neural synth config")?;
     let cfg: SynthConfig = serde_json::from_str(&text)
         .map_err(|e| Error::bad_file(&cfg_path, format!("not a neural synth config: {e}")))?;
     cfg.validate()
         .map_err(|e| Error::bad_file(&cfg_path, e.to_string()))?;
     let weights = model_dir.join("model.safetensors");
     let tensors = crate::model::music_transformer::load_safetensors(&weights, &Device::Cpu)?;
-    NeuralSynth::new(
-        &cfg,
-        VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu),
-    )
-    .map_err(|e| Error::bad_file(&weights, crate::error::first_line(&e.to_string())))
+    crate::model::weights::build_checked(tensors, &weights, &Device::Cpu, |vb| {
+        NeuralSynth::new(&cfg, vb)
+    })
 }
 
 /// Loads a timbre file for the network's shape.

@@ -39,7 +39,7 @@ pub struct JsbData {
 impl JsbData {
     /// Loads `Jsb16thSeparated.json` (or a file of the same layout).
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = crate::input::read_text(path, "JSB chorale JSON file")?;
         Self::parse(&text).map_err(|msg| Error::bad_file(path, msg))
     }
 

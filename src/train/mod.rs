@@ -124,7 +124,7 @@ fn one() -> f32 {
 impl TrainConfig {
     /// Reads and checks a JSON config.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = crate::input::read_text(path, "training config")?;
         let cfg: Self = serde_json::from_str(&text)
             .map_err(|e| Error::bad_file(path, format!("bad training config: {e}")))?;
         cfg.validate()
@@ -494,7 +494,7 @@ pub(crate) fn save_checkpoint(path: &Path, opt: &AdamW, state: &RunState) -> Res
 }
 
 pub(crate) fn load_checkpoint(path: &Path, opt: &mut AdamW, device: &Device) -> Result<RunState> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = crate::input::read(path, crate::input::MAX_DATA_BYTES, "checkpoint")?;
     let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)
         .map_err(|e| Error::bad_file(path, format!("not a checkpoint: {e}")))?;
     let state: RunState = meta
