@@ -117,6 +117,14 @@ mod tests {
         assert_eq!(data.len(), 5 + 2 * 13);
     }
 
+    /// A model of `cfg` with fresh random weights, and its variables.
+    fn fresh(cfg: &TransformerConfig) -> (VarMap, MusicTransformer) {
+        let vm = VarMap::new();
+        let vb = VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu);
+        let m = MusicTransformer::new(cfg, vb).unwrap();
+        (vm, m)
+    }
+
     /// A tiny beat-aware model with a beat embedding, its table set to random values.
     fn tiny_beat() -> MusicTransformer {
         let cfg = TransformerConfig {
@@ -125,9 +133,7 @@ mod tests {
             beat_embedding: true,
             ..tiny(32).1.config().clone()
         };
-        let vm = VarMap::new();
-        let m = MusicTransformer::new(&cfg, VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu))
-            .unwrap();
+        let (vm, m) = fresh(&cfg);
         let data = vm.data().lock().unwrap();
         let table = &data["beat_embed.weight"];
         table
@@ -197,22 +203,12 @@ mod tests {
             vocab_size: VocabKind::Remi.size(),
             ..base
         };
-        let vm = VarMap::new();
-        let plain = MusicTransformer::new(
-            &plain_cfg,
-            VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu),
-        )
-        .unwrap();
+        let (vm, plain) = fresh(&plain_cfg);
         let beat_cfg = TransformerConfig {
             beat_embedding: true,
             ..plain_cfg
         };
-        let vm2 = VarMap::new();
-        let beat = MusicTransformer::new(
-            &beat_cfg,
-            VarBuilder::from_varmap(&vm2, DType::F32, &Device::Cpu),
-        )
-        .unwrap();
+        let (vm2, beat) = fresh(&beat_cfg);
         let theirs = vm.data().lock().unwrap();
         for (name, var) in vm2.data().lock().unwrap().iter() {
             match theirs.get(name) {
