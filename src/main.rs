@@ -348,9 +348,12 @@ enum Cmd {
         /// With --continuation: sampling temperature (as `continue --temperature`).
         #[arg(long, default_value_t = 1.0, requires = "continuation")]
         temperature: f32,
-        /// With --continuation: nucleus sampling (as `continue --top-p`; default: the model's).
-        #[arg(long, requires = "continuation")]
-        top_p: Option<f32>,
+        /// With --continuation: nucleus sampling (as `continue --top-p`).
+        #[arg(long, default_value_t = reprise::generate::tasks::DEFAULT_BEAT_TOP_P, requires = "continuation")]
+        top_p: f32,
+        /// With --continuation: key guidance (as `continue --key-guide`).
+        #[arg(long, default_value_t = reprise::generate::tasks::DEFAULT_KEY_GUIDE, requires = "continuation")]
+        key_guide: f32,
     },
     /// Measure speed.
     Bench {
@@ -414,12 +417,17 @@ struct GenArgs {
     /// Sample only from the k most likely tokens.
     #[arg(long)]
     top_k: Option<usize>,
-    /// Nucleus sampling: the smallest set of tokens with this much probability, in (0, 1].
-    #[arg(long, default_value_t = 1.0)]
-    top_p: f32,
+    /// Nucleus sampling: the smallest set of tokens with this much probability, in (0, 1]
+    /// (default: 0.9 for the beat-aware piano models, 1 for the others).
+    #[arg(long)]
+    top_p: Option<f32>,
     /// Random seed (default: from the clock, printed so the run can be repeated).
     #[arg(long)]
     seed: Option<u64>,
+    /// Beat-aware piano models: key guidance, 0–10 nats taken off every note outside the
+    /// primer's key before sampling (0: off).
+    #[arg(long, default_value_t = reprise::generate::tasks::DEFAULT_KEY_GUIDE)]
+    key_guide: f32,
     /// Independent samples, generated together.
     #[arg(long, default_value_t = 1)]
     samples: usize,
@@ -774,6 +782,7 @@ fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
         } => {
             let score = midi::read_file(&primer)?;
             let primer = PrimerArgs {
+                path: &primer,
                 score: &score,
                 seconds: primer_seconds,
                 only_new,
@@ -817,15 +826,16 @@ fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
             seed,
             temperature,
             top_p,
+            key_guide,
         } => {
             if continuation {
                 let sampler = reprise::generate::SamplerConfig {
                     temperature,
-                    top_p: top_p.unwrap_or(1.0),
+                    top_p,
                     top_k: None,
                     seed,
                 };
-                eval_continuation(&model, &data, songs, sampler)?;
+                eval_continuation(&model, &data, songs, sampler, key_guide)?;
             } else {
                 eval(&model, &data, &split, theme_ablation)?;
             }
@@ -923,7 +933,7 @@ fn clone_timbre_cmd(
     if let Some(parent) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|e| reprise::Error::io(parent, e))?;
     }
-    reprise::atomic_file::check_writable(output)?;
+    reprise::atomic_file::check_output(output, &[recording, notes])?;
     let rec = reprise::audio::decode::decode_file(recording)?;
     let score = midi::read_file(notes)?;
     let (audio, fit, offset) = clone::prepare(&rec, &score)
@@ -983,7 +993,7 @@ fn render_neural(
 ) -> anyhow::Result<()> {
     opts.validate()?;
     let score = midi::read_file(input)?;
-    reprise::atomic_file::check_writable(output)?;
+    reprise::atomic_file::check_output(output, &[input])?;
     if score.notes.iter().all(|n| n.is_drum()) {
         return Err(reprise::Error::bad_file(input, "has no pitched notes to render").into());
     }
@@ -1028,7 +1038,9 @@ fn render(
 ) -> anyhow::Result<()> {
     opts.validate()?;
     let score = midi::read_file(input)?;
-    reprise::atomic_file::check_writable(output)?;
+    let mut inputs = vec![input];
+    inputs.extend(sf2);
+    reprise::atomic_file::check_output(output, &inputs)?;
     if score.notes.is_empty() {
         return Err(reprise::Error::bad_file(input, "has no notes to render").into());
     }
@@ -1041,18 +1053,16 @@ fn render(
             score.duration()
         );
     }
-    let audio = audio::render(&score, &sf, opts, &mut |f| {
+    let (seconds, stats) = audio::render_wav(&score, &sf, opts, output, &mut |f| {
         bar.set_position((f * 1000.0) as u64)
     })?;
     bar.finish_and_clear();
-    let stats = audio::write_wav(&audio, output)?;
     if !quiet {
         let peak_db = 20.0 * stats.peak.max(1e-9).log10();
         eprintln!(
-            "wrote {} ({:.1} s, {} Hz stereo, peak {peak_db:.1} dBFS)",
+            "wrote {} ({seconds:.1} s, {} Hz stereo, peak {peak_db:.1} dBFS)",
             output.display(),
-            audio.seconds(),
-            audio.sample_rate
+            opts.sample_rate
         );
     }
     if stats.clipped > 0 {
@@ -1202,15 +1212,18 @@ fn eval_continuation(
     data: &Path,
     songs: Option<usize>,
     sampler: reprise::generate::SamplerConfig,
+    key_guide: f32,
 ) -> anyhow::Result<()> {
     use reprise::generate::report::{continuation_report, ReportRequest};
     let start = std::time::Instant::now();
     let dir = reprise::model::resolve_model_dir(model)?;
     let m = reprise::model::MusicTransformer::load(&dir, &candle_core::Device::Cpu)?;
     sampler.validate()?;
+    reprise::generate::tasks::validate_key_guide(key_guide)?;
     let req = ReportRequest {
         songs,
         sampler,
+        key_guide,
         ..Default::default()
     };
     let report = continuation_report(&m, data, &req, &mut |row| {
@@ -1231,11 +1244,12 @@ fn eval_continuation(
     })?;
     println!("{}", report.table());
     println!(
-        "{}: continuation report, seed {}, temperature {}, top-p {}, in {:.1} s",
+        "{}: continuation report, seed {}, temperature {}, top-p {}, key guide {}, in {:.1} s",
         dir.display(),
         sampler.seed,
         sampler.temperature,
         sampler.top_p,
+        key_guide,
         start.elapsed().as_secs_f64()
     );
     Ok(())
@@ -1331,7 +1345,7 @@ fn theme_extract(
         )));
     }
     if let Some(o) = output {
-        reprise::atomic_file::check_writable(o)?;
+        reprise::atomic_file::check_output(o, &[song])?;
     }
     let score = midi::read_file(song)?;
     let settings = reprise::theme::Settings {
@@ -1379,7 +1393,7 @@ struct ThemeArgs {
 
 fn theme_compose(theme: &Path, model: &str, args: &ThemeArgs, output: &Path) -> anyhow::Result<()> {
     use reprise::generate::theme::{compose, theme_melody, ComposeRequest};
-    reprise::atomic_file::check_writable(output)?;
+    reprise::atomic_file::check_output(output, &[theme])?;
     let score = midi::read_file(theme)?;
     let (melody, note) =
         theme_melody(&score).map_err(|e| reprise::Error::bad_file(theme, e.to_string()))?;
@@ -1587,8 +1601,10 @@ fn accompany_cmd(
         )));
     }
     let outputs = output_paths(output, args.samples);
+    let mut inputs = vec![melody_file];
+    inputs.extend(args.chords.as_deref());
     for p in &outputs {
-        reprise::atomic_file::check_writable(p)?;
+        reprise::atomic_file::check_output(p, &inputs)?;
     }
     let score = midi::read_file(melody_file)?;
     let melody = pick_melody(&score, args.track)
@@ -1603,6 +1619,8 @@ fn accompany_cmd(
         eprintln!("{}", melody.description);
     }
     let seed = req.sampler.seed;
+    let mut scores = Vec::with_capacity(outputs.len());
+    let mut lines = Vec::with_capacity(outputs.len());
     for (i, path) in outputs.iter().enumerate() {
         req.sampler.seed = seed.wrapping_add(i as u64);
         let bar = progress_bar(args.quiet, "accompanying");
@@ -1611,17 +1629,19 @@ fn accompany_cmd(
         })?;
         bar.finish_and_clear();
         let out = accompanied_score(&score, &melody, &piano, &bars)?;
-        midi::write_file(&out, path)?;
-        if !args.quiet {
-            eprintln!(
-                "wrote {} ({} bars, {} piano notes, {:.1} s, seed {})",
-                path.display(),
-                bars.len() - 1,
-                piano.len(),
-                out.duration(),
-                req.sampler.seed
-            );
-        }
+        lines.push(format!(
+            "wrote {} ({} bars, {} piano notes, {:.1} s, seed {})",
+            path.display(),
+            bars.len() - 1,
+            piano.len(),
+            out.duration(),
+            req.sampler.seed
+        ));
+        scores.push(out);
+    }
+    midi::write_files(&scores, &outputs)?;
+    if !args.quiet {
+        lines.iter().for_each(|l| eprintln!("{l}"));
     }
     Ok(())
 }
@@ -1844,6 +1864,7 @@ fn default_model(primer: Option<&Score>) -> &'static str {
 }
 
 struct PrimerArgs<'a> {
+    path: &'a Path,
     score: &'a Score,
     seconds: f64,
     only_new: bool,
@@ -1859,20 +1880,22 @@ fn generate_cmd(primer: Option<PrimerArgs>, bpm: f64, gen: &GenArgs) -> anyhow::
         )));
     }
     let seed = gen.seed.unwrap_or_else(clock_seed);
-    let sampler = SamplerConfig {
+    let mut sampler = SamplerConfig {
         temperature: gen.temperature,
         top_k: gen.top_k,
-        top_p: gen.top_p,
+        top_p: gen.top_p.unwrap_or(1.0),
         seed,
     };
     sampler.validate()?;
+    reprise::generate::tasks::validate_key_guide(gen.key_guide)?;
     let length = match (gen.steps, gen.seconds) {
         (Some(n), _) => Length::Tokens(n),
         (None, s) => Length::Seconds(s.unwrap_or(20.0)),
     };
     let outputs = output_paths(&gen.output, gen.samples);
+    let inputs: Vec<&Path> = primer.iter().map(|p| p.path).collect();
     for p in &outputs {
-        reprise::atomic_file::check_writable(p)?;
+        reprise::atomic_file::check_output(p, &inputs)?;
     }
     let name = gen
         .model
@@ -1880,6 +1903,11 @@ fn generate_cmd(primer: Option<PrimerArgs>, bpm: f64, gen: &GenArgs) -> anyhow::
         .unwrap_or_else(|| default_model(primer.as_ref().map(|p| p.score)).into());
     let dir = reprise::model::resolve_model_dir(&name)?;
     let model = reprise::model::MusicTransformer::load(&dir, &candle_core::Device::Cpu)?;
+    if model.config().vocab == reprise::model::VocabKind::Remi {
+        sampler.top_p = gen
+            .top_p
+            .unwrap_or(reprise::generate::tasks::DEFAULT_BEAT_TOP_P);
+    }
     let report = primer
         .as_ref()
         .filter(|p| p.report)
@@ -1919,6 +1947,7 @@ fn generate_cmd(primer: Option<PrimerArgs>, bpm: f64, gen: &GenArgs) -> anyhow::
         primer_seconds: primer.as_ref().map_or(20.0, |p| p.seconds),
         only_new: primer.as_ref().is_some_and(|p| p.only_new),
         cancel: Some(cancel),
+        key_guide: gen.key_guide,
     };
     let bar = progress_bar(gen.quiet, "generating");
     let (mut drawn, mut notes, mut latest) = (0u64, 0u64, 0f64);
@@ -1952,8 +1981,8 @@ fn generate_cmd(primer: Option<PrimerArgs>, bpm: f64, gen: &GenArgs) -> anyhow::
             eprintln!("{n}");
         }
     }
+    midi::write_files(&out.scores, &outputs)?;
     for (score, path) in out.scores.iter().zip(&outputs) {
-        midi::write_file(score, path)?;
         if !gen.quiet {
             eprintln!(
                 "wrote {} ({:.1} s, seed {seed})",

@@ -491,3 +491,119 @@ fn theme_extract_finds_the_recurring_phrase_or_says_there_is_none() {
     assert_bad_input(&out, "plain.mid", "no theme found");
     assert!(!none.exists());
 }
+
+/// `n` as a MIDI variable-length quantity.
+fn vlq(mut n: u32) -> Vec<u8> {
+    let mut out = vec![(n & 0x7F) as u8];
+    n >>= 7;
+    while n > 0 {
+        out.insert(0, (n & 0x7F) as u8 | 0x80);
+        n >>= 7;
+    }
+    out
+}
+
+#[test]
+fn devices_fifos_and_unbounded_inputs_are_refused_at_once() {
+    let f = Fixture::new();
+    let fifo = f.path("pipe.mid");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    // Neither blocks on the FIFO nor reads /dev/zero without end.
+    for input in ["/dev/zero", fifo.to_str().unwrap()] {
+        assert_bad_input(&reprise(&["info", input]), input, "not a regular file");
+        let wav = f.path("out.wav");
+        let out = reprise(&["render", input, "-o", wav.to_str().unwrap()]);
+        assert_bad_input(&out, input, "not a regular file");
+    }
+    let out = reprise(&[
+        "render",
+        &sample("piano-phrase.mid"),
+        "--soundfont",
+        "/dev/zero",
+        "-o",
+        f.path("x.wav").to_str().unwrap(),
+    ]);
+    assert_bad_input(&out, "/dev/zero", "not a regular file");
+    assert_eq!(f.listing(), ["pipe.mid"]);
+}
+
+#[test]
+fn outputs_replace_only_regular_files_and_never_an_input() {
+    let f = Fixture::new();
+    let song = f.file("song.mid", &smf(0, 1, 96, &[mtrk(&NOTES)]));
+    let before = std::fs::read(&song).unwrap();
+    // The input itself, and through a symlink.
+    std::os::unix::fs::symlink(&song, f.path("alias.wav")).unwrap();
+    for out in [
+        song.clone(),
+        f.path("alias.wav").to_string_lossy().into_owned(),
+    ] {
+        let o = reprise(&["render", "-q", &song, "-o", &out]);
+        assert_bad_input(&o, &out, "is also the input");
+    }
+    assert_eq!(std::fs::read(&song).unwrap(), before);
+    // Devices and FIFOs are refused, and stay what they were.
+    let fifo = f.path("fifo.wav");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    for out in ["/dev/null", "/dev/full", fifo.to_str().unwrap()] {
+        let o = reprise(&["render", "-q", &song, "-o", out]);
+        assert_bad_input(&o, out, "not a regular file");
+    }
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::metadata("/dev/null")
+        .unwrap()
+        .file_type()
+        .is_char_device());
+    assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+    // A symlink to a regular file is written through; a user's NAME.tmp is left alone.
+    std::fs::write(f.path("real.wav"), b"old").unwrap();
+    std::os::unix::fs::symlink("real.wav", f.path("link.wav")).unwrap();
+    std::fs::write(f.path("link.wav.tmp"), b"mine").unwrap();
+    let link = f.path("link.wav");
+    let o = reprise(&["render", "-q", &song, "-o", link.to_str().unwrap()]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(&std::fs::read(f.path("real.wav")).unwrap()[..4], b"RIFF");
+    assert_eq!(std::fs::read(f.path("link.wav.tmp")).unwrap(), b"mine");
+    assert_eq!(
+        f.listing(),
+        [
+            "alias.wav",
+            "fifo.wav",
+            "link.wav",
+            "link.wav.tmp",
+            "real.wav",
+            "song.mid"
+        ]
+    );
+}
+
+#[test]
+fn a_23_hour_midi_is_refused_before_rendering() {
+    let f = Fixture::new();
+    // 42 bytes: a note, then another 23 hours later (120 BPM, 96 PPQ).
+    let mut events = vec![0x00, 0x90, 60, 100, 0x60, 60, 0];
+    events.extend(vlq(23 * 3600 * 2 * 96));
+    events.extend([62, 100, 0x60, 62, 0]);
+    let p = f.file("long.mid", &smf(0, 1, 96, &[mtrk(&events)]));
+    let wav = f.path("long.wav");
+    let out = reprise(&["render", "-q", &p, "-o", wav.to_str().unwrap()]);
+    assert_bad_input(&out, "23.0 h", "at most 4 GiB");
+    assert_eq!(f.listing(), ["long.mid"]);
+}

@@ -270,6 +270,7 @@ fn grid_generation_streams_the_notes_it_writes() {
         primer_seconds: 20.0,
         only_new: false,
         cancel: None,
+        key_guide: 0.0,
     };
     let mut open = std::collections::HashMap::new();
     let mut streamed = Vec::new();

@@ -143,6 +143,7 @@ fn streamed_notes_are_the_notes_written() {
         primer_seconds: 5.0,
         only_new: true,
         cancel: None,
+        key_guide: 0.0,
     };
     let mut events: Vec<Vec<NoteEvent>> = vec![Vec::new(); 2];
     let mut tokens = [0usize; 2];

@@ -28,11 +28,27 @@ impl Recording {
     }
 }
 
-/// Decodes the first audio track of `path`; unsupported or corrupt files are errors naming it.
+/// The longest recording decoded, in seconds (a timbre needs seconds, not hours).
+pub const MAX_SECONDS: f64 = 600.0;
+/// Sample rates accepted, in Hz.
+const RATES: std::ops::RangeInclusive<u32> = 1_000..=384_000;
+
+/// Decodes the first audio track of `path` (a regular file of at most 1 GiB); unsupported or
+/// corrupt files are errors naming it.
 pub fn decode_file(path: &Path) -> Result<Recording> {
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let bytes = crate::input::read(path, crate::input::MAX_DATA_BYTES, "recording")?;
+    decode_bytes(bytes, path)
+}
+
+/// Decodes the first audio track of `bytes`; `origin` names the source in errors and its extension
+/// is the format hint. A panic inside the decoder is contained as the file's error.
+pub fn decode_bytes(bytes: Vec<u8>, origin: &Path) -> Result<Recording> {
+    crate::guard::contain(origin, "audio file", || decode(bytes, origin))
+}
+
+fn decode(bytes: Vec<u8>, path: &Path) -> Result<Recording> {
     let bad = |m: String| Error::bad_file(path, m);
-    let stream = MediaSourceStream::new(Box::new(file), Default::default());
+    let stream = MediaSourceStream::new(Box::new(std::io::Cursor::new(bytes)), Default::default());
     let mut hint = Hint::new();
     if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
         hint.with_extension(ext);
@@ -60,6 +76,12 @@ pub fn decode_file(path: &Path) -> Result<Recording> {
         .codec_params
         .sample_rate
         .ok_or_else(|| bad("does not say its sample rate".into()))?;
+    if !RATES.contains(&sample_rate) {
+        return Err(bad(format!(
+            "sample rate {sample_rate} Hz is out of range 1000–384000"
+        )));
+    }
+    let max_samples = (MAX_SECONDS * sample_rate as f64) as usize;
     let mut decoder = symphonia::default::get_codecs()
         .make(&track.codec_params, &DecoderOptions::default())
         .map_err(|e| bad(format!("unsupported codec: {e}")))?;
@@ -89,6 +111,11 @@ pub fn decode_file(path: &Path) -> Result<Recording> {
                 .chunks(channels)
                 .map(|f| f.iter().sum::<f32>() / channels as f32),
         );
+        if samples.len() > max_samples {
+            return Err(bad(format!(
+                "longer than {MAX_SECONDS} s: give a shorter recording"
+            )));
+        }
     }
     if samples.is_empty() {
         return Err(bad("holds no audio".into()));
@@ -128,5 +155,27 @@ mod tests {
         let err = decode_file(&junk).unwrap_err().to_string();
         assert!(err.contains("junk.wav"), "{err}");
         assert!(decode_file(&dir.path().join("missing.flac")).is_err());
+    }
+
+    /// A WAV whose header says 0 Hz made symphonia panic (units.rs): now one error naming the file.
+    #[test]
+    fn a_zero_sample_rate_or_a_device_is_refused() {
+        let mut wav = Vec::new();
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: 8_000,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut w = hound::WavWriter::new(std::io::Cursor::new(&mut wav), spec).unwrap();
+        (0..800).for_each(|i| w.write_sample((i * 40) as i16).unwrap());
+        w.finalize().unwrap();
+        wav[24..28].copy_from_slice(&0u32.to_le_bytes());
+        let err = decode_bytes(wav, Path::new("zero.wav"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("zero.wav: "), "{err}");
+        let err = decode_file(Path::new("/dev/zero")).unwrap_err().to_string();
+        assert!(err.contains("not a regular file"), "{err}");
     }
 }

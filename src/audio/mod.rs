@@ -6,4 +6,4 @@ pub mod playback;
 pub mod render;
 pub mod soundfont;
 
-pub use render::{render, write_wav, RenderOptions, Stereo, WavStats};
+pub use render::{render, render_wav, write_wav, RenderOptions, Stereo, WavStats};

@@ -4,9 +4,7 @@
 //! split into groups rendered on separate threads (one synthesizer each) and summed.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use rustysynth::{SoundFont, Synthesizer, SynthesizerSettings};
 
@@ -100,103 +98,184 @@ const SILENCE: f32 = 1e-5;
 /// Samples rendered per synthesizer call between events, and per silence check in the tail.
 const CHUNK: usize = 1024;
 
-/// Renders `score` with `soundfont`. `progress` receives the fraction done (0–1) from time to time.
+/// Samples per block of a streamed render (about 1.5 s at 44.1 kHz): memory is a few blocks per
+/// channel group whatever the length of the piece.
+const BLOCK: usize = 65_536;
+
+/// Renders `score` with `soundfont` into memory. `progress` receives the fraction done (0–1) from
+/// time to time. For long pieces prefer [`render_wav`], whose memory does not grow with the length.
 pub fn render(
     score: &Score,
     soundfont: &Arc<SoundFont>,
     opts: &RenderOptions,
     progress: &mut dyn FnMut(f64),
 ) -> Result<Stereo> {
-    opts.validate()?;
-    let events = synth_events(score, opts.sample_rate);
-    let groups = channel_groups(score, &events, opts.threads);
-    let expected = events.last().map_or(0, |e| e.sample) + opts.sample_rate as u64;
-    let done = AtomicU64::new(0);
-    let parts: Vec<Result<(Vec<f32>, Vec<f32>)>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = groups
-            .iter()
-            .map(|channels| {
-                let evs: Vec<SynthEvent> = events
-                    .iter()
-                    .filter(|e| channels.contains(&e.channel))
-                    .copied()
-                    .collect();
-                let done = &done;
-                scope.spawn(move || render_group(&evs, soundfont, opts, done))
-            })
-            .collect();
-        while !handles.iter().all(|h| h.is_finished()) {
-            let per_thread = done.load(Ordering::Relaxed) as f64 / groups.len().max(1) as f64;
-            progress((per_thread / expected as f64).min(0.99));
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(Error::Internal("render thread panicked".into())))
-            })
-            .collect()
-    });
     let mut out = Stereo {
         sample_rate: opts.sample_rate,
         ..Default::default()
     };
-    for part in parts {
-        let (l, r) = part?;
-        mix_into(&mut out.left, &l, opts.gain);
-        mix_into(&mut out.right, &r, opts.gain);
-    }
-    progress(1.0);
+    render_blocks(score, soundfont, opts, progress, &mut |l, r| {
+        out.left.extend_from_slice(l);
+        out.right.extend_from_slice(r);
+        Ok(())
+    })?;
     Ok(out)
 }
 
-fn mix_into(dst: &mut Vec<f32>, src: &[f32], gain: f32) {
-    if dst.len() < src.len() {
-        dst.resize(src.len(), 0.0);
+/// Renders `score` straight to a 16-bit stereo WAV at `path` (all-or-nothing), block by block.
+/// Refuses a render that could exceed the 4 GiB a WAV file can address (about 6.7 h at 44.1 kHz).
+/// Returns the length in seconds and the clipping report.
+pub fn render_wav(
+    score: &Score,
+    soundfont: &Arc<SoundFont>,
+    opts: &RenderOptions,
+    path: &Path,
+    progress: &mut dyn FnMut(f64),
+) -> Result<(f64, WavStats)> {
+    opts.validate()?;
+    let events = synth_events(score, opts.sample_rate);
+    let last = events.last().map_or(0, |e| e.sample);
+    let frames = last + (opts.max_tail_seconds * opts.sample_rate as f64).ceil() as u64;
+    check_wav_size(frames, opts.sample_rate)?;
+    let mut frames_written = 0u64;
+    let stats = write_wav_with(path, opts.sample_rate, |put| {
+        render_blocks(score, soundfont, opts, progress, &mut |l, r| {
+            frames_written += l.len() as u64;
+            put(l, r)
+        })
+    })?;
+    Ok((frames_written as f64 / opts.sample_rate as f64, stats))
+}
+
+/// Refuses a 16-bit stereo WAV of `frames` frames that would not fit hound's 32-bit sizes.
+fn check_wav_size(frames: u64, sample_rate: u32) -> Result<()> {
+    let bytes = frames.saturating_mul(4).saturating_add(44);
+    if bytes > u32::MAX as u64 {
+        return Err(Error::Invalid(format!(
+            "the render would last up to {:.1} h, {:.1} GiB of WAV: a WAV file holds at most 4 GiB (about {:.1} h at {sample_rate} Hz); render a shorter part",
+            frames as f64 / sample_rate as f64 / 3600.0,
+            bytes as f64 / (1u64 << 30) as f64,
+            (u32::MAX as f64 / 4.0) / sample_rate as f64 / 3600.0
+        )));
     }
-    for (d, s) in dst.iter_mut().zip(src) {
-        *d += s * gain;
+    Ok(())
+}
+
+/// One channel group's synthesizer and its events, rendered forward in time.
+struct GroupSynth {
+    synth: Synthesizer,
+    events: Vec<SynthEvent>,
+    next: usize,
+    pos: u64,
+}
+
+impl GroupSynth {
+    fn new(
+        events: Vec<SynthEvent>,
+        soundfont: &Arc<SoundFont>,
+        opts: &RenderOptions,
+    ) -> Result<Self> {
+        let mut settings = SynthesizerSettings::new(opts.sample_rate as i32);
+        settings.maximum_polyphony = 256;
+        let synth = Synthesizer::new(soundfont, &settings)
+            .map_err(|e| Error::Internal(format!("synthesizer: {e}")))?;
+        Ok(GroupSynth {
+            synth,
+            events,
+            next: 0,
+            pos: 0,
+        })
+    }
+
+    /// Renders the next `left.len()` samples (zeroed first), each event applied at its sample.
+    fn render(&mut self, left: &mut [f32], right: &mut [f32]) {
+        let mut done = 0;
+        while done < left.len() {
+            while let Some(e) = self.events.get(self.next).filter(|e| e.sample <= self.pos) {
+                self.synth.process_midi_message(
+                    e.channel as i32,
+                    e.command as i32,
+                    e.data1 as i32,
+                    e.data2 as i32,
+                );
+                self.next += 1;
+            }
+            let until_event = self
+                .events
+                .get(self.next)
+                .map_or(u64::MAX, |e| e.sample - self.pos);
+            let n = (left.len() - done).min(CHUNK).min(until_event as usize);
+            self.synth
+                .render(&mut left[done..done + n], &mut right[done..done + n]);
+            done += n;
+            self.pos += n as u64;
+        }
     }
 }
 
-/// Renders the events of one channel group, then the release tail until silence.
-fn render_group(
-    events: &[SynthEvent],
+/// Renders every group's next `len` samples in parallel and mixes them with `gain`.
+fn render_mixed(groups: &mut [GroupSynth], len: usize, gain: f32) -> (Vec<f32>, Vec<f32>) {
+    use rayon::prelude::*;
+    let parts: Vec<(Vec<f32>, Vec<f32>)> = groups
+        .par_iter_mut()
+        .map(|g| {
+            let (mut l, mut r) = (vec![0f32; len], vec![0f32; len]);
+            g.render(&mut l, &mut r);
+            (l, r)
+        })
+        .collect();
+    let (mut left, mut right) = (vec![0f32; len], vec![0f32; len]);
+    for (l, r) in &parts {
+        mix_into(&mut left, l, gain);
+        mix_into(&mut right, r, gain);
+    }
+    (left, right)
+}
+
+/// Receives a render block by block: left and right samples.
+type BlockSink<'a> = dyn FnMut(&[f32], &[f32]) -> Result<()> + 'a;
+
+/// The render, handed to `sink` in mixed blocks: up to the last event in blocks of [`BLOCK`], then
+/// the release tail until silence (at most `opts.max_tail_seconds`), trimmed after its last sound.
+fn render_blocks(
+    score: &Score,
     soundfont: &Arc<SoundFont>,
     opts: &RenderOptions,
-    done: &AtomicU64,
-) -> Result<(Vec<f32>, Vec<f32>)> {
-    let mut settings = SynthesizerSettings::new(opts.sample_rate as i32);
-    settings.maximum_polyphony = 256;
-    let mut synth = Synthesizer::new(soundfont, &settings)
-        .map_err(|e| Error::Internal(format!("synthesizer: {e}")))?;
-    let end = events.last().map_or(0, |e| e.sample) as usize;
-    let (mut left, mut right) = (vec![0f32; end], vec![0f32; end]);
-    let mut pos = 0usize;
-    for e in events {
-        let target = e.sample as usize;
-        while pos < target {
-            let n = (target - pos).min(CHUNK);
-            synth.render(&mut left[pos..pos + n], &mut right[pos..pos + n]);
-            pos += n;
-            done.fetch_add(n as u64, Ordering::Relaxed);
-        }
-        synth.process_midi_message(
-            e.channel as i32,
-            e.command as i32,
-            e.data1 as i32,
-            e.data2 as i32,
-        );
+    progress: &mut dyn FnMut(f64),
+    sink: &mut BlockSink<'_>,
+) -> Result<()> {
+    opts.validate()?;
+    let events = synth_events(score, opts.sample_rate);
+    let mut groups = channel_groups(score, &events, opts.threads)
+        .into_iter()
+        .map(|channels| {
+            let evs = events
+                .iter()
+                .filter(|e| channels.contains(&e.channel))
+                .copied();
+            GroupSynth::new(evs.collect(), soundfont, opts)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let end = events.last().map_or(0, |e| e.sample);
+    let expected = (end + opts.sample_rate as u64) as f64;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(groups.len().max(1))
+        .build()
+        .map_err(|e| Error::Internal(format!("render threads: {e}")))?;
+    let mut pos = 0u64;
+    while pos < end {
+        let len = (end - pos).min(BLOCK as u64) as usize;
+        let (l, r) = pool.install(|| render_mixed(&mut groups, len, opts.gain));
+        sink(&l, &r)?;
+        pos += len as u64;
+        progress((pos as f64 / expected).min(0.99));
     }
+    let (mut left, mut right) = (Vec::new(), Vec::new());
     let max_tail = (opts.max_tail_seconds * opts.sample_rate as f64) as usize;
-    let (mut l, mut r) = (vec![0f32; CHUNK], vec![0f32; CHUNK]);
-    let mut tail = 0;
-    while tail < max_tail {
-        synth.render(&mut l, &mut r);
+    while left.len() < max_tail {
+        let (l, r) = pool.install(|| render_mixed(&mut groups, CHUNK, opts.gain));
         left.extend_from_slice(&l);
         right.extend_from_slice(&r);
-        tail += CHUNK;
         if l.iter().chain(&r).all(|x| x.abs() < SILENCE) {
             break;
         }
@@ -206,10 +285,15 @@ fn render_group(
         .zip(&right)
         .rposition(|(a, b)| a.abs() >= SILENCE || b.abs() >= SILENCE)
         .map_or(0, |i| i + 1);
-    let keep = last_sound.max(end);
-    left.truncate(keep);
-    right.truncate(keep);
-    Ok((left, right))
+    sink(&left[..last_sound], &right[..last_sound])?;
+    progress(1.0);
+    Ok(())
+}
+
+fn mix_into(dst: &mut [f32], src: &[f32], gain: f32) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d += s * gain;
+    }
 }
 
 /// Splits the channels that have events into at most `threads` groups of similar synthesis cost. A
@@ -305,33 +389,46 @@ pub struct WavStats {
     pub peak: f32,
 }
 
-/// Writes `audio` as 16-bit stereo PCM (all-or-nothing).
+/// Writes `audio` as 16-bit stereo PCM (all-or-nothing); refuses more than a WAV can hold.
 pub fn write_wav(audio: &Stereo, path: &Path) -> Result<WavStats> {
+    check_wav_size(audio.left.len() as u64, audio.sample_rate)?;
+    write_wav_with(path, audio.sample_rate, |put| {
+        put(&audio.left, &audio.right)
+    })
+}
+
+/// Writes a 16-bit stereo WAV at `path` (all-or-nothing) from the blocks `produce` hands to its
+/// `put(left, right)`, clipping to full scale and counting what was clipped.
+fn write_wav_with<F>(path: &Path, sample_rate: u32, produce: F) -> Result<WavStats>
+where
+    F: FnOnce(&mut BlockSink<'_>) -> Result<()>,
+{
     let spec = hound::WavSpec {
         channels: 2,
-        sample_rate: audio.sample_rate,
+        sample_rate,
         bits_per_sample: 16,
         sample_format: hound::SampleFormat::Int,
     };
-    let mut stats = WavStats {
-        clipped: 0,
-        peak: audio.peak(),
-    };
+    let mut stats = WavStats::default();
     let wav_err = |e: hound::Error| match e {
         hound::Error::IoError(io) => Error::io(path, io),
         other => Error::Internal(format!("WAV writer: {other}")),
     };
     write_atomic(path, |w| {
         let mut wav = hound::WavWriter::new(w, spec).map_err(wav_err)?;
-        for (l, r) in audio.left.iter().zip(&audio.right) {
-            for x in [*l, *r] {
-                if x.abs() > 1.0 {
-                    stats.clipped += 1;
+        produce(&mut |left, right| {
+            let mut samples = wav.get_i16_writer(2 * left.len() as u32);
+            for (l, r) in left.iter().zip(right) {
+                for x in [*l, *r] {
+                    stats.peak = stats.peak.max(x.abs());
+                    if x.abs() > 1.0 {
+                        stats.clipped += 1;
+                    }
+                    samples.write_sample((x.clamp(-1.0, 1.0) * i16::MAX as f32).round() as i16);
                 }
-                let s = (x.clamp(-1.0, 1.0) * i16::MAX as f32).round() as i16;
-                wav.write_sample(s).map_err(wav_err)?;
             }
-        }
+            samples.flush().map_err(wav_err)
+        })?;
         wav.finalize().map_err(wav_err)
     })?;
     Ok(stats)
@@ -377,6 +474,81 @@ mod tests {
             .map(|(x, y)| (x - y).abs())
             .fold(0f32, f32::max);
         assert!(max_diff < 1e-4, "split render differs by {max_diff}");
+    }
+
+    /// The obvious render: one synthesizer for every channel, sample by sample through the events.
+    fn reference(score: &Score, sf: &Arc<SoundFont>, rate: u32) -> Vec<f32> {
+        let settings = SynthesizerSettings::new(rate as i32);
+        let mut synth = Synthesizer::new(sf, &settings).unwrap();
+        let events = synth_events(score, rate);
+        let end = events.last().unwrap().sample as usize + rate as usize;
+        let (mut l, mut r) = (vec![0f32; end], vec![0f32; end]);
+        let mut next = 0;
+        for i in 0..end {
+            while next < events.len() && events[next].sample as usize <= i {
+                let e = events[next];
+                synth.process_midi_message(
+                    e.channel as i32,
+                    e.command as i32,
+                    e.data1 as i32,
+                    e.data2 as i32,
+                );
+                next += 1;
+            }
+            synth.render(&mut l[i..i + 1], &mut r[i..i + 1]);
+        }
+        l
+    }
+
+    #[test]
+    fn the_streamed_render_matches_the_reference_and_the_wav() {
+        let sf = soundfont::load(None).unwrap();
+        let mut score = two_channel_score();
+        // Longer than one block, so that blocks, events and the tail all meet.
+        let t = score.add_track("", TrackRole::Other);
+        score.push_note_seconds(t, 2, 0, 72, 90, 1.2, 2.1);
+        score.sort();
+        let one = RenderOptions {
+            sample_rate: 22_050,
+            threads: 1,
+            ..Default::default()
+        };
+        let got = render(&score, &sf, &one, &mut |_| {}).unwrap();
+        let want = reference(&score, &sf, 22_050);
+        assert!(got.left.len() > BLOCK);
+        let n = got.left.len().min(want.len());
+        let diff = (0..n)
+            .map(|i| (got.left[i] - want[i]).abs())
+            .fold(0f32, f32::max);
+        assert!(diff < 1e-6, "streamed render differs by {diff}");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.wav");
+        let (seconds, stats) = render_wav(&score, &sf, &one, &path, &mut |_| {}).unwrap();
+        assert!((seconds - got.seconds()).abs() < 1e-9);
+        assert_eq!(stats.peak, got.peak());
+        let wav: Vec<i16> = hound::WavReader::open(&path)
+            .unwrap()
+            .into_samples::<i16>()
+            .map(|s| s.unwrap())
+            .collect();
+        assert_eq!(wav.len(), 2 * got.left.len());
+        let first = (got.left[5000].clamp(-1.0, 1.0) * i16::MAX as f32).round() as i16;
+        assert_eq!(wav[10_000], first);
+    }
+
+    #[test]
+    fn a_render_longer_than_a_wav_can_hold_is_refused_before_any_work() {
+        let sf = soundfont::load(None).unwrap();
+        let mut s = Score::new(480, 500_000).unwrap();
+        let t = s.add_track("", TrackRole::Other);
+        s.push_note_seconds(t, 0, 0, 60, 100, 0.0, 0.5);
+        s.push_note_seconds(t, 0, 0, 62, 100, 23.0 * 3600.0, 23.0 * 3600.0 + 0.5);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("long.wav");
+        let err = render_wav(&s, &sf, &RenderOptions::default(), &path, &mut |_| {}).unwrap_err();
+        assert!(err.to_string().contains("at most 4 GiB"), "{err}");
+        assert!(!path.exists());
+        assert!(check_wav_size(1 << 20, 44_100).is_ok());
     }
 
     #[test]

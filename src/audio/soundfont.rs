@@ -45,9 +45,11 @@ pub fn parse(bytes: &[u8], origin: &Path) -> Result<Arc<SoundFont>> {
             ));
         }
     }
-    SoundFont::new(&mut Cursor::new(bytes))
-        .map(Arc::new)
-        .map_err(|e| Error::bad_file(origin, format!("unreadable SoundFont: {e}")))
+    crate::guard::contain(origin, "SoundFont", || {
+        SoundFont::new(&mut Cursor::new(bytes))
+            .map(Arc::new)
+            .map_err(|e| Error::bad_file(origin, format!("unreadable SoundFont: {e}")))
+    })
 }
 
 /// The major version in the INFO list's `ifil` chunk (2 for SF2, 3 for SF3), if found.
@@ -85,5 +87,30 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("unreadable SoundFont"), "{err}");
+    }
+
+    /// rustysynth indexes its tables without checks; the mutant (byte 3 990 961 = 255) and
+    /// random mutants must give the file's error, never a panic out of `parse`.
+    #[test]
+    fn corrupt_banks_are_errors_not_panics() {
+        let mut bytes = DEFAULT_SF2.to_vec();
+        bytes[3_990_961] = 255;
+        let err = parse(&bytes, Path::new("m.sf2")).unwrap_err().to_string();
+        assert!(err.starts_with("m.sf2: "), "{err}");
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(19);
+        let (mut ok, mut refused) = (0, 0);
+        for _ in 0..100 {
+            let mut m = DEFAULT_SF2.to_vec();
+            for _ in 0..rng.random_range(1..8) {
+                let at = rng.random_range(0..m.len());
+                m[at] = rng.random();
+            }
+            match parse(&m, Path::new("r.sf2")) {
+                Ok(_) => ok += 1,
+                Err(_) => refused += 1,
+            }
+        }
+        assert_eq!(ok + refused, 100);
     }
 }

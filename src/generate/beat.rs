@@ -11,6 +11,7 @@ use super::piano::{free_channel, piano_reduction};
 use super::tasks::{GenEvent, Length, Output, Request};
 use super::MAX_NOTE_SECONDS;
 use crate::error::{Error, Result};
+use crate::metrics::{self, find_key, Key};
 use crate::midi::{Score, TempoMap, TrackRole};
 use crate::model::MusicTransformer;
 use crate::tokens::remi::{self, Part, RemiState, Token, POSITION, POSITIONS};
@@ -197,6 +198,8 @@ impl Cursor {
 /// The primer reduced to a prompt.
 struct Prompt {
     ids: Vec<u32>,
+    /// The key of the primer's notes before the start.
+    key: Option<Key>,
     first_bar: usize,
     /// The first grid point new notes may take.
     from: (usize, u32),
@@ -232,6 +235,7 @@ pub fn continue_at(
     req: &Request,
     on_event: &mut dyn FnMut(usize, GenEvent),
 ) -> Result<Output> {
+    super::tasks::validate_key_guide(req.key_guide)?;
     let mut notes = Vec::new();
     let piano = piano_reduction(primer, false, &mut notes);
     let prompt = prompt_from(&piano, place, req.primer_seconds, model, &mut notes)?;
@@ -321,12 +325,38 @@ fn prompt_from(
             }
             return Ok(Prompt {
                 ids: ids[start..].to_vec(),
+                key: primer_key(&part),
                 first_bar,
                 from,
             });
         }
         first_bar += 1;
     }
+}
+
+/// The Krumhansl–Kessler key of `score`'s notes.
+fn primer_key(score: &Score) -> Option<Key> {
+    let notes: Vec<metrics::Note> = score
+        .notes
+        .iter()
+        .map(|n| metrics::Note {
+            pitch: n.pitch,
+            start: n.start,
+            end: n.end,
+            velocity: n.velocity,
+        })
+        .collect();
+    find_key(&notes)
+}
+
+/// The piano Note-On ids of the pitches outside `key` (none without a key).
+fn out_of_key(key: Option<Key>) -> Vec<u32> {
+    let Some(key) = key else { return Vec::new() };
+    let scale = key.scale();
+    (0..128u8)
+        .filter(|p| !scale[usize::from(p % 12)])
+        .map(|p| Part::Piano.note_on(p))
+        .collect()
 }
 
 /// The notes of bars `first..=last` of `grid` as beat-aware tokens (notes before `first` dropped).
@@ -356,6 +386,8 @@ struct BeatSteer<'a> {
     states: Vec<RemiState>,
     cursors: Vec<Cursor>,
     releases: Vec<Vec<(f64, u8)>>,
+    /// Note-On ids outside the primer's key, lowered by `req.key_guide`.
+    out_of_key: Vec<u32>,
     on_event: &'a mut dyn FnMut(usize, GenEvent),
 }
 
@@ -386,6 +418,7 @@ impl<'a> BeatSteer<'a> {
             states: vec![state; n],
             cursors: vec![cursor; n],
             releases: vec![Vec::new(); n],
+            out_of_key: out_of_key(prompt.key),
             on_event,
         }
     }
@@ -418,6 +451,14 @@ impl<'a> BeatSteer<'a> {
 }
 
 impl Steer for BeatSteer<'_> {
+    fn adjust(&mut self, _: usize, logits: &mut [f32]) {
+        if self.req.key_guide > 0.0 {
+            for &id in &self.out_of_key {
+                logits[id as usize] -= self.req.key_guide;
+            }
+        }
+    }
+
     fn allowed(&mut self, i: usize) -> Option<Vec<bool>> {
         let mut ok = self.states[i].allowed(false);
         let melody = Part::Melody.velocity(1)..=Part::Melody.duration(remi::MAX_DURATION);
@@ -554,6 +595,7 @@ mod tests {
             primer_seconds: 20.0,
             only_new: false,
             cancel: None,
+            key_guide: 0.0,
         }
     }
 
@@ -649,6 +691,29 @@ mod tests {
         let p = prompt_from(&primer, &place, 2.0, &m, &mut notes).unwrap();
         assert_eq!(p.first_bar, 1);
         assert_eq!(p.ids[0], remi::BAR);
+    }
+
+    #[test]
+    fn key_guidance_keeps_new_notes_in_the_primer_key() {
+        let (_vm, m) = tiny();
+        let primer = waltz();
+        let scale = primer_key(&primer).unwrap().scale();
+        let outside = |g: f32| {
+            let mut req = request(12.0, 7);
+            req.only_new = true;
+            req.key_guide = g;
+            let out = run(&m, Some(&primer), &req, &mut |_, _| {}).unwrap();
+            let notes: Vec<_> = out.scores.iter().flat_map(|s| &s.notes).collect();
+            assert!(notes.len() > 20);
+            let off = notes.iter().filter(|n| !scale[usize::from(n.pitch % 12)]);
+            off.count() as f64 / notes.len() as f64
+        };
+        // Untrained, the model writes any pitch; 10 nats make an out-of-key note ~20 000× rarer.
+        assert!(outside(0.0) > 0.2);
+        assert_eq!(outside(10.0), 0.0);
+        let mut req = request(1.0, 1);
+        req.key_guide = f32::NAN;
+        assert!(run(&m, Some(&primer), &req, &mut |_, _| {}).is_err());
     }
 
     #[test]

@@ -12,6 +12,8 @@ pub trait Steer {
     fn allowed(&mut self, i: usize) -> Option<Vec<bool>>;
     /// Sample `i` drew `id`; returns false once that sample is complete.
     fn accept(&mut self, i: usize, id: u32) -> bool;
+    /// Adjusts sample `i`'s next-token logits before sampling (e.g. key guidance); none by default.
+    fn adjust(&mut self, _i: usize, _logits: &mut [f32]) {}
 }
 
 /// The simplest steering: one fixed mask for every step (or none), every token reported to
@@ -84,15 +86,16 @@ pub fn generate(
         if !live.iter().any(|&l| l) {
             break;
         }
-        let rows = last_rows(&logits).map_err(Error::tensor)?;
+        let mut rows = last_rows(&logits).map_err(Error::tensor)?;
         let mut next = Vec::with_capacity(seqs.len());
-        for (i, (row, seq)) in rows.iter().zip(&mut seqs).enumerate() {
+        for (i, (row, seq)) in rows.iter_mut().zip(&mut seqs).enumerate() {
             if !live[i] {
                 // A finished sample still needs an input to keep the batch square.
                 next.push(*seq.last().unwrap_or(&0));
                 continue;
             }
             let allowed = steer.allowed(i);
+            steer.adjust(i, row);
             let id = sampler.sample(row, allowed.as_deref());
             seq.push(id);
             live[i] = steer.accept(i, id);
@@ -125,9 +128,10 @@ pub fn generate_uncached(
         let input = Tensor::from_vec(window.to_vec(), (1, window.len()), model.device())
             .map_err(Error::tensor)?;
         let logits = model.forward(&input, None, false).map_err(Error::tensor)?;
-        let row = &last_rows(&logits).map_err(Error::tensor)?[0];
+        let mut row = last_rows(&logits).map_err(Error::tensor)?.remove(0);
         let allowed = steer.allowed(0);
-        let id = sampler.sample(row, allowed.as_deref());
+        steer.adjust(0, &mut row);
+        let id = sampler.sample(&row, allowed.as_deref());
         seq.push(id);
         if !steer.accept(0, id) {
             break;

@@ -27,6 +27,8 @@ pub struct ReportRequest {
     pub sampler: SamplerConfig,
     /// Measure only the first this many validation songs.
     pub songs: Option<usize>,
+    /// Key guidance for beat-aware models (as `Request::key_guide`).
+    pub key_guide: f32,
 }
 
 impl Default for ReportRequest {
@@ -37,6 +39,7 @@ impl Default for ReportRequest {
             loop_seconds: 10.0,
             sampler: SamplerConfig::default(),
             songs: None,
+            key_guide: 0.0,
         }
     }
 }
@@ -262,6 +265,7 @@ fn continue_song(
         primer_seconds: req.primer_seconds,
         only_new: true,
         cancel: None,
+        key_guide: req.key_guide,
     };
     let out = if model.config().vocab == VocabKind::Remi {
         let place = Placement {

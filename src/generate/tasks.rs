@@ -39,6 +39,25 @@ pub struct Request {
     pub only_new: bool,
     /// Set from another thread (or a signal handler) to stop early: the result is `Error::Cancelled`.
     pub cancel: Option<Arc<AtomicBool>>,
+    /// Beat-aware models: key guidance, in nats taken off the logit of every note outside the
+    /// primer's key (Krumhansl–Kessler) before sampling; 0 turns it off.
+    pub key_guide: f32,
+}
+
+/// The key guidance `continue` uses unless told otherwise (measured in the pop909-beat card).
+pub const DEFAULT_KEY_GUIDE: f32 = 1.0;
+
+/// The nucleus `continue` samples beat-aware models with unless told otherwise (measured in the
+/// pop909-beat card; the whole distribution writes stray notes from its long tail).
+pub const DEFAULT_BEAT_TOP_P: f32 = 0.9;
+
+/// Checks a key guidance strength: finite, 0–10 nats.
+pub fn validate_key_guide(g: f32) -> Result<()> {
+    if g.is_finite() && (0.0..=10.0).contains(&g) {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!("--key-guide {g} must be 0–10")))
+    }
 }
 
 impl Request {

@@ -33,6 +33,21 @@ impl Key {
         let mode = if self.minor { "minor" } else { "major" };
         format!("{} {mode}", NAMES[usize::from(self.tonic % 12)])
     }
+
+    /// The pitch classes (0 = C) that belong to the key: the major scale, or for a minor key the
+    /// natural minor scale with the harmonic minor's raised seventh (the leading tone).
+    pub fn scale(&self) -> [bool; 12] {
+        let steps: &[u8] = if self.minor {
+            &[0, 2, 3, 5, 7, 8, 10, 11]
+        } else {
+            &[0, 2, 4, 5, 7, 9, 11]
+        };
+        let mut scale = [false; 12];
+        for s in steps {
+            scale[usize::from((self.tonic + s) % 12)] = true;
+        }
+        scale
+    }
 }
 
 /// How two keys relate.
@@ -159,6 +174,19 @@ mod tests {
         tonic: 9,
         minor: true,
     };
+
+    #[test]
+    fn scales_hold_the_diatonic_notes() {
+        let pcs = |k: Key| (0..12).filter(|&p| k.scale()[p]).collect::<Vec<_>>();
+        assert_eq!(pcs(C_MAJOR), [0, 2, 4, 5, 7, 9, 11]);
+        // A natural minor and the leading tone G#.
+        assert_eq!(pcs(A_MINOR), [0, 2, 4, 5, 7, 8, 9, 11]);
+        let e_flat = Key {
+            tonic: 3,
+            minor: false,
+        };
+        assert_eq!(pcs(e_flat), [0, 2, 3, 5, 7, 8, 10]);
+    }
 
     #[test]
     fn c_major_scale_is_c_major() {

@@ -13,4 +13,4 @@ pub use score::{
     TrackRole,
 };
 pub use sustain::apply_sustain;
-pub use write::{to_bytes, write_file};
+pub use write::{to_bytes, write_file, write_files};

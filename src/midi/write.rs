@@ -18,6 +18,14 @@ pub fn write_file(score: &Score, path: &Path) -> Result<()> {
     })
 }
 
+/// Writes `scores[i]` to `paths[i]`, all or none (see [`crate::atomic_file::write_all_atomic`]).
+pub fn write_files(scores: &[Score], paths: &[std::path::PathBuf]) -> Result<()> {
+    let bytes: Vec<Vec<u8>> = scores.iter().map(to_bytes).collect::<Result<_>>()?;
+    crate::atomic_file::write_all_atomic(paths, |i, w| {
+        w.write_all(&bytes[i]).map_err(|e| Error::io(&paths[i], e))
+    })
+}
+
 /// Serialises `score` as a format-1 SMF: a conductor track (tempo, time signatures), then one track per
 /// score track with its name, program changes, notes, sustain pedal and controls.
 pub fn to_bytes(score: &Score) -> Result<Vec<u8>> {

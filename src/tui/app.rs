@@ -135,7 +135,7 @@ impl Default for Params {
             model: 0,
             temperature: 1.0,
             top_k: 0,
-            top_p: 0.95,
+            top_p: crate::generate::tasks::DEFAULT_BEAT_TOP_P,
             seconds: 20.0,
             seed: 1,
         }

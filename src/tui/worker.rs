@@ -2,10 +2,10 @@
 //! they come. `run_job` is plain blocking code: the runtime calls it on a worker thread, tests inline.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use crate::audio::{render, soundfont, write_wav, RenderOptions};
+use crate::audio::{render_wav, soundfont, RenderOptions};
 use crate::generate::tasks::{self, GenEvent, Length, Request};
 use crate::generate::SamplerConfig;
 use crate::midi::Score;
@@ -113,6 +113,7 @@ fn generate(
         primer_seconds: 20.0,
         only_new: false,
         cancel: Some(cancel),
+        key_guide: crate::generate::tasks::DEFAULT_KEY_GUIDE,
     };
     let primer = spec.primer.as_ref();
     let mut tokens = 0usize;
@@ -202,7 +203,7 @@ fn accompany_job(
 
 fn render_job(
     spec: &JobSpec,
-    cancel: &AtomicBool,
+    _cancel: &AtomicBool,
     send: &mut dyn FnMut(JobMsg),
 ) -> crate::Result<JobResult> {
     let (Some(score), Some(path)) = (spec.primer.as_ref(), spec.wav_path.as_ref()) else {
@@ -212,19 +213,17 @@ fn render_job(
     };
     crate::atomic_file::check_writable(path)?;
     let sf = soundfont::load(None)?;
-    let audio = render(score, &sf, &RenderOptions::default(), &mut |f| {
+    let opts = RenderOptions::default();
+    let (seconds, _) = render_wav(score, &sf, &opts, path, &mut |f| {
         send(JobMsg::Progress(format!(
             "rendering {} … {:.0} %",
             path.display(),
             f * 100.0
         )))
     })?;
-    if cancel.load(Ordering::Acquire) {
-        return Err(crate::Error::Cancelled);
-    }
-    write_wav(&audio, path)?;
+    // Streamed to disk: a render is short next to generation and finishes once started.
     Ok(JobResult::Rendered {
         path: path.clone(),
-        seconds: audio.seconds(),
+        seconds,
     })
 }
