@@ -63,6 +63,21 @@ impl Error {
 /// The library's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Where warnings about accepted but odd input go (set once by the program; none: dropped).
+static WARNING_SINK: std::sync::OnceLock<fn(&str)> = std::sync::OnceLock::new();
+
+/// Sends warnings to `sink` from now on (the CLI prints them on stderr; the TUI keeps none).
+pub fn set_warning_sink(sink: fn(&str)) {
+    let _ = WARNING_SINK.set(sink);
+}
+
+/// A warning about input that was accepted with a fix, e.g. padding after a MIDI file's last chunk.
+pub fn warn(msg: &str) {
+    if let Some(sink) = WARNING_SINK.get() {
+        sink(&printable(msg));
+    }
+}
+
 /// `msg` with every control character escaped (`\u{1b}`), so that bytes from a hostile file
 /// cannot move the cursor or reach the terminal as escape sequences; newlines become spaces.
 pub fn printable(msg: &str) -> String {

@@ -487,6 +487,7 @@ use reprise::error::printable;
 
 fn main() -> ExitCode {
     reprise::guard::install_hook();
+    reprise::error::set_warning_sink(|m| eprintln!("warning: {m}"));
     let cli = Cli::parse();
     let command = match cli.command {
         Some(c) => c,
@@ -684,6 +685,11 @@ fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
             theme_every,
             guidance,
         } => {
+            if !(0.0..=1.0).contains(&threshold) {
+                anyhow::bail!(reprise::Error::Invalid(format!(
+                    "--threshold {threshold} must be in [0, 1]"
+                )));
+            }
             let sampler = || -> anyhow::Result<reprise::generate::SamplerConfig> {
                 let s = reprise::generate::SamplerConfig {
                     temperature,
@@ -925,9 +931,9 @@ fn clone_timbre_cmd(
     quiet: bool,
 ) -> anyhow::Result<()> {
     use reprise::synth::{clone, render};
-    if steps == 0 || !(lr > 0.0 && lr < 10.0) {
+    if !((1..=MAX_STEPS).contains(&steps) && lr > 0.0 && lr < 10.0) {
         anyhow::bail!(reprise::Error::Invalid(format!(
-            "--steps {steps} must be > 0 and --lr {lr} in (0, 10)"
+            "--steps {steps} must be 1–{MAX_STEPS} and --lr {lr} in (0, 10)"
         )));
     }
     if let Some(parent) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -1863,6 +1869,9 @@ fn default_model(primer: Option<&Score>) -> &'static str {
     }
 }
 
+/// The most tokens (`generate --steps`) or Adam steps (`clone-timbre --steps`) one command takes.
+const MAX_STEPS: usize = 100_000;
+
 struct PrimerArgs<'a> {
     path: &'a Path,
     score: &'a Score,
@@ -1889,6 +1898,11 @@ fn generate_cmd(primer: Option<PrimerArgs>, bpm: f64, gen: &GenArgs) -> anyhow::
     sampler.validate()?;
     reprise::generate::tasks::validate_key_guide(gen.key_guide)?;
     let length = match (gen.steps, gen.seconds) {
+        (Some(n), _) if !(1..=MAX_STEPS).contains(&n) => {
+            anyhow::bail!(reprise::Error::Invalid(format!(
+                "--steps {n} must be 1–{MAX_STEPS}"
+            )))
+        }
         (Some(n), _) => Length::Tokens(n),
         (None, s) => Length::Seconds(s.unwrap_or(20.0)),
     };

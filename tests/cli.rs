@@ -607,3 +607,111 @@ fn a_23_hour_midi_is_refused_before_rendering() {
     assert_bad_input(&out, "23.0 h", "at most 4 GiB");
     assert_eq!(f.listing(), ["long.mid"]);
 }
+
+#[test]
+fn padding_after_the_last_chunk_is_accepted_with_a_warning() {
+    let f = Fixture::new();
+    let clean = smf(0, 1, 96, &[mtrk(&NOTES)]);
+    let plain = reprise(&["info", &f.file("clean.mid", &clean)]);
+    assert_eq!(plain.status.code(), Some(0));
+    for pad in 1..=7 {
+        let mut bytes = clean.clone();
+        bytes.extend(std::iter::repeat_n(0u8, pad));
+        let p = f.file("padded.mid", &bytes);
+        let out = reprise(&["info", &p]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        assert!(
+            stderr.starts_with("warning: ") && stderr.contains(&format!("{pad} stray bytes")),
+            "{stderr}"
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout).replace("padded.mid", "clean.mid");
+        assert_eq!(stdout, String::from_utf8_lossy(&plain.stdout));
+    }
+    // Eight bytes are a chunk header and must fit.
+    let mut bytes = clean.clone();
+    bytes.extend(b"MTrk\0\0\0\x09");
+    assert_bad_input(
+        &reprise(&["info", &f.file("more.mid", &bytes)]),
+        "more.mid",
+        "truncated",
+    );
+}
+
+#[test]
+fn out_of_range_numbers_are_refused_in_one_line() {
+    let f = Fixture::new();
+    let out = f.path("o.mid");
+    let out = out.to_str().unwrap();
+    let bach = sample("bach-chorale.mid");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["generate", "--steps", "0", "-o", out], "--steps 0"),
+        (
+            vec!["generate", "--steps", "100000000", "-o", out],
+            "--steps 100000000",
+        ),
+        (
+            vec!["continue", &bach, "--key-guide", "nan", "-o", out],
+            "--key-guide NaN",
+        ),
+        (
+            vec![
+                "train",
+                "--config",
+                "configs/jsb-chorales.json",
+                "--data",
+                "x",
+                "--out",
+                out,
+                "--max-minutes",
+                "nan",
+            ],
+            "--max-minutes NaN",
+        ),
+        (
+            vec![
+                "train",
+                "--config",
+                "configs/jsb-chorales.json",
+                "--data",
+                "x",
+                "--out",
+                out,
+                "--max-minutes=-1",
+            ],
+            "--max-minutes -1",
+        ),
+        (
+            vec!["theme", &bach, "--report", &bach, "--threshold", "nan"],
+            "--threshold NaN",
+        ),
+    ];
+    for (args, msg) in cases {
+        let o = reprise(&args);
+        assert_bad_input(&o, msg, "must be");
+    }
+    assert!(!Path::new(out).exists());
+}
+
+#[test]
+fn chord_files_with_impossible_times_are_refused() {
+    let f = Fixture::new();
+    let melody = sample("piano-phrase.mid");
+    for (name, text) in [
+        ("nan.txt", "nan 2.0 C:maj\n"),
+        ("neg.txt", "-1.0 2.0 C:maj\n"),
+        ("back.txt", "3.0 2.0 C:maj\n"),
+    ] {
+        let chords = f.file(name, text.as_bytes());
+        let out = f.path("acc.mid");
+        let o = reprise(&[
+            "accompany",
+            &melody,
+            "--chords",
+            &chords,
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        assert_bad_input(&o, name, "line 1: times must be");
+    }
+}

@@ -222,3 +222,66 @@ fn longer_context_keeps_the_function() {
         .unwrap();
     assert_eq!(d, 0.0);
 }
+
+/// The issue-19 training reproducers: one seed gives one run; a resumed run's log has no repeated
+/// steps; a checkpoint with a NaN is refused; an empty split is refused rather than looped over.
+#[test]
+fn runs_are_reproducible_and_bad_states_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data(tmp.path());
+    let opts = |total, out: &Path, resume| TrainOptions {
+        config: config(total),
+        data: data.clone(),
+        out: out.to_path_buf(),
+        resume,
+        max_minutes: None,
+        init: None,
+    };
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let mut first = Vec::new();
+    for dir in [&a, &b] {
+        let mut loss = None;
+        train(&opts(3, dir, false), &mut |s| {
+            if s.step == 1 && s.loss.is_finite() {
+                loss = Some(s.loss);
+            }
+        })
+        .unwrap();
+        first.push(loss.unwrap());
+    }
+    assert_eq!(first[0], first[1], "step-1 loss of two runs with one seed");
+    assert_eq!(max_param_diff(&a, &b), 0.0);
+    // A run killed at step 5 with its checkpoint at 3: the log's rows 4 and 5 are run again.
+    let log = a.join("log.csv");
+    let mut text = std::fs::read_to_string(&log).unwrap();
+    text.push_str("4,0,1e-2,9.9,1,,1.0\n5,0,1e-2,9.9,1,,1.0\n");
+    std::fs::write(&log, text).unwrap();
+    train(&opts(6, &a, true), &mut |_| {}).unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
+    for step in ["4,", "5,"] {
+        assert_eq!(
+            text.lines().filter(|l| l.starts_with(step)).count(),
+            1,
+            "{text}"
+        );
+    }
+    assert!(!text.contains("9.9"), "{text}");
+    // A NaN in the checkpoint (its last value) is refused on resume; the file is kept as it was.
+    let ckpt = b.join("checkpoint.safetensors");
+    let mut bytes = std::fs::read(&ckpt).unwrap();
+    let n = bytes.len();
+    bytes[n - 4..].copy_from_slice(&f32::NAN.to_le_bytes());
+    std::fs::write(&ckpt, &bytes).unwrap();
+    let err = train(&opts(6, &b, true), &mut |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("non-finite"), "{err}");
+    assert_eq!(std::fs::read(&ckpt).unwrap(), bytes);
+    // An empty training split.
+    let empty = tmp.path().join("empty.json");
+    std::fs::write(&empty, r#"{"train": [], "valid": [[[60, 55, 52, 48]]]}"#).unwrap();
+    let mut o = opts(3, &tmp.path().join("c"), false);
+    o.data = empty;
+    let err = train(&o, &mut |_| {}).unwrap_err().to_string();
+    assert!(err.contains("no piece"), "{err}");
+}

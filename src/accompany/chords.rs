@@ -247,6 +247,15 @@ pub fn read_chords(path: &Path) -> Result<Vec<ChordSpan>> {
             start.parse::<f64>().map_err(|_| bad())?,
             end.parse::<f64>().map_err(|_| bad())?,
         );
+        if !(start.is_finite() && end.is_finite() && start >= 0.0 && end >= start) {
+            return Err(Error::bad_file(
+                path,
+                format!(
+                    "line {}: times must be seconds with 0 <= start <= end (got {start} {end})",
+                    i + 1
+                ),
+            ));
+        }
         if let (Some(pitch_classes), Some(root)) = (chord_pitch_classes(label), chord_root(label)) {
             chords.push(ChordSpan {
                 start,

@@ -29,27 +29,35 @@ pub fn read_file(path: &Path) -> Result<Score> {
 /// Parses SMF bytes; `origin` names the source in error messages.
 pub fn parse(bytes: &[u8], origin: &Path) -> Result<Score> {
     let bad = |msg: String| Error::bad_file(origin, msg);
-    let patched = check_chunks(bytes).map_err(bad)?;
+    let patched = check_chunks(bytes, origin).map_err(bad)?;
     let smf = Smf::parse(patched.as_deref().unwrap_or(bytes))
         .map_err(|e| bad(format!("malformed MIDI: {e}")))?;
     convert(&smf).map_err(bad)
 }
 
 /// Walks the chunk structure: the header must come first and every chunk must fit in the file.
-/// Returns patched bytes when the header's track count disagrees with the chunks found.
-fn check_chunks(bytes: &[u8]) -> Result<Option<Vec<u8>>, String> {
+/// Returns patched bytes when the header's track count disagrees with the chunks found, or when
+/// fewer than 8 bytes (too few for a chunk) follow the last chunk: that padding is dropped with a
+/// warning, as other readers do.
+fn check_chunks(bytes: &[u8], origin: &Path) -> Result<Option<Vec<u8>>, String> {
     if bytes.len() < 14 || &bytes[0..4] != b"MThd" {
         return Err("not a Standard MIDI File (no MThd header)".into());
     }
     let mut pos = 0usize;
     let mut tracks = 0usize;
     let mut index = 0usize;
+    let mut padding = 0;
     while pos < bytes.len() {
         if bytes.len() - pos < 8 {
-            return Err(format!(
-                "truncated file: {} stray bytes at offset {pos}",
-                bytes.len() - pos
-            ));
+            if index < 2 {
+                return Err(format!(
+                    "truncated file: {} stray bytes at offset {pos}",
+                    bytes.len() - pos
+                ));
+            }
+            // Padding after the last chunk (some writers align files): other readers ignore it.
+            padding = bytes.len() - pos;
+            break;
         }
         let id = &bytes[pos..pos + 4];
         let len = u32::from_be_bytes([
@@ -72,10 +80,19 @@ fn check_chunks(bytes: &[u8]) -> Result<Option<Vec<u8>>, String> {
         index += 1;
     }
     let declared = u16::from_be_bytes([bytes[10], bytes[11]]) as usize;
-    if declared == tracks || tracks > u16::MAX as usize {
+    if padding == 0 && (declared == tracks || tracks > u16::MAX as usize) {
         return Ok(None);
     }
-    let mut patched = bytes.to_vec();
+    let mut patched = bytes[..pos].to_vec();
+    if padding > 0 {
+        crate::error::warn(&format!(
+            "{}: {padding} stray bytes after the last chunk ignored (offset {pos})",
+            origin.display()
+        ));
+    }
+    if tracks > u16::MAX as usize {
+        return Ok(Some(patched));
+    }
     patched[10..12].copy_from_slice(&(tracks as u16).to_be_bytes());
     Ok(Some(patched))
 }

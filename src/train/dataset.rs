@@ -33,6 +33,17 @@ impl Sequences {
 
 /// Loads one split of a data set for a vocabulary: for the grid, the Coconet JSON file.
 pub fn load_split(kind: VocabKind, path: &Path, split: &str) -> Result<Sequences> {
+    let seqs = load_any_split(kind, path, split)?;
+    if seqs.seqs.iter().all(|s| s.len() < 2) {
+        return Err(Error::bad_file(
+            path,
+            format!("the {split} split holds no piece to learn from or score"),
+        ));
+    }
+    Ok(seqs)
+}
+
+fn load_any_split(kind: VocabKind, path: &Path, split: &str) -> Result<Sequences> {
     match kind {
         VocabKind::Grid => {
             let data = JsbData::load(path)?;

@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
-use candle_nn::{VarBuilder, VarMap};
+use candle_nn::VarMap;
 use rand::seq::SliceRandom;
 use rand::Rng;
 
@@ -192,7 +192,7 @@ impl HarmonyJob {
         valid: Vec<TaggedSong>,
     ) -> Result<Self> {
         let varmap = VarMap::new();
-        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+        let vb = super::seeded::var_builder(&varmap, cfg.seed, DType::F32, &Device::Cpu);
         let tagger = ChordTagger::new(model_cfg, vb).map_err(Error::tensor)?;
         Ok(HarmonyJob {
             cfg: cfg.clone(),

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
-use candle_nn::{VarBuilder, VarMap};
+use candle_nn::VarMap;
 
 use super::dataset::{self, make_batch, Sequences};
 use super::run::Job;
@@ -37,9 +37,8 @@ impl LmJob {
         let train = dataset::load_split(model_cfg.vocab, &opts.data, "train")?;
         let valid = dataset::load_split(model_cfg.vocab, &opts.data, "valid")?;
         super::write_data_stats(&opts.out.join("data.json"), &train, &valid)?;
-        let _ = device.set_seed(cfg.seed); // not supported by every backend
         let varmap = VarMap::new();
-        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
+        let vb = super::seeded::var_builder(&varmap, cfg.seed, DType::F32, &device);
         let model = MusicTransformer::new(model_cfg, vb).map_err(Error::tensor)?;
         if let (false, Some(dir)) = (opts.resume, &opts.init) {
             init_from(&varmap, model_cfg, dir, &device)?;

@@ -8,6 +8,7 @@ pub mod lm;
 pub mod optim;
 pub mod plot;
 mod run;
+pub mod seeded;
 pub mod synth;
 pub mod theme;
 
@@ -153,8 +154,12 @@ impl TrainConfig {
             return bad("region_weight must be > 0");
         }
         let lr_ok = self.lr > 0.0 && self.lr < 1.0;
-        if !lr_ok || !(0.0..=1.0).contains(&self.min_lr_ratio) || self.clip_norm <= 0.0 {
+        let clip_ok = self.clip_norm > 0.0 && self.clip_norm.is_finite();
+        if !lr_ok || !(0.0..=1.0).contains(&self.min_lr_ratio) || !clip_ok {
             return bad("lr must be in (0, 1), min_lr_ratio in [0, 1], clip_norm > 0");
+        }
+        if !(0.0..1.0).contains(&self.weight_decay) {
+            return bad("weight_decay must be in [0, 1)");
         }
         Ok(())
     }
@@ -237,6 +242,10 @@ pub(crate) const CHECKPOINT: &str = "checkpoint.safetensors";
 /// Trains; returns the final state. `on_step` is called after every optimiser step.
 pub fn train(opts: &TrainOptions, on_step: &mut dyn FnMut(&StepInfo)) -> Result<RunState> {
     let cfg = &opts.config;
+    cfg.validate()?;
+    if let Some(m) = opts.max_minutes.filter(|m| !(m.is_finite() && *m > 0.0)) {
+        return Err(Error::Invalid(format!("--max-minutes {m} must be > 0")));
+    }
     std::fs::create_dir_all(&opts.out).map_err(|e| Error::io(&opts.out, e))?;
     if !opts.resume && opts.out.join(CHECKPOINT).exists() {
         return Err(Error::bad_file(
@@ -473,11 +482,16 @@ pub fn resize_relative(er: &Tensor, max_len: usize) -> candle_core::Result<Tenso
     }
 }
 
+/// Writes `tensors` (all-or-nothing); refuses to write a non-finite value, so a run that diverged
+/// never replaces its last good checkpoint or model.
 pub(crate) fn save_tensors(
     path: &Path,
     tensors: &HashMap<String, Tensor>,
     meta: Option<HashMap<String, String>>,
 ) -> Result<()> {
+    for (name, t) in tensors {
+        crate::model::weights::check_finite(t, name, path)?;
+    }
     let bytes = safetensors::serialize(tensors.iter().map(|(k, v)| (k.clone(), v.clone())), meta)
         .map_err(|e| Error::Internal(format!("safetensors: {e}")))?;
     crate::atomic_file::write_atomic(path, |w| {
@@ -518,7 +532,24 @@ pub(crate) struct CsvLog {
 }
 
 impl CsvLog {
-    pub(crate) fn open(path: &Path, append: bool) -> Result<Self> {
+    /// Opens the log: a new one, or (resuming at `resumed_at` steps) the run's log cut back to the
+    /// rows up to that step, since the steps after the checkpoint will be run again.
+    pub(crate) fn open(path: &Path, resumed_at: Option<usize>) -> Result<Self> {
+        let append = resumed_at.is_some();
+        let mut kept = String::new();
+        if let Some(at) = resumed_at {
+            let text = crate::input::read_text(path, "training log").unwrap_or_default();
+            for line in text.lines() {
+                let step = line.split(',').next().and_then(|s| s.parse::<usize>().ok());
+                if step.is_none_or(|s| s <= at) {
+                    kept.push_str(line);
+                    kept.push('\n');
+                }
+            }
+            crate::atomic_file::write_atomic(path, |w| {
+                w.write_all(kept.as_bytes()).map_err(|e| Error::io(path, e))
+            })?;
+        }
         let mut log = CsvLog {
             file: open_log(path, append)?,
             path: path.to_path_buf(),
@@ -526,8 +557,7 @@ impl CsvLog {
             valid: Vec::new(),
         };
         if append {
-            let text = std::fs::read_to_string(path).unwrap_or_default();
-            for line in text.lines().skip(1) {
+            for line in kept.lines().skip(1) {
                 let f: Vec<&str> = line.split(',').collect();
                 let (Some(step), Some(loss), Some(valid)) = (f.first(), f.get(3), f.get(5)) else {
                     continue;

@@ -30,17 +30,19 @@ pub(crate) trait Job {
 }
 
 /// Backward, global-norm clipping to `clip`, one AdamW update at `lr`; returns the loss value.
-pub(crate) fn optimise(
-    opt: &mut AdamW,
-    loss: &Tensor,
-    lr: f64,
-    clip: f64,
-) -> candle_core::Result<f64> {
-    let grads = loss.backward()?;
-    let norm = opt.grad_norm(&grads)?;
+/// A non-finite loss or gradient norm is an error and leaves the weights untouched.
+pub(crate) fn optimise(opt: &mut AdamW, loss: &Tensor, lr: f64, clip: f64) -> Result<f64> {
+    let value = loss.to_scalar::<f32>().map_err(Error::tensor)? as f64;
+    let grads = loss.backward().map_err(Error::tensor)?;
+    let norm = opt.grad_norm(&grads).map_err(Error::tensor)?;
+    if !(value.is_finite() && norm.is_finite()) {
+        return Err(Error::Invalid(format!(
+            "the loss went non-finite (loss {value}, gradient norm {norm})"
+        )));
+    }
     let scale = if norm > clip { clip / norm } else { 1.0 };
-    opt.update(&grads, lr, scale)?;
-    loss.to_scalar::<f32>().map(|x| x as f64)
+    opt.update(&grads, lr, scale).map_err(Error::tensor)?;
+    Ok(value)
 }
 
 /// Runs `job` to `total_steps` (or `--max-minutes`), resuming from the run directory's checkpoint
@@ -67,7 +69,8 @@ pub(crate) fn run(
     if opts.resume {
         state = load_checkpoint(&ckpt_path, &mut opt, &candle_core::Device::Cpu)?;
     }
-    let mut log = CsvLog::open(&opts.out.join("log.csv"), opts.resume)?;
+    let resumed_at = opts.resume.then_some(state.step);
+    let mut log = CsvLog::open(&opts.out.join("log.csv"), resumed_at)?;
     let model_dir = opts.out.join("model");
     let validate = |job: &dyn Job,
                     state: &mut RunState,
@@ -97,13 +100,25 @@ pub(crate) fn run(
     let mut tokens_per_s = 0.0;
     'epochs: while state.step < cfg.total_steps {
         let batches = job.start_epoch(state.epoch)?;
+        if batches == 0 {
+            return Err(Error::Invalid(format!(
+                "{}: the training split gives no batch (no piece long enough, or none at all)",
+                opts.data.display()
+            )));
+        }
         while state.batch_in_epoch < batches {
             if state.step >= cfg.total_steps {
                 break 'epochs;
             }
             let lr = cfg.lr_at(state.step);
             let (loss, tokens) = job.loss(state.batch_in_epoch)?;
-            let loss = optimise(&mut opt, &loss, lr, cfg.clip_norm).map_err(Error::tensor)?;
+            let loss = optimise(&mut opt, &loss, lr, cfg.clip_norm).map_err(|e| {
+                Error::Invalid(format!(
+                    "step {}: {e}; stopped, the last checkpoint ({}) is kept",
+                    state.step + 1,
+                    ckpt_path.display()
+                ))
+            })?;
             state.step += 1;
             state.batch_in_epoch += 1;
             state.elapsed_s = start_elapsed + session.elapsed().as_secs_f64();
@@ -150,4 +165,24 @@ pub(crate) fn run(
     save_checkpoint(&ckpt_path, &opt, &state)?;
     log.plot(&opts.out.join("loss.png"))?;
     Ok(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_non_finite_loss_is_an_error_and_leaves_the_weights() {
+        let w = candle_core::Var::new(&[1f32, 2.0], &candle_core::Device::Cpu).unwrap();
+        let vars = HashMap::from([("w".to_string(), w.clone())]);
+        let mut opt = AdamW::new(vars, AdamWParams::default()).unwrap();
+        let nan = Tensor::new(&[f32::NAN, 1.0], &candle_core::Device::Cpu).unwrap();
+        let loss = (w.as_tensor() * nan).unwrap().sum_all().unwrap();
+        let err = optimise(&mut opt, &loss, 0.1, 1.0).unwrap_err().to_string();
+        assert!(err.contains("non-finite"), "{err}");
+        assert_eq!(w.as_tensor().to_vec1::<f32>().unwrap(), [1.0, 2.0]);
+        let loss = w.as_tensor().sqr().unwrap().sum_all().unwrap();
+        assert_eq!(optimise(&mut opt, &loss, 0.1, 1.0).unwrap(), 5.0);
+        assert_ne!(w.as_tensor().to_vec1::<f32>().unwrap(), [1.0, 2.0]);
+    }
 }

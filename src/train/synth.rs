@@ -152,7 +152,7 @@ impl SynthJob {
             ));
         }
         let varmap = VarMap::new();
-        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+        let vb = super::seeded::var_builder(&varmap, cfg.seed, DType::F32, &Device::Cpu);
         let synth = NeuralSynth::new(model_cfg, vb.pp("net")).map_err(Error::tensor)?;
         let timbres = TRAINED
             .iter()

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
-use candle_nn::{VarBuilder, VarMap};
+use candle_nn::VarMap;
 use rand::seq::SliceRandom;
 use rand::Rng;
 use rayon::prelude::*;
@@ -389,7 +389,7 @@ impl ThemeJob {
             &serde_json::json!({ "train": stats(&train), "valid": stats(&valid) }),
         )?;
         let varmap = VarMap::new();
-        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+        let vb = super::seeded::var_builder(&varmap, cfg.seed, DType::F32, &Device::Cpu);
         let model = ThemeTransformer::new(model_cfg, vb).map_err(Error::tensor)?;
         if let (false, Some(dir)) = (opts.resume, &opts.init) {
             init_theme_from(&varmap, model_cfg, dir)?;
