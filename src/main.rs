@@ -1003,6 +1003,17 @@ fn render_neural(
     if score.notes.iter().all(|n| n.is_drum()) {
         return Err(reprise::Error::bad_file(input, "has no pitched notes to render").into());
     }
+    if score.duration() > MAX_NEURAL_SECONDS {
+        return Err(reprise::Error::bad_file(
+            input,
+            format!(
+                "lasts {:.1} h: the neural synth renders in memory, at most {} min (use the SoundFont engine, which streams)",
+                score.duration() / 3600.0,
+                MAX_NEURAL_SECONDS / 60.0
+            ),
+        )
+        .into());
+    }
     let dir = reprise::model::resolve_model_dir(model)?;
     let path = reprise::synth::render::timbre_path(&dir, timbre);
     if !path.is_file() {
@@ -1868,6 +1879,10 @@ fn default_model(primer: Option<&Score>) -> &'static str {
         _ => "jsb-chorales",
     }
 }
+
+/// The longest piece the neural synth renders (in memory: about 350 MB of samples per hour at
+/// 44.1 kHz stereo).
+const MAX_NEURAL_SECONDS: f64 = 3600.0;
 
 /// The most tokens (`generate --steps`) or Adam steps (`clone-timbre --steps`) one command takes.
 const MAX_STEPS: usize = 100_000;

@@ -605,6 +605,9 @@ fn a_23_hour_midi_is_refused_before_rendering() {
     let wav = f.path("long.wav");
     let out = reprise(&["render", "-q", &p, "-o", wav.to_str().unwrap()]);
     assert_bad_input(&out, "23.0 h", "at most 4 GiB");
+    let wav = wav.to_str().unwrap();
+    let out = reprise(&["render", "-q", "--engine", "neural", &p, "-o", wav]);
+    assert_bad_input(&out, "long.mid", "at most 60 min");
     assert_eq!(f.listing(), ["long.mid"]);
 }
 
