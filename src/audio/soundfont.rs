@@ -45,11 +45,39 @@ pub fn parse(bytes: &[u8], origin: &Path) -> Result<Arc<SoundFont>> {
             ));
         }
     }
-    crate::guard::contain(origin, "SoundFont", || {
+    let sf = crate::guard::contain(origin, "SoundFont", || {
         SoundFont::new(&mut Cursor::new(bytes))
-            .map(Arc::new)
             .map_err(|e| Error::bad_file(origin, format!("unreadable SoundFont: {e}")))
-    })
+    })?;
+    check_samples(&sf).map_err(|m| Error::bad_file(origin, m))?;
+    Ok(Arc::new(sf))
+}
+
+/// Checks what rustysynth trusts when it plays a sample: a positive sample rate and start, end and
+/// loop points inside the wave data (a negative rate or a point past the data makes its oscillator
+/// index out of bounds while rendering, found by fuzzing).
+fn check_samples(sf: &SoundFont) -> std::result::Result<(), String> {
+    let len = sf.get_wave_data().len() as i64;
+    for (i, h) in sf.get_sample_headers().iter().enumerate() {
+        let (start, end) = (h.get_start() as i64, h.get_end() as i64);
+        let (loop_start, loop_end) = (h.get_start_loop() as i64, h.get_end_loop() as i64);
+        let inside = |x: i64| (0..=len).contains(&x);
+        let ok = (1..=384_000).contains(&h.get_sample_rate())
+            && inside(start)
+            && inside(end)
+            && start <= end
+            && inside(loop_start)
+            && inside(loop_end)
+            && loop_start <= loop_end;
+        if !ok {
+            return Err(format!(
+                "corrupt SoundFont: sample {i} ({}) has rate {} Hz, start {start}, end {end}, loop {loop_start}–{loop_end} of {len} sample points",
+                crate::error::printable(h.get_name()),
+                h.get_sample_rate()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The major version in the INFO list's `ifil` chunk (2 for SF2, 3 for SF3), if found.
