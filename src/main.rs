@@ -1627,7 +1627,7 @@ fn accompany_cmd(
     let melody = pick_melody(&score, args.track)
         .map_err(|e| reprise::Error::bad_file(melody_file, e.to_string()))?;
     let end = melody.notes.iter().map(|n| n.end).max().unwrap_or(0);
-    let bars = reprise::theme::retrieval::bar_starts(&score, end);
+    let bars = reprise::midi::bar_starts(&score, end);
     let dir = reprise::model::resolve_model_dir(model)?;
     let m =
         reprise::model::theme_transformer::ThemeTransformer::load(&dir, &candle_core::Device::Cpu)?;

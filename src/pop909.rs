@@ -39,8 +39,8 @@ impl Song {
     pub fn bars(&self, score: &Score) -> Vec<u64> {
         let end = score.end_tick();
         match downbeats(&self.midi_path()) {
-            Some(d) => crate::theme::retrieval::bars_from_downbeats(score, &d, end),
-            None => crate::theme::retrieval::bar_starts(score, end),
+            Some(d) => crate::midi::bars_from_downbeats(score, &d, end),
+            None => crate::midi::bar_starts(score, end),
         }
     }
 }

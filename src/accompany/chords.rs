@@ -287,6 +287,16 @@ pub fn chord_tone_seconds(notes: &[(f64, f64, u8)], chords: &[ChordSpan]) -> (f6
     (tones, labelled)
 }
 
+/// The chord of each beat of `bars` from POP909's `chord_midi.txt` in `dir` (the song's).
+pub fn annotated_chords(
+    dir: &Path,
+    score: &crate::midi::Score,
+    bars: &[u64],
+) -> Result<Vec<Option<BeatChord>>> {
+    let spans = read_chords(&dir.join("chord_midi.txt"))?;
+    Ok(beat_chords(&spans, bars, |t| score.tempo_map.seconds(t)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,13 +17,12 @@ use super::chords::BeatChord;
 use super::chords::{beat_spans, chord_tone_seconds, read_chords, ChordSpan};
 use super::generate::{accompany, grid_ticks, harmonize, AccompanyRequest};
 use super::harmony::{agreement, Harmonizer};
+use crate::accompany::chords::annotated_chords;
 use crate::error::{Error, Result};
 use crate::midi::TrackRole;
 use crate::model::theme_transformer::ThemeTransformer;
 use crate::pop909::Song;
 use crate::theme::retrieval::MelodyNote;
-use crate::train::accomp::annotated_chords;
-use crate::train::accomp::track_notes;
 
 /// Onsets this close to a bar start count as aligned, seconds.
 pub const ALIGN_SECONDS: f64 = 0.05;
@@ -241,7 +240,8 @@ pub fn song_fit(model: &ThemeTransformer, song: &Song, req: &ReportRequest) -> R
     let score = song.score()?;
     let chords = read_chords(&song.dir.join("chord_midi.txt"))?;
     let all_bars = song.bars(&score);
-    let melody_all: Vec<MelodyNote> = track_notes(&score, TrackRole::Melody)
+    let melody_all: Vec<MelodyNote> = score
+        .role_notes(TrackRole::Melody)
         .into_iter()
         .map(|(start, end, pitch, velocity)| MelodyNote {
             pitch,
@@ -288,7 +288,8 @@ pub fn song_fit(model: &ThemeTransformer, song: &Song, req: &ReportRequest) -> R
             .map(|(s, e, n)| (secs(s), secs(e.min(to)), n.pitch))
             .collect()
     };
-    let original_notes: Vec<(u64, u64, u8, u8)> = track_notes(&score, TrackRole::Accompaniment)
+    let original_notes: Vec<(u64, u64, u8, u8)> = score
+        .role_notes(TrackRole::Accompaniment)
         .into_iter()
         .filter(|n| inside(n.0))
         .collect();

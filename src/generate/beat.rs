@@ -51,7 +51,7 @@ impl BarGrid {
     pub fn of_score(score: &Score) -> Self {
         let end = score.end_tick();
         let ppq = score.ppq() as u64;
-        BarGrid::new(crate::theme::retrieval::bar_starts(score, end), 4 * ppq)
+        BarGrid::new(crate::midi::bar_starts(score, end), 4 * ppq)
     }
 
     /// Where bar `bar` starts.

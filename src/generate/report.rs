@@ -386,7 +386,7 @@ pub struct Summary {
 /// beats of `4/denominator` quarters, bars from the time signatures.
 pub fn score_grid(score: &Score, until_tick: u64) -> Option<Grid> {
     let end = until_tick.max(score.end_tick()) + 4 * score.ppq() as u64;
-    let bars = crate::theme::retrieval::bar_starts(score, end);
+    let bars = crate::midi::bar_starts(score, end);
     let tempo = &score.tempo_map;
     let mut beats = Vec::new();
     for w in bars.windows(2) {

@@ -7,9 +7,10 @@ use std::sync::Arc;
 use super::guidance::{self, GuidedDecoder, Unconditioned};
 use super::sampler::{Sampler, SamplerConfig};
 use crate::error::{Error, Result};
+use crate::midi::bar_starts;
 use crate::midi::{Score, TrackRole};
 use crate::model::theme_transformer::{ThemeCounter, ThemeTransformer};
-use crate::theme::retrieval::{bar_starts, distance, melody, segments, SEGMENT_BARS};
+use crate::theme::retrieval::{distance, melody, segments, SEGMENT_BARS};
 use crate::tokens::remi::{self, RemiState};
 use crate::tokens::{RemiVocab, Vocab, BOS};
 
@@ -93,7 +94,7 @@ pub fn compose(
     theme_ids.truncate(model.config().max_theme);
     let time_aligned = model.config().time_aligned;
     let encode = |ids: &[u32]| {
-        let positions = crate::train::theme::encoder_positions(ids, time_aligned);
+        let positions = crate::tokens::remi::encoder_positions(ids, time_aligned);
         guidance::encode(model, ids, positions)
     };
     // The unconditioned side hears no theme (encoded only when guidance is on).
@@ -216,7 +217,7 @@ pub fn theme_distances(piece: &Score, theme: &Score, downbeats: Option<&[f64]>) 
     let (pm, _) = melody(piece);
     let p_end = pm.iter().map(|n| n.end).max().unwrap_or(0);
     let p_bars = match downbeats {
-        Some(d) => crate::theme::retrieval::bars_from_downbeats(piece, d, p_end.max(1)),
+        Some(d) => crate::midi::bars_from_downbeats(piece, d, p_end.max(1)),
         None => bar_starts(piece, p_end.max(1)),
     };
     segments(&pm, &p_bars)

@@ -1,5 +1,6 @@
 //! MIDI files in and out, and the `Score` they meet at.
 
+pub mod bars;
 pub mod gm;
 pub mod read;
 pub mod score;
@@ -7,6 +8,7 @@ pub mod summary;
 pub mod sustain;
 pub mod write;
 
+pub use bars::{bar_starts, bars_from_downbeats};
 pub use read::{parse, read_file};
 pub use score::{
     Control, ControlKind, Note, Score, SustainSpan, TempoChange, TempoMap, TimeSignature, Track,

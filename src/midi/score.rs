@@ -120,6 +120,17 @@ impl TempoMap {
             )));
         }
         changes.sort_by_key(|c| c.tick);
+        if changes.first().is_none_or(|c| c.tick != 0) {
+            // The default tempo until the first change (before the repeats are dropped, so a first
+            // change to the default itself is dropped too).
+            changes.insert(
+                0,
+                TempoChange {
+                    tick: 0,
+                    us_per_quarter: DEFAULT_US_PER_QUARTER,
+                },
+            );
+        }
         let mut dedup: Vec<TempoChange> = Vec::with_capacity(changes.len() + 1);
         for c in changes {
             match dedup.last_mut() {
@@ -127,15 +138,6 @@ impl TempoMap {
                 Some(last) if last.us_per_quarter == c.us_per_quarter => {}
                 _ => dedup.push(c),
             }
-        }
-        if dedup.first().is_none_or(|c| c.tick != 0) {
-            dedup.insert(
-                0,
-                TempoChange {
-                    tick: 0,
-                    us_per_quarter: DEFAULT_US_PER_QUARTER,
-                },
-            );
         }
         let mut seconds = Vec::with_capacity(dedup.len());
         let mut acc = 0.0;
@@ -270,6 +272,15 @@ pub struct Score {
 }
 
 impl Score {
+    /// Notes of the tracks with `role` (drums left out), as `(start, end, pitch, velocity)` ticks.
+    pub fn role_notes(&self, role: TrackRole) -> Vec<(u64, u64, u8, u8)> {
+        self.notes
+            .iter()
+            .filter(|n| !n.is_drum() && self.tracks.get(n.track).map(|t| t.role) == Some(role))
+            .map(|n| (n.start_tick, n.end_tick, n.pitch, n.velocity))
+            .collect()
+    }
+
     /// An empty score with one tempo.
     pub fn new(ppq: u16, us_per_quarter: u32) -> Result<Self> {
         Ok(Score {

@@ -6,6 +6,7 @@ pub mod fused;
 pub mod gla;
 pub mod music_transformer;
 pub mod norm;
+pub mod optim;
 pub mod relative_attention;
 pub mod theme_transformer;
 pub mod weights;

@@ -3,6 +3,7 @@
 //! for, and every value must be finite. The error names the file and the tensor.
 
 use std::collections::{BTreeSet, HashMap};
+use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -106,6 +107,23 @@ pub fn check_finite(t: &Tensor, name: &str, path: &Path) -> Result<()> {
             ),
         )),
     }
+}
+
+/// Writes `tensors` (all-or-nothing); refuses to write a non-finite value, so a run that diverged
+/// never replaces its last good checkpoint or model.
+pub fn save_tensors(
+    path: &Path,
+    tensors: &HashMap<String, Tensor>,
+    meta: Option<HashMap<String, String>>,
+) -> Result<()> {
+    for (name, t) in tensors {
+        check_finite(t, name, path)?;
+    }
+    let bytes = safetensors::serialize(tensors.iter().map(|(k, v)| (k.clone(), v.clone())), meta)
+        .map_err(|e| Error::Internal(format!("safetensors: {e}")))?;
+    crate::atomic_file::write_atomic(path, |w| {
+        w.write_all(&bytes).map_err(|e| Error::io(path, e))
+    })
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use super::model::{note_frames, NeuralSynth, Timbre, FEATURES, FRAME_RATE};
 use crate::audio::decode::Recording;
 use crate::error::{Error, Result};
 use crate::midi::Score;
-use crate::train::optim::{AdamW, AdamWParams};
+use crate::model::optim::{AdamW, AdamWParams};
 
 /// Sample rates a recording may have (what resamples to the synth's rate in reasonable time).
 pub const SAMPLE_RATES: std::ops::RangeInclusive<u32> = 4_000..=384_000;
@@ -176,7 +176,7 @@ fn crop_loss(
     let b = offsets.len();
     let n = CROP_FRAMES * HOP;
     // The same noise every time: the loss compares timbres, not noise draws.
-    let noise = crate::train::synth::fixed_noise(b, n, &dev)?;
+    let noise = crate::synth::loss::fixed_noise(b, n, &dev)?;
     let voices = synth.render(x, f0, &noise, &timbre.states(b)?)?; // [B, n]
     let mut mix = Tensor::zeros((1, n), DType::F32, &dev)?;
     for (i, &off) in offsets.iter().enumerate() {

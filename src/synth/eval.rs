@@ -13,7 +13,7 @@ use super::clone::{clone_timbre, FitNote};
 use super::data::{make_notes, render_phrase, Instrument, NoteExample, HELD_OUT, TRAINED};
 use super::model::{NeuralSynth, Timbre, FRAME_RATE};
 use crate::error::Result;
-use crate::train::synth::synth_loss;
+use crate::synth::loss::synth_loss;
 
 /// Seed of the evaluation notes (training used the config's seed and `seed ^ 0xA5A5`).
 const EVAL_SEED: u64 = 0xE7A1;

@@ -304,7 +304,7 @@ impl Timbre {
     pub fn save(&self, path: &std::path::Path) -> Result<()> {
         let tensors: std::collections::HashMap<String, Tensor> =
             self.tensors().into_iter().collect();
-        crate::train::save_tensors(path, &tensors, None)
+        crate::model::weights::save_tensors(path, &tensors, None)
     }
 
     /// The tensors as named for a safetensors file.

@@ -168,7 +168,7 @@ impl Vocab for RemiVocab {
         let end = score.end_tick();
         let bars = match &self.bars {
             Some(b) => b.clone(),
-            None => crate::theme::retrieval::bar_starts(score, end),
+            None => crate::midi::bar_starts(score, end),
         };
         // (bar, position, part, pitch, velocity bin, duration) for every non-drum note.
         let mut events: Vec<(usize, u32, u8, u8, u8, u32)> = Vec::new();
@@ -501,6 +501,15 @@ impl RemiState {
             }
         }
         ok
+    }
+}
+
+/// The encoder's positions of a theme: token indices, or time positions.
+pub fn encoder_positions(theme: &[u32], time_aligned: bool) -> Vec<u32> {
+    if time_aligned {
+        time_positions(theme)
+    } else {
+        (0..theme.len() as u32).collect()
     }
 }
 

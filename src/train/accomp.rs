@@ -11,7 +11,7 @@ use super::theme::{ThemeCorpus, ThemePiece};
 use crate::accompany::bars::{
     bar_tokens, chord_notes, encoder_bar_tokens, melody_window, place, time_positions,
 };
-use crate::accompany::chords::{beat_chords, read_chords, BeatChord};
+use crate::accompany::chords::{annotated_chords, BeatChord};
 use crate::accompany::harmony::HarmonyExample;
 use crate::error::{Error, Result};
 use crate::midi::{Score, TrackRole};
@@ -23,16 +23,6 @@ use crate::tokens::BOS;
 pub const TRAIN_STRIDE_BARS: usize = 4;
 /// Most bars in a window.
 pub const WINDOW_BARS: usize = 12;
-
-/// Notes of the tracks with `role`, as `(start, end, pitch, velocity)` ticks.
-pub fn track_notes(score: &Score, role: TrackRole) -> Vec<(u64, u64, u8, u8)> {
-    score
-        .notes
-        .iter()
-        .filter(|n| !n.is_drum() && score.tracks.get(n.track).map(|t| t.role) == Some(role))
-        .map(|n| (n.start_tick, n.end_tick, n.pitch, n.velocity))
-        .collect()
-}
 
 /// A song's windows: `stride` bars apart, or back to back when `stride` is `None`. Windows without
 /// a piano note are skipped. `chords` (one per beat, empty for none) go to the encoder with the
@@ -46,11 +36,11 @@ pub fn song_windows(
 ) -> Vec<ThemePiece> {
     let n_bars = bars.len().saturating_sub(1);
     let melody = encoder_bar_tokens(
-        &place(track_notes(score, TrackRole::Melody), bars),
+        &place(score.role_notes(TrackRole::Melody), bars),
         &chord_notes(chords),
         n_bars,
     );
-    let piano_notes = place(track_notes(score, TrackRole::Accompaniment), bars);
+    let piano_notes = place(score.role_notes(TrackRole::Accompaniment), bars);
     let piano = bar_tokens(&piano_notes, n_bars, Part::Piano);
     let mut out = Vec::new();
     let mut first = 0;
@@ -99,19 +89,13 @@ pub fn harmony_examples(root: &Path, split: &str) -> Result<Vec<HarmonyExample>>
             let score = song.score()?;
             let bars = song.bars(&score);
             Ok(HarmonyExample {
-                melody: place(track_notes(&score, TrackRole::Melody), &bars),
+                melody: place(score.role_notes(TrackRole::Melody), &bars),
                 chords: annotated_chords(&song.dir, &score, &bars)?,
             })
         })
         .collect::<Vec<Result<_>>>()
         .into_iter()
         .collect()
-}
-
-/// The chord of each beat of `bars` from POP909's `chord_midi.txt` in `dir` (the song's).
-pub fn annotated_chords(dir: &Path, score: &Score, bars: &[u64]) -> Result<Vec<Option<BeatChord>>> {
-    let spans = read_chords(&dir.join("chord_midi.txt"))?;
-    Ok(beat_chords(&spans, bars, |t| score.tempo_map.seconds(t)))
 }
 
 /// The windows of every POP909 song of `split` (bars from `beat_midi.txt`); songs without a MELODY or
@@ -130,7 +114,7 @@ pub fn load_accomp_corpus(root: &Path, split: &str, cfg: &ThemeConfig) -> Result
         .map(|song| {
             let score = song.score()?;
             let bars = song.bars(&score);
-            let has_melody = !track_notes(&score, TrackRole::Melody).is_empty();
+            let has_melody = !score.role_notes(TrackRole::Melody).is_empty();
             let chords = if cfg.chords {
                 annotated_chords(&song.dir, &score, &bars)?
             } else {

@@ -294,7 +294,7 @@ mod tests {
     use crate::accompany::bars::GridNote;
     use crate::accompany::chords::BeatChord;
     use crate::accompany::harmony::N_CLASSES;
-    use crate::train::optim::{AdamW, AdamWParams};
+    use crate::model::optim::{AdamW, AdamWParams};
 
     /// A song in the major key of `key`: one triad per bar from `degrees` (minor on 2, 4 and 9),
     /// its root, third, fifth and third again as the bar's quarter notes (starting on `turn`).

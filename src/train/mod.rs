@@ -5,7 +5,6 @@ pub mod accomp;
 pub mod dataset;
 pub mod harmony;
 pub mod lm;
-pub mod optim;
 pub mod plot;
 mod run;
 pub mod seeded;
@@ -22,12 +21,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::model::chord_tagger::ChordTaggerConfig;
+use crate::model::optim::AdamW;
 use crate::model::theme_transformer::ThemeConfig;
+use crate::model::weights::save_tensors;
 use crate::model::{MusicTransformer, TransformerConfig, VocabKind};
 use crate::synth::model::SynthConfig;
 use crate::tokens::{GridVocab, PerformanceVocab, Vocab};
 use dataset::{eval_windows, make_batch, Sequences};
-use optim::AdamW;
 
 /// The model a run trains: a Theme Transformer (its config has `"architecture": "theme-transformer"`)
 /// or a decoder-only Music Transformer.
@@ -480,23 +480,6 @@ pub fn resize_relative(er: &Tensor, max_len: usize) -> candle_core::Result<Tenso
     } else {
         er.narrow(1, m - max_len, max_len)
     }
-}
-
-/// Writes `tensors` (all-or-nothing); refuses to write a non-finite value, so a run that diverged
-/// never replaces its last good checkpoint or model.
-pub(crate) fn save_tensors(
-    path: &Path,
-    tensors: &HashMap<String, Tensor>,
-    meta: Option<HashMap<String, String>>,
-) -> Result<()> {
-    for (name, t) in tensors {
-        crate::model::weights::check_finite(t, name, path)?;
-    }
-    let bytes = safetensors::serialize(tensors.iter().map(|(k, v)| (k.clone(), v.clone())), meta)
-        .map_err(|e| Error::Internal(format!("safetensors: {e}")))?;
-    crate::atomic_file::write_atomic(path, |w| {
-        w.write_all(&bytes).map_err(|e| Error::io(path, e))
-    })
 }
 
 pub(crate) fn save_checkpoint(path: &Path, opt: &AdamW, state: &RunState) -> Result<()> {

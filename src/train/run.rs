@@ -9,11 +9,11 @@ use std::time::Instant;
 use candle_core::Tensor;
 use candle_nn::VarMap;
 
-use super::optim::{AdamW, AdamWParams};
 use super::{
     load_checkpoint, save_checkpoint, CsvLog, RunState, StepInfo, TrainOptions, CHECKPOINT,
 };
 use crate::error::{Error, Result};
+use crate::model::optim::{AdamW, AdamWParams};
 
 /// A model with its data, as the loop drives it.
 pub(crate) trait Job {

@@ -17,6 +17,7 @@ use crate::accompany::bars::transpose_encoder;
 use crate::error::{Error, Result};
 use crate::model::theme_transformer::{theme_positions, ThemeConfig, ThemeTask, ThemeTransformer};
 use crate::theme::{find_theme, Settings};
+use crate::tokens::remi::encoder_positions;
 use crate::tokens::{RemiVocab, Vocab, BOS, PAD};
 
 /// One song for the theme model.
@@ -43,15 +44,6 @@ pub struct ThemeCorpus {
     pub without_theme: usize,
     /// Seconds of music in the pieces.
     pub seconds: f64,
-}
-
-/// The encoder's positions of a theme: token indices, or time positions.
-pub fn encoder_positions(theme: &[u32], time_aligned: bool) -> Vec<u32> {
-    if time_aligned {
-        crate::tokens::remi::time_positions(theme)
-    } else {
-        (0..theme.len() as u32).collect()
-    }
 }
 
 /// One song as a theme piece (`None` if it has no theme), its themes capped at `max_theme` tokens.

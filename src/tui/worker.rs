@@ -178,7 +178,7 @@ fn accompany_job(
     });
     req.cancel = Some(cancel);
     let end = melody.notes.iter().map(|n| n.end).max().unwrap_or(0);
-    let bars = crate::theme::retrieval::bar_starts(score, end);
+    let bars = crate::midi::bar_starts(score, end);
     let chords = match load_harmonizer(&model, DEFAULT_HARMONIZER)? {
         Some(h) => harmonize(&h, &melody.notes, &bars)?,
         None => Vec::new(),
