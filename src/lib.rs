@@ -17,6 +17,7 @@ pub mod live;
 pub mod metrics;
 pub mod midi;
 pub mod model;
+pub mod ops;
 pub mod pop909;
 pub mod synth;
 pub mod theme;

@@ -1606,11 +1606,10 @@ fn accompany_cmd(
     melody_file: &Path,
     model: &str,
     args: &AccompanyArgs,
-    mut req: reprise::accompany::AccompanyRequest,
+    req: reprise::accompany::AccompanyRequest,
     output: &Path,
 ) -> anyhow::Result<()> {
-    use reprise::accompany::generate::accompanied_score;
-    use reprise::accompany::{accompany, pick_melody};
+    use reprise::ops::accompany::{accompany, Accompany, ChordSource, Progress};
     if !(1..=16).contains(&args.samples) {
         anyhow::bail!(reprise::Error::Invalid(format!(
             "--samples {} must be 1–16",
@@ -1623,79 +1622,56 @@ fn accompany_cmd(
     for p in &outputs {
         reprise::atomic_file::check_output(p, &inputs)?;
     }
-    let score = midi::read_file(melody_file)?;
-    let melody = pick_melody(&score, args.track)
-        .map_err(|e| reprise::Error::bad_file(melody_file, e.to_string()))?;
-    let end = melody.notes.iter().map(|n| n.end).max().unwrap_or(0);
-    let bars = reprise::midi::bar_starts(&score, end);
-    let dir = reprise::model::resolve_model_dir(model)?;
-    let m =
-        reprise::model::theme_transformer::ThemeTransformer::load(&dir, &candle_core::Device::Cpu)?;
-    let chords = melody_chords(&m, &dir, args, &score, &melody, &bars)?;
-    if !args.quiet {
-        eprintln!("{}", melody.description);
-    }
-    let seed = req.sampler.seed;
-    let mut scores = Vec::with_capacity(outputs.len());
-    let mut lines = Vec::with_capacity(outputs.len());
-    for (i, path) in outputs.iter().enumerate() {
-        req.sampler.seed = seed.wrapping_add(i as u64);
-        let bar = progress_bar(args.quiet, "accompanying");
-        let piano = accompany(&m, &melody.notes, &bars, &chords, &req, &mut |done, all| {
-            bar.set_message(format!("accompanying (bar {done} of {all})"));
-        })?;
-        bar.finish_and_clear();
-        let out = accompanied_score(&score, &melody, &piano, &bars)?;
-        lines.push(format!(
-            "wrote {} ({} bars, {} piano notes, {:.1} s, seed {})",
-            path.display(),
-            bars.len() - 1,
-            piano.len(),
-            out.duration(),
-            req.sampler.seed
-        ));
-        scores.push(out);
-    }
-    midi::write_files(&scores, &outputs)?;
-    if !args.quiet {
-        lines.iter().for_each(|l| eprintln!("{l}"));
-    }
-    Ok(())
-}
-
-/// The chords a chord-reading accompaniment model gets: `--chords`, else its harmonizer's; none for
-/// a model that reads none.
-fn melody_chords(
-    m: &reprise::model::theme_transformer::ThemeTransformer,
-    dir: &Path,
-    args: &AccompanyArgs,
-    score: &reprise::midi::Score,
-    melody: &reprise::accompany::PickedMelody,
-    bars: &[u64],
-) -> anyhow::Result<Vec<Option<reprise::accompany::chords::BeatChord>>> {
-    use reprise::accompany::generate::{chords_from_file, harmonize, load_harmonizer};
-    if let Some(file) = &args.chords {
-        if !m.config().chords {
+    let model_dir = reprise::model::resolve_model_dir(model)?;
+    if args.chords.is_some() {
+        let cfg =
+            reprise::model::theme_transformer::ThemeConfig::load(&model_dir.join("config.json"))?;
+        if !cfg.chords {
             anyhow::bail!(reprise::Error::Invalid(format!(
                 "--chords: the model in {} reads no chords",
-                dir.display()
+                model_dir.display()
             )));
         }
-        return Ok(chords_from_file(file, score, bars)?);
     }
-    Ok(match load_harmonizer(m, &args.harmonizer)? {
-        Some(h) => {
-            let chords = harmonize(&h, &melody.notes, bars)?;
-            if !args.quiet {
-                eprintln!(
-                    "chords: the harmonizer's (--chords FILE gives your own)\n{}",
-                    reprise::accompany::chords::chords_line(&chords)
-                );
-            }
-            chords
-        }
-        None => Vec::new(),
-    })
+    let action = Accompany {
+        song: midi::read_file(melody_file)?,
+        origin: melody_file.to_path_buf(),
+        model_dir,
+        track: args.track,
+        chords: match &args.chords {
+            Some(file) => ChordSource::File(file.clone()),
+            None => ChordSource::Harmonizer(args.harmonizer.clone()),
+        },
+        samples: args.samples,
+        request: req,
+    };
+    let bar = progress_bar(args.quiet, "accompanying");
+    let out = accompany(&action, &mut |p| match p {
+        Progress::Melody(_) => {}
+        Progress::Bar { sample, done, all } => bar.set_message(format!(
+            "accompanying (sample {} of {}, bar {done} of {all})",
+            sample + 1,
+            args.samples
+        )),
+    })?;
+    bar.finish_and_clear();
+    midi::write_files(&out.scores, &outputs)?;
+    if args.quiet {
+        return Ok(());
+    }
+    eprintln!("{}", out.melody);
+    if let Some(line) = &out.harmonized {
+        eprintln!("chords: the harmonizer's (--chords FILE gives your own)\n{line}");
+    }
+    for ((path, score), (notes, seed)) in outputs.iter().zip(&out.scores).zip(&out.samples) {
+        eprintln!(
+            "wrote {} ({} bars, {notes} piano notes, {:.1} s, seed {seed})",
+            path.display(),
+            out.bars,
+            score.duration(),
+        );
+    }
+    Ok(())
 }
 
 /// `accompany --report` settings besides generation.

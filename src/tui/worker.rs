@@ -155,48 +155,41 @@ fn accompany_job(
     cancel: Arc<AtomicBool>,
     send: &mut dyn FnMut(JobMsg),
 ) -> crate::Result<JobResult> {
-    use crate::accompany::generate::{
-        accompanied_score, accompany, harmonize, load_harmonizer, pick_melody, AccompanyRequest,
-        DEFAULT_HARMONIZER,
-    };
+    use crate::accompany::generate::{AccompanyRequest, DEFAULT_HARMONIZER};
+    use crate::ops::accompany::{accompany, Accompany, ChordSource, Progress};
     let score = spec
         .primer
         .as_ref()
         .ok_or_else(|| crate::Error::Internal("accompany job without music".into()))?;
-    let melody = pick_melody(score, None)?;
-    send(JobMsg::Progress(melody.description.clone()));
-    let model = crate::model::theme_transformer::ThemeTransformer::load(
-        &spec.model_dir,
-        &candle_core::Device::Cpu,
-    )?;
     let p = &spec.params;
-    let mut req = AccompanyRequest::new(SamplerConfig {
+    let mut request = AccompanyRequest::new(SamplerConfig {
         temperature: p.temperature,
         top_k: (p.top_k > 0).then_some(p.top_k),
         top_p: p.top_p,
         seed: p.seed,
     });
-    req.cancel = Some(cancel);
-    let end = melody.notes.iter().map(|n| n.end).max().unwrap_or(0);
-    let bars = crate::midi::bar_starts(score, end);
-    let chords = match load_harmonizer(&model, DEFAULT_HARMONIZER)? {
-        Some(h) => harmonize(&h, &melody.notes, &bars)?,
-        None => Vec::new(),
+    request.cancel = Some(cancel);
+    let action = Accompany {
+        song: score.clone(),
+        origin: "the loaded file".into(),
+        model_dir: spec.model_dir.clone(),
+        track: None,
+        chords: ChordSource::Harmonizer(DEFAULT_HARMONIZER.into()),
+        samples: 1,
+        request,
     };
-    let piano = accompany(
-        &model,
-        &melody.notes,
-        &bars,
-        &chords,
-        &req,
-        &mut |done, all| {
-            send(JobMsg::Progress(format!(
-                "accompanying … bar {done} of {all} · Esc cancels"
-            )))
-        },
-    )?;
+    let out = accompany(&action, &mut |progress| match progress {
+        Progress::Melody(m) => send(JobMsg::Progress(m)),
+        Progress::Bar { done, all, .. } => send(JobMsg::Progress(format!(
+            "accompanying … bar {done} of {all} · Esc cancels"
+        ))),
+    })?;
     Ok(JobResult::Generated {
-        score: accompanied_score(score, &melody, &piano, &bars)?,
+        score: out
+            .scores
+            .into_iter()
+            .next()
+            .ok_or_else(|| crate::Error::Internal("accompaniment returned nothing".into()))?,
         generated_from: 0.0,
     })
 }
