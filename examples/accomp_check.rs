@@ -59,9 +59,9 @@ fn main() -> anyhow::Result<()> {
     let path = root.join(format!("{name}.mid"));
     let score = reprise::midi::read_file(&path)?;
     let downbeats = reprise::pop909::downbeats(&path).expect("beat_midi.txt");
-    let bars = reprise::theme::retrieval::bars_from_downbeats(&score, &downbeats, score.end_tick());
+    let bars = reprise::midi::bars_from_downbeats(&score, &downbeats, score.end_tick());
     let chords = if model.config().chords {
-        reprise::train::accomp::annotated_chords(root, &score, &bars)?
+        reprise::accompany::chords::annotated_chords(root, &score, &bars)?
     } else {
         Vec::new()
     };

@@ -18,7 +18,7 @@ fn main() {
         let x = Tensor::from_vec(feats, (1, frames.len(), FEATURES), &dev).unwrap();
         let f0 = Tensor::full(frames[0].f0(), (1, frames.len()), &dev).unwrap();
         let silent = Tensor::zeros((1, frames.len() * 128), DType::F32, &dev).unwrap();
-        let noise = reprise::train::synth::fixed_noise(1, frames.len() * 128, &dev).unwrap();
+        let noise = reprise::synth::loss::fixed_noise(1, frames.len() * 128, &dev).unwrap();
         let states = t.states(1).unwrap();
         let h: Vec<f32> = net
             .render(&x, &f0, &silent, &states)

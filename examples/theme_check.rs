@@ -35,7 +35,7 @@ fn main() -> anyhow::Result<()> {
     let counter = t(&piece.counter[start..start + n]);
     let score = |theme: &[u32]| -> anyhow::Result<(f64, f64, usize)> {
         let th = t(theme);
-        let pos = reprise::train::theme::encoder_positions(theme, cfg.time_aligned);
+        let pos = reprise::tokens::remi::encoder_positions(theme, cfg.time_aligned);
         let mem = model.encode(&th, &th.ones_like()?.to_dtype(DType::F32)?, &t(&pos), false)?;
         let logits = model.decode(&t(&ids[..n]), &counter, &gate, &mem, None, false)?;
         let lp = candle_nn::ops::log_softmax(&logits.squeeze(0)?, 1)?.to_vec2::<f32>()?;
