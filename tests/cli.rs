@@ -658,37 +658,20 @@ fn out_of_range_numbers_are_refused_in_one_line() {
             "--key-guide NaN",
         ),
         (
-            vec![
-                "train",
-                "--config",
-                "configs/jsb-chorales.json",
-                "--data",
-                "x",
-                "--out",
-                out,
-                "--max-minutes",
-                "nan",
-            ],
-            "--max-minutes NaN",
-        ),
-        (
-            vec![
-                "train",
-                "--config",
-                "configs/jsb-chorales.json",
-                "--data",
-                "x",
-                "--out",
-                out,
-                "--max-minutes=-1",
-            ],
-            "--max-minutes -1",
-        ),
-        (
             vec!["theme", &bach, "--report", &bach, "--threshold", "nan"],
             "--threshold NaN",
         ),
     ];
+    let train = |minutes: &'static str| {
+        let config = "configs/jsb-chorales.json";
+        vec![
+            "train", "--config", config, "--data", "x", "--out", out, minutes,
+        ]
+    };
+    let cases = cases.into_iter().chain([
+        (train("--max-minutes=nan"), "--max-minutes NaN"),
+        (train("--max-minutes=-1"), "--max-minutes -1"),
+    ]);
     for (args, msg) in cases {
         let o = reprise(&args);
         assert_bad_input(&o, msg, "must be");

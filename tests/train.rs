@@ -54,6 +54,18 @@ fn config(total_steps: usize) -> TrainConfig {
     }
 }
 
+/// Options of a run of `total` steps on `data` into `out`.
+fn options(data: &Path, total: usize, out: &Path, resume: bool) -> TrainOptions {
+    TrainOptions {
+        config: config(total),
+        data: data.to_path_buf(),
+        out: out.to_path_buf(),
+        resume,
+        max_minutes: None,
+        init: None,
+    }
+}
+
 /// The largest difference between the parameters of two runs' checkpoints.
 fn max_param_diff(a: &Path, b: &Path) -> f32 {
     let load = |d: &Path| {
@@ -86,14 +98,7 @@ fn learns_logs_exports_and_resumes_exactly() {
     let tmp = tempfile::tempdir().unwrap();
     let data = data(tmp.path());
     let out = tmp.path().join("run");
-    let opts = |total, out: &Path, resume| TrainOptions {
-        config: config(total),
-        data: data.clone(),
-        out: out.to_path_buf(),
-        resume,
-        max_minutes: None,
-        init: None,
-    };
+    let opts = |total, out: &Path, resume| options(&data, total, out, resume);
     // Run A: 6 steps; keep a copy of that checkpoint; then resume A itself to step 40.
     let state = train(&opts(6, &out, false), &mut |_| {}).unwrap();
     assert_eq!(state.step, 6);
@@ -229,14 +234,7 @@ fn longer_context_keeps_the_function() {
 fn runs_are_reproducible_and_bad_states_are_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let data = data(tmp.path());
-    let opts = |total, out: &Path, resume| TrainOptions {
-        config: config(total),
-        data: data.clone(),
-        out: out.to_path_buf(),
-        resume,
-        max_minutes: None,
-        init: None,
-    };
+    let opts = |total, out: &Path, resume| options(&data, total, out, resume);
     let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
     let mut first = Vec::new();
     for dir in [&a, &b] {
