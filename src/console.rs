@@ -38,6 +38,22 @@ pub fn was_interrupted() -> bool {
     interrupted().load(Ordering::Acquire)
 }
 
+/// A flag that Ctrl-C sets (outside raw mode), for a long job to poll: a watcher thread copies the
+/// interrupt into it, so the job stops cleanly (e.g. generation while playing).
+pub fn cancel_on_interrupt() -> Arc<AtomicBool> {
+    catch_interrupt();
+    let cancel = Arc::new(AtomicBool::new(false));
+    let c = cancel.clone();
+    std::thread::spawn(move || loop {
+        if was_interrupted() {
+            c.store(true, Ordering::Release);
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    });
+    cancel
+}
+
 /// Leaves raw mode when dropped, also on panic.
 struct RawMode;
 

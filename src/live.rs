@@ -75,3 +75,33 @@ impl<'a> LiveFeed<'a> {
             .fold(self.latest, f64::min)
     }
 }
+
+/// Starts playing `base` (the primer) from two seconds before its end on `output`; what a
+/// [`LiveFeed`] appends plays after it, and the playhead waits where the music does not exist yet.
+pub fn start(
+    base: &Score,
+    soundfont: &std::sync::Arc<rustysynth::SoundFont>,
+    output: Box<dyn crate::audio::playback::Output>,
+) -> crate::Result<Player> {
+    use crate::audio::playback::PlayOptions;
+    let end = base.duration();
+    let opts = PlayOptions {
+        from_seconds: (end - 2.0).max(0.0),
+        streaming: true,
+        hold_seconds: end,
+        gain: 1.0,
+    };
+    Player::start(base, soundfont, output, opts)
+}
+
+/// After generation: appends the new notes of `output` when none were streamed (models whose events
+/// do not stream, such as the chorale grid), and lets the music play to its end.
+pub fn complete(player: &Player, base: &Score, output: &Score, streamed: usize) {
+    if streamed == 0 {
+        let end = base.duration();
+        let mut rest = output.clone();
+        rest.notes.retain(|n| n.start >= end - 1e-6);
+        player.append(&rest, rest.duration());
+    }
+    player.complete();
+}

@@ -460,7 +460,7 @@ fn theme_extract_finds_the_recurring_phrase_or_says_there_is_none() {
     let theme = dir.path().join("theme.mid");
     let out = reprise(&[
         "theme",
-        "--extract",
+        "extract",
         song.to_str().unwrap(),
         "-o",
         theme.to_str().unwrap(),
@@ -483,7 +483,7 @@ fn theme_extract_finds_the_recurring_phrase_or_says_there_is_none() {
     let none = dir.path().join("none.mid");
     let out = reprise(&[
         "theme",
-        "--extract",
+        "extract",
         plain.to_str().unwrap(),
         "-o",
         none.to_str().unwrap(),
@@ -658,7 +658,7 @@ fn out_of_range_numbers_are_refused_in_one_line() {
             "--key-guide NaN",
         ),
         (
-            vec!["theme", &bach, "--report", &bach, "--threshold", "nan"],
+            vec!["theme", "report", &bach, &bach, "--threshold", "nan"],
             "--threshold NaN",
         ),
     ];

@@ -151,6 +151,7 @@ fn theme_model_trains_on_songs_with_found_themes() {
     let model_dir = out.join("model");
     let res = run(&[
         "theme",
+        "compose",
         theme_mid.to_str().unwrap(),
         "--model",
         model_dir.to_str().unwrap(),
@@ -166,7 +167,7 @@ fn theme_model_trains_on_songs_with_found_themes() {
     );
     let res = run(&[
         "theme",
-        "--report",
+        "report",
         piece.to_str().unwrap(),
         theme_mid.to_str().unwrap(),
     ]);
@@ -182,7 +183,7 @@ fn theme_model_trains_on_songs_with_found_themes() {
     reprise::midi::write_file(&song(0), &song_mid).unwrap();
     let res = run(&[
         "theme",
-        "--report",
+        "report",
         song_mid.to_str().unwrap(),
         theme_mid.to_str().unwrap(),
     ]);
@@ -194,7 +195,7 @@ fn theme_model_trains_on_songs_with_found_themes() {
     // The recurrence table on the corpus's validation song.
     let res = run(&[
         "theme",
-        "--evaluate",
+        "evaluate",
         "--data",
         data.to_str().unwrap(),
         "--model",

@@ -414,4 +414,41 @@ impl Score {
     pub fn track_notes(&self, track: usize) -> impl Iterator<Item = &Note> {
         self.notes.iter().filter(move |n| n.track == track)
     }
+
+    /// The notes that start in `[from, to)` seconds, moved to start at tick 0, at the tempo and
+    /// time signature in force at `from` (e.g. a selected span used as a theme). Tracks are kept.
+    pub fn excerpt(&self, from: f64, to: f64) -> Result<Score> {
+        let (a, b) = (self.tempo_map.tick(from.max(0.0)), self.tempo_map.tick(to.max(0.0)));
+        let us = (60e6 / self.tempo_map.bpm(a)).round() as u32;
+        let mut out = Score::new(self.ppq(), us)?;
+        out.tracks = self.tracks.clone();
+        if let Some(ts) = self.time_signatures.iter().rev().find(|t| t.tick <= a) {
+            out.time_signatures.push(TimeSignature { tick: 0, ..*ts });
+        }
+        for n in self.notes.iter().filter(|n| (a..b).contains(&n.start_tick)) {
+            let (start, end) = (n.start_tick - a, n.end_tick.min(b) - a);
+            out.push_note_ticks(n.track, n.channel, n.program, n.pitch, n.velocity, start, end);
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// The music before `seconds` (e.g. to continue from a cursor): notes and pedal spans that start
+    /// earlier are kept, cut off there if they sound past it; later notes and controls are dropped.
+    /// Tracks, tempo map and time signatures are kept whole.
+    pub fn until(&self, seconds: f64) -> Score {
+        let cut = self.tempo_map.tick(seconds.max(0.0));
+        let mut out = self.clone();
+        out.notes.retain(|n| n.start_tick < cut);
+        for n in &mut out.notes {
+            n.end_tick = n.end_tick.min(cut);
+        }
+        out.sustain.retain(|s| s.start_tick < cut);
+        for s in &mut out.sustain {
+            s.end_tick = s.end_tick.min(cut);
+        }
+        out.controls.retain(|c| c.tick < cut);
+        out.retime();
+        out
+    }
 }

@@ -3,12 +3,15 @@
 
 use std::path::PathBuf;
 
-use crate::accompany::chords::{chords_line, BeatChord};
+use crate::accompany::chords::{chords_line, BeatChord, BEATS_PER_BAR};
 use crate::accompany::generate::{
     accompanied_score, accompany as accompany_bars, chords_from_file, harmonize, load_harmonizer,
     pick_melody, AccompanyRequest,
 };
+use crate::accompany::report::{table, ReportChords, ReportRequest, SongFit};
 use crate::error::{Error, Result};
+
+use super::models::{resolve, Action};
 use crate::midi::Score;
 use crate::model::theme_transformer::ThemeTransformer;
 
@@ -19,6 +22,9 @@ pub enum ChordSource {
     File(PathBuf),
     /// The harmonizer model of this name or directory, for models that read chords.
     Harmonizer(String),
+    /// One chord per beat of the melody's bars, as an earlier accompaniment returned them and the
+    /// user edited them (`None`: no chord on that beat).
+    Beats(Vec<Option<BeatChord>>),
 }
 
 /// What to accompany and how.
@@ -49,6 +55,8 @@ pub struct Accompanied {
     pub melody: String,
     /// The chords, one line, when the harmonizer chose them.
     pub harmonized: Option<String>,
+    /// The chord of each beat the model read (empty for a model that reads none).
+    pub chords: Vec<Option<BeatChord>>,
     /// Bars accompanied.
     pub bars: usize,
     /// Piano notes and seed of each sample.
@@ -112,6 +120,7 @@ pub fn accompany(req: &Accompany, progress: &mut dyn FnMut(Progress)) -> Result<
         scores,
         melody: melody.description,
         harmonized,
+        chords,
         bars: bars.len() - 1,
         samples,
     })
@@ -126,14 +135,17 @@ fn chords(
     bars: &[u64],
 ) -> Result<(Vec<Option<BeatChord>>, Option<String>)> {
     match &req.chords {
-        ChordSource::File(file) => {
-            if !model.config().chords {
-                return Err(Error::Invalid(format!(
-                    "the model in {} reads no chords, so a chord file cannot be used",
-                    req.model_dir.display()
-                )));
-            }
-            Ok((chords_from_file(file, &req.song, bars)?, None))
+        ChordSource::File(_) | ChordSource::Beats(_) if !model.config().chords => {
+            Err(Error::Invalid(format!(
+                "the model in {} reads no chords, so chords cannot be given",
+                req.model_dir.display()
+            )))
+        }
+        ChordSource::File(file) => Ok((chords_from_file(file, &req.song, bars)?, None)),
+        ChordSource::Beats(given) => {
+            let mut beats = given.clone();
+            beats.resize(BEATS_PER_BAR * (bars.len() - 1), None);
+            Ok((beats, None))
         }
         ChordSource::Harmonizer(name) => Ok(match load_harmonizer(model, name)? {
             Some(h) => {
@@ -143,5 +155,120 @@ fn chords(
             }
             None => (Vec::new(), None),
         }),
+    }
+}
+
+/// The accompaniment report: chord-tone share and onset alignment on POP909's validation songs for
+/// the original piano, Reprise and random notes in key.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// The accompaniment model's name or folder.
+    pub model: String,
+    /// The POP909 folder.
+    pub data: PathBuf,
+    /// Only this many bars of each song from its first melody note (`None`: all of it).
+    pub bars: Option<usize>,
+    /// Songs measured at once.
+    pub jobs: usize,
+    /// Give the model POP909's annotated chords instead of the harmonizer's.
+    pub annotated_chords: bool,
+    /// The harmonizer's name or folder (for a model that reads chords).
+    pub harmonizer: String,
+    /// Sampling and guidance.
+    pub request: AccompanyRequest,
+}
+
+/// The report's rows and what produced them.
+#[derive(Debug, Clone)]
+pub struct Reported {
+    /// One per song.
+    pub fits: Vec<SongFit>,
+    /// Where the chords came from, in words.
+    pub chords: &'static str,
+    /// What was measured.
+    pub request: Report,
+    /// Wall time, seconds.
+    pub seconds: f64,
+}
+
+/// Runs the report; `on_song` sees each song's numbers as they come.
+pub fn report(req: &Report, on_song: &(dyn Fn(&SongFit) + Sync)) -> Result<Reported> {
+    if !crate::pop909::is_pop909(&req.data) {
+        return Err(Error::bad_file(&req.data, "is not a POP909 directory"));
+    }
+    if req.bars == Some(0) {
+        return Err(Error::Invalid("0 bars per song: ask for at least 1".into()));
+    }
+    let songs = crate::pop909::songs(&req.data, "valid")?;
+    let entry = resolve(&req.model, Action::Accompany)?;
+    let model = ThemeTransformer::load(&entry.dir, &candle_core::Device::Cpu)?;
+    let chords = match (model.config().chords, req.annotated_chords) {
+        (false, true) => {
+            return Err(Error::Invalid(format!(
+                "the model in {} reads no chords, so it cannot be given the annotated ones",
+                entry.dir.display()
+            )))
+        }
+        (false, false) => ReportChords::None,
+        (true, true) => ReportChords::Annotated,
+        (true, false) => {
+            let h = resolve(&req.harmonizer, Action::Harmonize)?;
+            ReportChords::Harmonizer(crate::accompany::harmony::Harmonizer::load(&h.dir)?)
+        }
+    };
+    let said = chords.describe();
+    let r = ReportRequest {
+        bars: req.bars,
+        accompany: req.request.clone(),
+        jobs: req.jobs,
+        chords,
+    };
+    let started = std::time::Instant::now();
+    let fits = crate::accompany::report::report(&model, &songs, &r, on_song)?;
+    Ok(Reported {
+        fits,
+        chords: said,
+        request: req.clone(),
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// One song's numbers as a line: "song 801: 64 bars; chord tones …".
+pub fn fit_line(fit: &SongFit) -> String {
+    let pct = |x: f64| 100.0 * x;
+    format!(
+        "song {:03}: {} bars; chord tones {:.1} / {:.1} / {:.1} %; aligned {:.0} / {:.0} / {:.0} % (original / Reprise / random)",
+        fit.number,
+        fit.bars,
+        pct(fit.original.chord_tone_share()),
+        pct(fit.reprise.chord_tone_share()),
+        pct(fit.baseline.chord_tone_share()),
+        pct(fit.original.onset_alignment()),
+        pct(fit.reprise.onset_alignment()),
+        pct(fit.baseline.onset_alignment()),
+    )
+}
+
+impl std::fmt::Display for Reported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let req = &self.request;
+        let s = &req.request.sampler;
+        write!(f, "{}", table(&self.fits))?;
+        write!(
+            f,
+            "(songs {:03}–{:03}, {}, {}, temperature {}, top-p {}, guidance {}, seed {}, {:.0} s)",
+            self.fits.first().map_or(0, |s| s.number),
+            self.fits.last().map_or(0, |s| s.number),
+            match req.bars {
+                Some(n) => format!("the first {n} bars from each song's first melody note"),
+                None => "each song from its first melody note to its last".into(),
+            },
+            self.chords,
+            s.temperature,
+            s.top_p,
+            req.request.guidance,
+            s.seed,
+            self.seconds
+        )
     }
 }

@@ -4,6 +4,7 @@
 pub mod accomp;
 pub mod dataset;
 pub mod harmony;
+pub mod eval;
 pub mod lm;
 pub mod plot;
 mod run;

@@ -1,0 +1,215 @@
+//! The command line: one file per command, each mapping its arguments to a typed request of the
+//! use-case layer (`reprise::ops`) and printing the result. Nothing here decides anything about
+//! music; it names flags in messages and draws progress bars.
+
+mod accompany;
+mod args;
+mod bench;
+pub mod common;
+mod generate;
+mod play;
+mod render;
+mod theme;
+mod timbre;
+mod train;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser, Subcommand};
+
+/// Continue, accompany and develop MIDI, and render it, from the terminal.
+///
+/// With no command on a terminal, opens the terminal UI (`reprise tui`).
+#[derive(Parser)]
+#[command(name = "reprise", version)]
+pub struct Cli {
+    /// The command (none: the terminal UI).
+    #[command(subcommand)]
+    pub command: Option<Cmd>,
+}
+
+/// Every command.
+#[derive(Subcommand)]
+pub enum Cmd {
+    /// Render a MIDI file to a stereo 16-bit WAV with a SoundFont (the built-in General MIDI bank
+    /// by default) or the neural synth.
+    Render(render::RenderArgs),
+    /// Learn a new timbre for the neural synth from a short recording and its notes (the network
+    /// stays frozen; only the timbre's initial states are tuned).
+    CloneTimbre(timbre::CloneArgs),
+    /// Measure the neural synth against the SoundFont: the STFT distance of every shipped timbre on
+    /// unseen notes of each program, and for the two held-out programs the nearest trained timbre
+    /// against a timbre cloned from a recording (with the cloning time).
+    SynthEval(timbre::SynthEvalArgs),
+    /// Describe MIDI files: tracks, programs, notes, duration, tempo, time signatures.
+    Info {
+        /// One or more MIDI files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// List the installed models: name, architecture, folder.
+    Models,
+    /// The terminal UI: piano roll, parameters, continue/generate/accompany/theme with the models,
+    /// play, render, save.
+    ///
+    /// Press ? inside for the keys.
+    Tui {
+        /// A MIDI file to open.
+        file: Option<PathBuf>,
+        /// Audio output for playback: part of a device name, or `null` (a silent clock).
+        #[arg(long)]
+        device: Option<String>,
+    },
+    /// Themes: grow a piece from a theme (`compose`), find a song's theme (`extract`), measure how
+    /// often a theme recurs in a piece (`report`) or over POP909's validation songs (`evaluate`).
+    #[command(subcommand)]
+    Theme(theme::ThemeCmd),
+    /// Accompany a melody: write a piano part that fits it, on the melody's tempo map; or measure
+    /// the accompaniment model on POP909's validation songs (`--report --data DIR`).
+    Accompany(accompany::AccompanyArgs),
+    /// Play a MIDI file through the system's audio.
+    ///
+    /// Keys: space pauses, ←/→ seek 5 s, q (or Esc, Ctrl-C) stops with all notes off.
+    Play(play::PlayArgs),
+    /// Continue a MIDI file with a model; the output holds the primer followed by the new music.
+    ///
+    /// Chorale (grid) models read the primer as four voices. Piano (performance) models take any
+    /// General MIDI file: drums are left out, other parts are folded to piano for the prompt, and
+    /// the new music is a piano track on the primer's tempo map.
+    Continue(generate::ContinueArgs),
+    /// Generate music from nothing with a model.
+    Generate(generate::GenerateArgs),
+    /// Train a model from a JSON config on a data set; checkpoints, logs and the best model go to
+    /// --out.
+    Train(train::TrainArgs),
+    /// Mean negative log-likelihood per token (nats) of a model on a data split, or the piano
+    /// continuation report.
+    Eval(train::EvalArgs),
+    /// Measure speed.
+    #[command(subcommand)]
+    Bench(bench::BenchCmd),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages (reprise.1 and one per command) into a folder.
+    Man {
+        /// The folder.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+}
+
+/// The command to run when none is given: the TUI on a terminal, else `None` (print help).
+pub fn default_command() -> Option<Cmd> {
+    (std::io::stdout().is_terminal() && std::io::stdin().is_terminal()).then_some(Cmd::Tui {
+        file: None,
+        device: None,
+    })
+}
+
+/// Token-by-token generation is made of small tensor ops, which candle runs faster on one thread
+/// than on two here (`reprise bench decode`: 1468 vs 614 tokens/s). Generation therefore defaults
+/// to `RAYON_NUM_THREADS=1` unless the user set it. Must run before any tensor work starts threads.
+pub fn prefer_one_thread() {
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        std::env::set_var("RAYON_NUM_THREADS", "1");
+    }
+}
+
+/// Runs one command.
+pub fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
+    match cmd {
+        Cmd::Render(a) => render::run(a)?,
+        Cmd::CloneTimbre(a) => timbre::clone_timbre(a)?,
+        Cmd::SynthEval(a) => timbre::synth_eval(a)?,
+        Cmd::Info { files } => return Ok(info(&files)),
+        Cmd::Models => models(),
+        Cmd::Tui { file, device } => tui(file, device)?,
+        Cmd::Theme(t) => theme::run(t)?,
+        Cmd::Accompany(a) => {
+            prefer_one_thread();
+            accompany::run(a)?
+        }
+        Cmd::Play(a) => return play::run(a),
+        Cmd::Continue(a) => {
+            prefer_one_thread();
+            generate::continue_cmd(a)?
+        }
+        Cmd::Generate(a) => {
+            prefer_one_thread();
+            generate::generate_cmd(a)?
+        }
+        Cmd::Train(a) => train::train(a)?,
+        Cmd::Eval(a) => train::eval(a)?,
+        Cmd::Bench(b) => bench::run(b)?,
+        Cmd::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "reprise", &mut std::io::stdout())
+        }
+        Cmd::Man { output } => man(&output)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn info(files: &[PathBuf]) -> ExitCode {
+    let mut failed = 0;
+    for path in files {
+        match reprise::midi::read_file(path) {
+            Ok(score) => print!("{}", reprise::midi::summary::describe(path, &score)),
+            Err(e) => {
+                eprintln!("reprise: {e}");
+                failed += 1;
+            }
+        }
+    }
+    if files.len() > 1 {
+        eprintln!("{} of {} files read", files.len() - failed, files.len());
+    }
+    ExitCode::from(if failed > 0 { 2 } else { 0 })
+}
+
+fn models() {
+    for m in reprise::ops::models::discover() {
+        println!(
+            "{:<16} {:<40} {}",
+            m.name,
+            m.architecture.describe(),
+            m.dir.display()
+        );
+    }
+}
+
+fn tui(file: Option<PathBuf>, device: Option<String>) -> anyhow::Result<()> {
+    if !std::io::stdout().is_terminal() {
+        anyhow::bail!(reprise::Error::Invalid(
+            "the terminal UI needs a terminal (stdout is not one)".into()
+        ));
+    }
+    Ok(reprise::tui::run(file, device)?)
+}
+
+/// `reprise.1` and `reprise-COMMAND.1` for every command, from the same definitions as `--help`.
+fn man(dir: &std::path::Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| reprise::Error::io(dir, e))?;
+    let cmd = Cli::command();
+    let mut pages = vec![("reprise".to_string(), cmd.clone())];
+    for sub in cmd.get_subcommands() {
+        let name = format!("reprise-{}", sub.get_name());
+        pages.push((name.clone(), sub.clone().name(name)));
+    }
+    for (name, page) in pages {
+        let path = dir.join(format!("{name}.1"));
+        let mut text = Vec::new();
+        clap_mangen::Man::new(page)
+            .render(&mut text)
+            .map_err(|e| reprise::Error::io(&path, e))?;
+        reprise::atomic_file::write_atomic(&path, |w| {
+            std::io::Write::write_all(w, &text).map_err(|e| reprise::Error::io(&path, e))
+        })?;
+    }
+    eprintln!("wrote the man pages to {}", dir.display());
+    Ok(())
+}

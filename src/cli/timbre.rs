@@ -1,0 +1,123 @@
+//! `reprise clone-timbre` and `reprise synth-eval`: the neural synth's timbres.
+
+use std::path::PathBuf;
+
+use reprise::ops::timbre::{clone, CloneTimbre, Progress, MAX_STEPS};
+use reprise::synth::eval::EvalSettings;
+
+use super::common::{above_zero, step_bar, within};
+
+/// Learn a new timbre for the neural synth from a short recording and its notes (the network
+/// stays frozen; only the timbre's initial states are tuned).
+#[derive(clap::Args)]
+pub struct CloneArgs {
+    /// The recording (WAV, FLAC, MP3 or Ogg Vorbis), at least 1 s.
+    recording: PathBuf,
+    /// The notes played in it (MIDI).
+    #[arg(long)]
+    notes: PathBuf,
+    /// Where to write the timbre (e.g. timbres/NAME.safetensors).
+    #[arg(short, long)]
+    output: PathBuf,
+    /// The synth model name or directory.
+    #[arg(long, default_value = "gla-synth")]
+    model: String,
+    /// Adam steps (1–100000).
+    #[arg(long, default_value_t = 300, value_parser = within(1usize, MAX_STEPS))]
+    steps: usize,
+    /// Adam learning rate, in (0, 10].
+    #[arg(long, default_value_t = 0.15, value_parser = above_zero(10.0))]
+    lr: f64,
+    /// Print nothing but errors.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+/// Clones and reports the loss before and after.
+pub fn clone_timbre(a: CloneArgs) -> anyhow::Result<()> {
+    let req = CloneTimbre {
+        recording: a.recording,
+        notes: a.notes,
+        output: a.output,
+        model: a.model,
+        steps: a.steps,
+        lr: a.lr,
+    };
+    let bar = step_bar(a.quiet, "cloning", a.steps as u64);
+    let quiet = a.quiet;
+    let done = clone(&req, &mut |p| match p {
+        Progress::Candidate { name, loss } if !quiet => {
+            bar.suspend(|| eprintln!("  trained timbre {name:<12} loss {loss:.4}"))
+        }
+        Progress::Ready {
+            seconds,
+            notes,
+            offset,
+            start,
+        } if !quiet => bar.suspend(|| {
+            eprintln!(
+                "{seconds:.1} s of audio, {notes} notes, aligned by {offset:+.3} s; starting from {start}"
+            )
+        }),
+        Progress::Step(s, loss) => {
+            bar.set_position(s as u64 + 1);
+            bar.set_message(format!("loss {loss:.4}"));
+        }
+        _ => {}
+    })?;
+    bar.finish_and_clear();
+    if !quiet {
+        eprintln!(
+            "loss {:.4} (nearest trained timbre, {}) → {:.4} (cloned) in {:.0} s; wrote {}",
+            done.before,
+            done.nearest,
+            done.after,
+            done.seconds,
+            req.output.display()
+        );
+    }
+    Ok(())
+}
+
+/// Measure the neural synth against the SoundFont: the STFT distance of every shipped timbre on
+/// unseen notes of each program, and for the two held-out programs the nearest trained timbre
+/// against a timbre cloned from a recording (with the cloning time).
+#[derive(clap::Args)]
+pub struct SynthEvalArgs {
+    /// The synth model name or directory.
+    #[arg(long, default_value = "gla-synth")]
+    model: String,
+    /// Unseen test notes per program.
+    #[arg(long, default_value_t = 16, value_parser = within(1usize, 10_000))]
+    notes: usize,
+    /// Length of each held-out program's recording to clone from, seconds (2–600).
+    #[arg(long, default_value_t = 30.0, value_parser = within(2.0f64, 600.0))]
+    recording_seconds: f64,
+    /// Adam steps of the cloning (as `clone-timbre --steps`).
+    #[arg(long, default_value_t = 300, value_parser = within(1usize, MAX_STEPS))]
+    clone_steps: usize,
+    /// Adam learning rate of the cloning (as `clone-timbre --lr`).
+    #[arg(long, default_value_t = 0.15, value_parser = above_zero(10.0))]
+    clone_lr: f64,
+    /// Also write the cloned timbres into this folder.
+    #[arg(long)]
+    save_clones: Option<PathBuf>,
+}
+
+/// Runs the measurement and prints its table.
+pub fn synth_eval(a: SynthEvalArgs) -> anyhow::Result<()> {
+    let settings = EvalSettings {
+        notes: a.notes,
+        recording_seconds: a.recording_seconds,
+        clone_steps: a.clone_steps,
+        clone_lr: a.clone_lr,
+    };
+    let result = reprise::ops::evaluate::synth(
+        &a.model,
+        &settings,
+        a.save_clones.as_deref(),
+        &mut |m| eprintln!("{m}"),
+    )?;
+    print!("{}", result.report(&settings));
+    Ok(())
+}

@@ -1,0 +1,176 @@
+//! `reprise train` and `reprise eval`: the training wing, which only the command line reaches.
+
+use std::path::PathBuf;
+
+use reprise::generate::tasks::{DEFAULT_BEAT_TOP_P, DEFAULT_KEY_GUIDE};
+use reprise::generate::SamplerConfig;
+use reprise::ops::evaluate::{continuation, Continuation};
+use reprise::train::{ModelConfig, TrainConfig, TrainOptions};
+
+use super::common::{above_zero, nucleus, step_bar, temperature, within};
+
+/// Train a model from a JSON config on a data set; checkpoints, logs and the best model go to --out.
+#[derive(clap::Args)]
+pub struct TrainArgs {
+    /// Training config (JSON): model hyper-parameters and the optimisation schedule.
+    #[arg(long)]
+    config: PathBuf,
+    /// Data: the JSB Coconet JSON file for chorale models; the POP909 directory for piano, theme,
+    /// accompaniment and chord models; for the neural synth, the SF2 SoundFont it learns to play.
+    #[arg(long)]
+    data: PathBuf,
+    /// Run directory: checkpoint.safetensors, log.csv, loss.png, and the best model in model/.
+    #[arg(long)]
+    out: PathBuf,
+    /// Continue the run in --out from its last checkpoint.
+    #[arg(long)]
+    resume: bool,
+    /// Stop after this many minutes (with a checkpoint), to be resumed later.
+    #[arg(long, value_parser = above_zero(1e7))]
+    max_minutes: Option<f64>,
+    /// Start from an exported model's weights (e.g. models/jsb-chorales) instead of random ones.
+    #[arg(long, conflicts_with = "resume")]
+    init: Option<PathBuf>,
+    /// Print nothing but errors.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+/// Trains, with a progress bar and the validation lines.
+pub fn train(a: TrainArgs) -> anyhow::Result<()> {
+    let opts = TrainOptions {
+        config: TrainConfig::load(&a.config)?,
+        data: a.data,
+        out: a.out,
+        resume: a.resume,
+        max_minutes: a.max_minutes,
+        init: a.init,
+    };
+    let quiet = a.quiet;
+    let bar = step_bar(quiet, "training", opts.config.total_steps as u64);
+    let (measure, unit, per) = match opts.config.model {
+        ModelConfig::Synth(_) => ("STFT loss", "", "frames/s"),
+        ModelConfig::Tagger(_) => ("NLL", " nats/beat", "beats/s"),
+        _ => ("NLL", " nats/token", "tok/s"),
+    };
+    let state = reprise::train::train(&opts, &mut |s| {
+        bar.set_position(s.step as u64);
+        match s.valid_nll {
+            Some(v) if bar.is_hidden() && !quiet => {
+                eprintln!("epoch {} step {}: valid {measure} {v:.4}{unit}", s.epoch, s.step)
+            }
+            Some(v) => bar.println(format!(
+                "epoch {} step {}: valid {measure} {v:.4}{unit}",
+                s.epoch, s.step
+            )),
+            None => bar.set_message(format!("loss {:.3} {:.0} {per}", s.loss, s.tokens_per_s)),
+        }
+    })?;
+    bar.finish_and_clear();
+    if !quiet {
+        eprintln!(
+            "stopped at step {} (epoch {}), {:.0} s of training; best valid {measure} {}",
+            state.step,
+            state.epoch,
+            state.elapsed_s,
+            state
+                .best_valid_nll
+                .map_or("n/a".into(), |v| format!("{v:.4}"))
+        );
+    }
+    Ok(())
+}
+
+/// Mean negative log-likelihood per token (nats) of a model on a data split, or the piano
+/// continuation report.
+#[derive(clap::Args)]
+pub struct EvalArgs {
+    /// Model name (in models/) or directory.
+    #[arg(long)]
+    model: String,
+    /// Data: the JSB Coconet JSON file for chorale models; the POP909 directory for the others.
+    #[arg(long)]
+    data: PathBuf,
+    /// Split to score.
+    #[arg(long, default_value = "valid")]
+    split: String,
+    /// Theme models: NLL inside theme regions with each song's own theme and with another song's
+    /// theme (how much the model listens to its theme). Accompaniment models: NLL of the piano
+    /// with each window's own melody and with the next window's.
+    #[arg(long)]
+    theme_ablation: bool,
+    /// Piano models: the continuation report on POP909's validation songs (--data): each song's
+    /// first 20 s from its first note as the primer, the next 30 s of the model's continuation
+    /// against the real next 30 s and against looping the primer's last 10 s.
+    #[arg(long, conflicts_with = "theme_ablation")]
+    continuation: bool,
+    /// With --continuation: measure only the first N validation songs.
+    #[arg(long, requires = "continuation", value_parser = within(1usize, 10_000))]
+    songs: Option<usize>,
+    /// With --continuation: the sampling seed (each song adds its number).
+    #[arg(long, default_value_t = 1, requires = "continuation")]
+    seed: u64,
+    /// With --continuation: sampling temperature (as `continue --temperature`).
+    #[arg(long, default_value_t = 1.0, requires = "continuation", value_parser = temperature)]
+    temperature: f32,
+    /// With --continuation: nucleus sampling (as `continue --top-p`).
+    #[arg(long, default_value_t = DEFAULT_BEAT_TOP_P, requires = "continuation", value_parser = nucleus)]
+    top_p: f32,
+    /// With --continuation: key guidance (as `continue --key-guide`).
+    #[arg(long, default_value_t = DEFAULT_KEY_GUIDE, requires = "continuation", value_parser = within(0.0f32, 10.0))]
+    key_guide: f32,
+}
+
+/// Scores the model, or runs the continuation report.
+pub fn eval(a: EvalArgs) -> anyhow::Result<()> {
+    if !a.continuation {
+        let req = reprise::train::eval::Eval {
+            model: a.model,
+            data: a.data,
+            split: a.split,
+            ablation: a.theme_ablation,
+        };
+        println!("{}", reprise::train::eval::evaluate(&req)?);
+        return Ok(());
+    }
+    let req = Continuation {
+        model: a.model,
+        data: a.data,
+        songs: a.songs,
+        sampler: SamplerConfig {
+            temperature: a.temperature,
+            top_p: a.top_p,
+            top_k: None,
+            seed: a.seed,
+        },
+        key_guide: a.key_guide,
+    };
+    let done = continuation(&req, &mut |row| {
+        let key = |m: &reprise::generate::report::Measured| {
+            m.profile.key.map_or("no key".into(), |k| k.name())
+        };
+        eprintln!(
+            "song {:03}: {} notes (real {}), key {} (real {}, primer {}), groove {:.2}, offset {:.2}",
+            row.song,
+            row.model.notes,
+            row.real.notes,
+            key(&row.model),
+            key(&row.real),
+            row.primer_key.map_or("no key".into(), |k| k.name()),
+            row.model.profile.groove,
+            row.model.profile.onset_offset
+        );
+    })?;
+    println!("{}", done.report.table());
+    let s = &req.sampler;
+    println!(
+        "{}: continuation report, seed {}, temperature {}, top-p {}, key guide {}, in {:.1} s",
+        done.model_dir.display(),
+        s.seed,
+        s.temperature,
+        s.top_p,
+        req.key_guide,
+        done.seconds
+    );
+    Ok(())
+}

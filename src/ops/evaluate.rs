@@ -1,0 +1,103 @@
+//! Measurements a user runs on the shipped models: the piano continuation report on POP909's
+//! validation songs, and the neural synth against the SoundFont. (NLL on a data split is training
+//! territory: `train::eval`.)
+
+use std::path::PathBuf;
+
+use crate::error::{Error, Result};
+use crate::generate::report::{continuation_report, Report, ReportRequest, SongRow};
+use crate::generate::tasks::validate_key_guide;
+use crate::generate::SamplerConfig;
+use crate::synth::data::TRAINED;
+use crate::synth::eval::{evaluate, EvalResult, EvalSettings};
+use crate::synth::render::{load_network, load_timbre, timbre_path};
+
+use super::models::{load, resolve, Action, Loaded};
+
+/// The continuation report's settings.
+#[derive(Debug, Clone)]
+pub struct Continuation {
+    /// The piano model's name or folder.
+    pub model: String,
+    /// The POP909 folder.
+    pub data: PathBuf,
+    /// Only the first N validation songs.
+    pub songs: Option<usize>,
+    /// Sampling (each song adds its number to the seed).
+    pub sampler: SamplerConfig,
+    /// Key guidance, 0–10.
+    pub key_guide: f32,
+}
+
+/// The report and where it came from.
+pub struct ContinuationReport {
+    /// The table's data.
+    pub report: Report,
+    /// The model's folder.
+    pub model_dir: PathBuf,
+    /// Wall time, seconds.
+    pub seconds: f64,
+}
+
+/// Runs the continuation report; `on_song` sees each song's row as it is done.
+pub fn continuation(
+    req: &Continuation,
+    on_song: &mut dyn FnMut(&SongRow),
+) -> Result<ContinuationReport> {
+    let start = std::time::Instant::now();
+    req.sampler.validate()?;
+    validate_key_guide(req.key_guide)?;
+    let entry = resolve(&req.model, Action::Continue)?;
+    let Loaded::Music(model) = load(&entry)? else {
+        return Err(Error::Internal("a piano model that is not a Music Transformer".into()));
+    };
+    let r = ReportRequest {
+        songs: req.songs,
+        sampler: req.sampler,
+        key_guide: req.key_guide,
+        ..Default::default()
+    };
+    let report = continuation_report(&model, &req.data, &r, on_song)?;
+    Ok(ContinuationReport {
+        report,
+        model_dir: entry.dir,
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+/// The neural synth against the SoundFont, with cloning of the held-out programs; `say` gets
+/// progress lines. The clones are written to `save_clones` when given.
+pub fn synth(
+    model: &str,
+    settings: &EvalSettings,
+    save_clones: Option<&std::path::Path>,
+    say: &mut dyn FnMut(&str),
+) -> Result<EvalResult> {
+    let s = settings;
+    if s.notes == 0
+        || s.clone_steps == 0
+        || !(2.0..=600.0).contains(&s.recording_seconds)
+        || !(s.clone_lr > 0.0 && s.clone_lr < 10.0)
+    {
+        return Err(Error::Invalid(format!(
+            "{} test notes and {} cloning steps must be > 0, a {} s recording 2–600 s, a cloning rate {} in (0, 10)",
+            s.notes, s.clone_steps, s.recording_seconds, s.clone_lr
+        )));
+    }
+    let dir = resolve(model, Action::Synthesize)?.dir;
+    let net = load_network(&dir)?;
+    let trained = TRAINED
+        .iter()
+        .map(|t| load_timbre(&timbre_path(&dir, t.name), net.config()))
+        .collect::<Result<Vec<_>>>()?;
+    let sf = crate::audio::soundfont::load(None)?;
+    let result = evaluate(&net, &trained, &sf, settings, say)?;
+    if let Some(out) = save_clones {
+        std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+        for h in &result.held_out {
+            h.timbre
+                .save(&out.join(format!("{}-cloned.safetensors", h.name)))?;
+        }
+    }
+    Ok(result)
+}

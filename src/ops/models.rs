@@ -1,0 +1,306 @@
+//! The model registry: every installed model (shipped in `models/`, or a user's folder such as a
+//! training run's `model/`), what architecture its `config.json` names, what it can do, and loading
+//! it into one enum. A folder that is not a model gets one clear error here, whatever asked for it.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::Device;
+
+use crate::accompany::harmony::Harmonizer;
+use crate::error::{Error, Result};
+use crate::midi::{Score, TrackRole};
+use crate::model::chord_tagger::ChordTaggerConfig;
+use crate::model::theme_transformer::{ThemeConfig, ThemeTask, ThemeTransformer};
+use crate::model::{MusicTransformer, TransformerConfig, VocabKind};
+use crate::synth::model::{NeuralSynth, SynthConfig};
+
+/// What a model is, from its config's architecture tag (Music Transformers, the oldest, have none:
+/// they are known by their `vocab`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Architecture {
+    /// A decoder-only Music Transformer over this vocabulary.
+    MusicTransformer(VocabKind),
+    /// The encoder–decoder Theme Transformer, for themes or for accompaniment.
+    ThemeTransformer(ThemeTask),
+    /// The chord tagger behind the harmonizer.
+    ChordTagger,
+    /// The GLA neural synth.
+    GlaSynth,
+}
+
+/// A user action a model may serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Continue a piece.
+    Continue,
+    /// Generate from nothing.
+    Generate,
+    /// Grow a piece from a theme.
+    Theme,
+    /// Write a piano part for a melody.
+    Accompany,
+    /// Name a melody's chords.
+    Harmonize,
+    /// Sound notes (render, play, clone a timbre).
+    Synthesize,
+}
+
+impl Action {
+    /// The action in words ("continue music").
+    pub fn describe(self) -> &'static str {
+        match self {
+            Action::Continue => "continue music",
+            Action::Generate => "generate music",
+            Action::Theme => "grow a piece from a theme",
+            Action::Accompany => "accompany a melody",
+            Action::Harmonize => "name a melody's chords",
+            Action::Synthesize => "synthesize audio",
+        }
+    }
+}
+
+impl Architecture {
+    /// The architecture in words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Architecture::MusicTransformer(VocabKind::Grid) => "Music Transformer (chorale grid)",
+            Architecture::MusicTransformer(VocabKind::Performance) => {
+                "Music Transformer (piano performance)"
+            }
+            Architecture::MusicTransformer(VocabKind::Remi) => "Music Transformer (beat-aware piano)",
+            Architecture::ThemeTransformer(ThemeTask::Theme) => "Theme Transformer (themes)",
+            Architecture::ThemeTransformer(ThemeTask::Accompany) => {
+                "Theme Transformer (accompaniment)"
+            }
+            Architecture::ChordTagger => "chord tagger (harmonizer)",
+            Architecture::GlaSynth => "GLA neural synth",
+        }
+    }
+
+    /// True if a model of this architecture serves `action`.
+    pub fn can(self, action: Action) -> bool {
+        matches!(
+            (self, action),
+            (
+                Architecture::MusicTransformer(_),
+                Action::Continue | Action::Generate
+            ) | (Architecture::ThemeTransformer(ThemeTask::Theme), Action::Theme)
+                | (
+                    Architecture::ThemeTransformer(ThemeTask::Accompany),
+                    Action::Accompany
+                )
+                | (Architecture::ChordTagger, Action::Harmonize)
+                | (Architecture::GlaSynth, Action::Synthesize)
+        )
+    }
+}
+
+/// An installed model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelEntry {
+    /// Its name: the folder's name.
+    pub name: String,
+    /// Its folder.
+    pub dir: PathBuf,
+    /// What it is.
+    pub architecture: Architecture,
+}
+
+impl ModelEntry {
+    /// True if it serves `action`.
+    pub fn can(&self, action: Action) -> bool {
+        self.architecture.can(action)
+    }
+}
+
+/// A loaded model, whatever its architecture.
+pub enum Loaded {
+    /// A Music Transformer.
+    Music(MusicTransformer),
+    /// A Theme Transformer.
+    Theme(ThemeTransformer),
+    /// The harmonizer around a chord tagger.
+    Harmonizer(Harmonizer),
+    /// The neural synth's network (timbres are loaded apart).
+    Synth(NeuralSynth),
+}
+
+/// Reads `dir/config.json` and names the architecture; anything else is one clear error.
+pub fn inspect(dir: &Path) -> Result<ModelEntry> {
+    let config = dir.join("config.json");
+    if !config.is_file() {
+        return Err(Error::bad_file(dir, "is not a model folder (no config.json)"));
+    }
+    let text = crate::input::read_text(&config, "model config")?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Error::bad_file(&config, format!("bad model config: {e}")))?;
+    let tag = value.get("architecture").and_then(|v| v.as_str());
+    let architecture = match tag {
+        Some(ThemeConfig::ARCHITECTURE) => {
+            Architecture::ThemeTransformer(ThemeConfig::load(&config)?.task)
+        }
+        Some(ChordTaggerConfig::ARCHITECTURE) => {
+            ChordTaggerConfig::load(&config)?;
+            Architecture::ChordTagger
+        }
+        Some(SynthConfig::ARCHITECTURE) => {
+            crate::model::config::read_config(&config, "neural synth config", SynthConfig::validate)?;
+            Architecture::GlaSynth
+        }
+        None if value.get("vocab").is_some() => {
+            Architecture::MusicTransformer(TransformerConfig::load(&config)?.vocab)
+        }
+        other => {
+            return Err(Error::bad_file(
+                &config,
+                format!(
+                    "names no architecture Reprise knows ({}; known: theme-transformer, chord-tagger, gla-synth, or a Music Transformer's vocab)",
+                    other.map_or("none".into(), |t| format!("\"{t}\""))
+                ),
+            ))
+        }
+    };
+    if !dir.join("model.safetensors").is_file() {
+        return Err(Error::bad_file(dir, "has a config.json but no model.safetensors"));
+    }
+    let name = dir
+        .file_name()
+        .map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into_owned());
+    Ok(ModelEntry {
+        name,
+        dir: dir.to_path_buf(),
+        architecture,
+    })
+}
+
+/// Finds `name_or_dir` (a folder, or a name in the model folders) and checks that it serves `action`.
+pub fn resolve(name_or_dir: &str, action: Action) -> Result<ModelEntry> {
+    let dir = crate::model::resolve_model_dir(name_or_dir)?;
+    let entry = inspect(&dir)?;
+    if entry.can(action) {
+        Ok(entry)
+    } else {
+        Err(Error::bad_file(
+            &dir,
+            format!(
+                "is a {}: it cannot {}",
+                entry.architecture.describe(),
+                action.describe()
+            ),
+        ))
+    }
+}
+
+/// Loads the model in `entry`.
+pub fn load(entry: &ModelEntry) -> Result<Loaded> {
+    let cpu = Device::Cpu;
+    Ok(match entry.architecture {
+        Architecture::MusicTransformer(_) => Loaded::Music(MusicTransformer::load(&entry.dir, &cpu)?),
+        Architecture::ThemeTransformer(_) => Loaded::Theme(ThemeTransformer::load(&entry.dir, &cpu)?),
+        Architecture::ChordTagger => Loaded::Harmonizer(Harmonizer::load(&entry.dir)?),
+        Architecture::GlaSynth => Loaded::Synth(crate::synth::render::load_network(&entry.dir)?),
+    })
+}
+
+/// The folders models are installed in: `$REPRISE_MODELS`, `./models`, the checkout's `models/`
+/// beside the executable, and this source tree's `models/` (as `resolve_model_dir` searches).
+pub fn model_roots() -> Vec<PathBuf> {
+    let mut roots = Vec::new();
+    if let Some(root) = std::env::var_os("REPRISE_MODELS") {
+        roots.push(PathBuf::from(root));
+    }
+    roots.push(PathBuf::from("models"));
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(root) = exe.parent().and_then(Path::parent).and_then(Path::parent) {
+            roots.push(root.join("models"));
+        }
+    }
+    roots.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("models"));
+    roots
+}
+
+/// Every model in the model folders, by name (the first folder holding a name wins), skipping
+/// folders that are not models.
+pub fn discover() -> Vec<ModelEntry> {
+    let mut found: Vec<ModelEntry> = Vec::new();
+    for root in model_roots() {
+        let Ok(rd) = std::fs::read_dir(&root) else {
+            continue;
+        };
+        let mut here: Vec<ModelEntry> = rd
+            .filter_map(|e| e.ok())
+            .filter_map(|e| inspect(&e.path()).ok())
+            .filter(|m| found.iter().all(|f| f.name != m.name))
+            .collect();
+        found.append(&mut here);
+    }
+    found.sort_by(|a, b| a.name.cmp(&b.name));
+    found
+}
+
+/// Every installed model that serves `action`.
+pub fn for_action(action: Action) -> Vec<ModelEntry> {
+    discover().into_iter().filter(|m| m.can(action)).collect()
+}
+
+/// The model `continue` (with a primer) or `generate` (without) uses when none is named: the chorale
+/// model for four chorale voices, the beat-aware piano model for anything else.
+pub fn default_for(primer: Option<&Score>) -> &'static str {
+    let voices = |s: &Score| {
+        s.tracks
+            .iter()
+            .filter(|t| matches!(t.role, TrackRole::Voice(_)))
+            .count()
+    };
+    match primer {
+        Some(s) if voices(s) < 2 => "pop909-beat",
+        _ => "jsb-chorales",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_models_are_found_with_their_architectures() {
+        let all = discover();
+        let arch = |n: &str| all.iter().find(|m| m.name == n).map(|m| m.architecture);
+        assert_eq!(
+            arch("jsb-chorales"),
+            Some(Architecture::MusicTransformer(VocabKind::Grid))
+        );
+        assert_eq!(
+            arch("pop909-beat"),
+            Some(Architecture::MusicTransformer(VocabKind::Remi))
+        );
+        assert_eq!(
+            arch("pop909-theme"),
+            Some(Architecture::ThemeTransformer(ThemeTask::Theme))
+        );
+        assert_eq!(
+            arch("pop909-accomp"),
+            Some(Architecture::ThemeTransformer(ThemeTask::Accompany))
+        );
+        assert_eq!(arch("pop909-chords"), Some(Architecture::ChordTagger));
+        assert_eq!(arch("gla-synth"), Some(Architecture::GlaSynth));
+        assert!(for_action(Action::Continue).len() >= 3);
+    }
+
+    #[test]
+    fn a_folder_that_is_not_a_model_gets_one_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = inspect(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("not a model folder"), "{e}");
+        std::fs::write(dir.path().join("config.json"), r#"{"architecture": "wavenet"}"#).unwrap();
+        let e = inspect(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("\"wavenet\"") && e.contains("known"), "{e}");
+    }
+
+    #[test]
+    fn a_model_asked_for_what_it_cannot_do_says_what_it_is() {
+        let e = resolve("pop909-theme", Action::Continue).unwrap_err().to_string();
+        assert!(e.contains("Theme Transformer (themes): it cannot continue music"), "{e}");
+        assert!(resolve("pop909-chords", Action::Harmonize).is_ok());
+    }
+}

@@ -1,0 +1,130 @@
+//! `reprise eval`: a model's negative log-likelihood on a data split, whatever its architecture (the
+//! registry names it), with the unit each model is judged in.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::model::theme_transformer::{ThemeTask, ThemeTransformer};
+use crate::model::MusicTransformer;
+use crate::ops::models::{inspect, load, Loaded};
+
+/// What to score.
+#[derive(Debug, Clone)]
+pub struct Eval {
+    /// The model's name or folder.
+    pub model: String,
+    /// The data: a JSB JSON file or a POP909 folder.
+    pub data: PathBuf,
+    /// The split.
+    pub split: String,
+    /// Theme and accompaniment models: NLL with each window's own theme or melody against another's.
+    pub ablation: bool,
+}
+
+/// The result, one line.
+#[derive(Debug, Clone)]
+pub struct Scored {
+    /// The model's folder.
+    pub model_dir: PathBuf,
+    /// What was measured, after "DIR: ".
+    pub line: String,
+    /// Wall time, seconds.
+    pub seconds: f64,
+}
+
+impl fmt::Display for Scored {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: {} ({:.1} s)",
+            self.model_dir.display(),
+            self.line,
+            self.seconds
+        )
+    }
+}
+
+/// Scores `req.model` on `req.split` of `req.data`.
+pub fn evaluate(req: &Eval) -> Result<Scored> {
+    let start = std::time::Instant::now();
+    let entry = inspect(&crate::model::resolve_model_dir(&req.model)?)?;
+    let (data, split) = (req.data.as_path(), req.split.as_str());
+    let line = match load(&entry)? {
+        Loaded::Harmonizer(h) => harmonizer_line(&h, data, split)?,
+        Loaded::Theme(m) if req.ablation => ablation_line(&m, data, split)?,
+        Loaded::Theme(m) => {
+            let (nll, tokens, pieces) = super::theme::evaluate_split(&m, data, split)?;
+            format!("{split} NLL {nll:.4} nats/token over {tokens} tokens ({pieces} pieces)")
+        }
+        Loaded::Music(m) => music_line(&m, data, split)?,
+        Loaded::Synth(_) => {
+            return Err(Error::Invalid(format!(
+                "{} is the neural synth: it has no NLL (synth-eval measures it)",
+                entry.dir.display()
+            )))
+        }
+    };
+    Ok(Scored {
+        model_dir: entry.dir,
+        line,
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+fn harmonizer_line(
+    h: &crate::accompany::harmony::Harmonizer,
+    data: &Path,
+    split: &str,
+) -> Result<String> {
+    let s = super::harmony::evaluate_harmonizer(h, data, split)?;
+    Ok(format!(
+        "{split} NLL {:.4} nats/beat over {} labelled beats ({} songs); the chords it names: root right on {:.1} %, pitch-class overlap {:.3}, {:.1} % of their tones in the annotated chord; each beat's likeliest chord: root right on {:.1} %, {:.1} % of its tones in the annotated chord",
+        s.nll,
+        s.beats,
+        s.songs,
+        100.0 * s.roots,
+        s.overlap,
+        100.0 * s.tone_share,
+        100.0 * s.likeliest_roots,
+        100.0 * s.likeliest_tone_share,
+    ))
+}
+
+fn ablation_line(m: &ThemeTransformer, data: &Path, split: &str) -> Result<String> {
+    let ((own, n), (other, _)) = super::theme::theme_ablation(m, data, split, Some(100_000))?;
+    let (scope, own_input, other_input) = match m.config().task {
+        ThemeTask::Theme => (
+            "inside theme regions",
+            "song's own theme",
+            "next song's theme",
+        ),
+        ThemeTask::Accompany => (
+            "of the piano",
+            "window's own melody",
+            "next window's melody",
+        ),
+    };
+    Ok(format!(
+        "{split} NLL {scope} ({n} tokens, windows of about 100 000 tokens in all): {own:.4} with each {own_input}, {other:.4} with the {other_input}"
+    ))
+}
+
+fn music_line(m: &MusicTransformer, data: &Path, split: &str) -> Result<String> {
+    let seqs = super::dataset::load_split(m.config().vocab, data, split)?;
+    let (nll, tokens) = super::evaluate(m, &seqs, 8192, None).map_err(Error::tensor)?;
+    let total = nll * tokens as f64;
+    let per_unit = match crate::pop909::bar_count(data, split) {
+        Some(bars) if bars > 0 => format!(
+            ", {:.2} nats/bar over {bars} annotated bars, {:.3} nats/second of music",
+            total / bars as f64,
+            total / seqs.seconds.max(1e-9)
+        ),
+        _ if seqs.seconds > 0.0 => format!(", {:.3} nats/second of music", total / seqs.seconds),
+        _ => String::new(),
+    };
+    Ok(format!(
+        "{split} NLL {nll:.4} nats/token over {tokens} tokens ({} pieces){per_unit}",
+        seqs.seqs.len()
+    ))
+}
