@@ -4,7 +4,7 @@
 //! lines up in a sequencer. Note events are reported while they are generated.
 
 use super::decode::Steer;
-use super::tasks::{GenEvent, Length, Output, Request};
+use super::request::{GenEvent, Length, Output, Request};
 use crate::error::{Error, Result};
 use crate::midi::score::DRUM_CHANNEL;
 use crate::midi::{apply_sustain, gm, Score, TrackRole};
@@ -69,7 +69,7 @@ pub fn run(
         _ => 0,
     };
     let mut steer = PianoSteer::new(&prompt, req, channel, until, on_event)?;
-    let generated = super::tasks::draw(model, &prompt.ids, req, steps, &mut steer)?;
+    let generated = super::request::draw(model, &prompt.ids, req, steps, &mut steer)?;
     let mut scores = Vec::with_capacity(generated.len());
     for ids in generated {
         scores.push(output_score(primer, req, &prompt, channel, &ids)?);

@@ -2,6 +2,7 @@
 //! dropout, bucketed random crops, transposition), validation NLL, CSV and PNG logs, resumable checkpoints.
 
 pub mod accomp;
+pub mod corpus;
 pub mod dataset;
 pub mod harmony;
 pub mod lm;
