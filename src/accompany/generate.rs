@@ -127,7 +127,7 @@ pub fn pick_melody(score: &Score, track: Option<usize>) -> Result<PickedMelody> 
     Ok(PickedMelody {
         notes: top_voice(all),
         description:
-            "no one-voice track: the melody is the top voice of all tracks (--track N picks one)"
+            "no one-voice track: the melody is the top voice of all tracks (ask for a track to pick one)"
                 .into(),
         program: 0,
     })
@@ -191,18 +191,18 @@ impl Tracks<'_> {
         let count = self.score.tracks.len();
         if t >= count {
             return Err(Error::Invalid(format!(
-                "--track {t}: the file has {} tracks (0–{})",
+                "track {t}: the file has {} tracks (0–{})",
                 count,
                 count.saturating_sub(1)
             )));
         }
         if self.notes_of(t).is_empty() {
             return Err(Error::Invalid(format!(
-                "--track {t}: {} has no pitched notes",
+                "{} has no pitched notes",
                 self.name(t)
             )));
         }
-        Ok(self.melody_of(t, "(--track)"))
+        Ok(self.melody_of(t, "(as asked)"))
     }
 
     /// Of the tracks `pitched`, the one-voice track with the highest mean pitch.

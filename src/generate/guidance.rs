@@ -23,7 +23,7 @@ pub fn validate(g: f32) -> Result<()> {
     if g.is_finite() && (0.0..=10.0).contains(&g) {
         Ok(())
     } else {
-        Err(Error::Invalid(format!("--guidance {g} must be in 0–10")))
+        Err(Error::Invalid(format!("guidance {g} must be in 0–10")))
     }
 }
 

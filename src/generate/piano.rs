@@ -60,7 +60,7 @@ pub fn run(
         ),
         Length::Seconds(s) => {
             return Err(Error::Invalid(format!(
-                "--seconds {s} must be in (0, 3600]"
+                "the length {s} s must be in (0, 3600]"
             )))
         }
     };
@@ -87,7 +87,7 @@ fn prompt_from(
 ) -> Result<Prompt> {
     if !(seconds.is_finite() && seconds > 0.0) {
         return Err(Error::Invalid(format!(
-            "--primer-seconds {seconds} must be > 0"
+            "the primer window {seconds} s must be > 0"
         )));
     }
     let piano = piano_reduction(score, true, notes);

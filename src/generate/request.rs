@@ -54,7 +54,7 @@ pub fn validate_key_guide(g: f32) -> Result<()> {
     if g.is_finite() && (0.0..=10.0).contains(&g) {
         Ok(())
     } else {
-        Err(Error::Invalid(format!("--key-guide {g} must be 0–10")))
+        Err(Error::Invalid(format!("key guidance {g} must be 0–10")))
     }
 }
 

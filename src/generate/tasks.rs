@@ -24,7 +24,7 @@ pub fn run(
 ) -> Result<Output> {
     if req.samples == 0 || req.samples > 64 {
         return Err(Error::Invalid(format!(
-            "--samples {} must be 1–64",
+            "{} samples: ask for 1–64",
             req.samples
         )));
     }
@@ -46,7 +46,8 @@ fn run_grid(
 ) -> Result<Output> {
     if req.only_new {
         return Err(Error::Invalid(
-            "--only-new is for performance (piano) models; chorale outputs hold the primer".into(),
+            "leaving the primer out is for performance (piano) models; chorale outputs hold the primer"
+                .into(),
         ));
     }
     let mut notes = Vec::new();
@@ -170,7 +171,7 @@ fn grid_tokens(length: Length, bpm: f64) -> Result<usize> {
         }
         Length::Seconds(s) => {
             return Err(Error::Invalid(format!(
-                "--seconds {s} must be in (0, 3600]"
+                "the length {s} s must be in (0, 3600]"
             )))
         }
     })

@@ -120,11 +120,11 @@ pub fn compose(
 /// Checks a compose request's bars, theme period and guidance.
 fn validate_compose(req: &ComposeRequest) -> Result<()> {
     if req.bars == 0 || req.bars > 512 {
-        return Err(Error::Invalid(format!("--bars {} must be 1–512", req.bars)));
+        return Err(Error::Invalid(format!("{} bars: ask for 1–512", req.bars)));
     }
     if req.theme_every == Some(0) {
         return Err(Error::Invalid(
-            "--theme-every must be at least 1 bar".into(),
+            "a theme every 0 bars: ask for at least 1".into(),
         ));
     }
     guidance::validate(req.guidance)

@@ -309,7 +309,7 @@ fn init_theme_from(varmap: &VarMap, cfg: &ThemeConfig, dir: &Path) -> Result<()>
     if shape(&theirs) != shape(cfg) {
         return Err(Error::bad_file(
             dir,
-            "--init model has a different architecture from the training config",
+            "the model to start from has a different architecture from the training config",
         ));
     }
     // The aligned-notes projection starts at zero when the exported model has none.
