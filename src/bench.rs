@@ -22,12 +22,6 @@ pub fn dense_score(seconds: f64, seed: u64) -> Score {
             .wrapping_add(1442695040888963407);
         (rng >> 33) % n
     };
-    let chords: [[u8; 4]; 4] = [
-        [48, 55, 64, 67],
-        [45, 52, 60, 64],
-        [41, 53, 57, 60],
-        [43, 50, 59, 62],
-    ];
     let parts = [
         ("Piano", 0u8, 0u8),
         ("Strings", 1, 48),
@@ -43,63 +37,76 @@ pub fn dense_score(seconds: f64, seed: u64) -> Score {
         .collect();
     let beats = (seconds * 2.0).floor() as u64;
     for beat in 0..beats {
-        let t = beat as f64 * 0.5;
-        let chord = chords[((beat / 4) % 4) as usize];
-        let vel = |base: u64, next: &mut dyn FnMut(u64) -> u64| (base + next(20)) as u8;
-        for (i, &p) in chord.iter().enumerate() {
-            s.push_note_seconds(tracks[0], 0, 0, p + 12, vel(60, &mut next), t, t + 0.9);
-            let arp = chord[(i + beat as usize) % 4] + 24;
-            let at = t + i as f64 * 0.125;
-            s.push_note_seconds(tracks[0], 0, 0, arp, vel(50, &mut next), at, at + 0.6);
-            if beat % 4 == 0 {
-                s.push_note_seconds(tracks[1], 1, 48, p + 12, vel(50, &mut next), t, t + 2.0);
-            }
-            if beat % 2 == 0 {
-                s.push_note_seconds(tracks[3], 3, 61, p + 12, vel(60, &mut next), t, t + 0.3);
-                s.push_note_seconds(
-                    tracks[5],
-                    5,
-                    25,
-                    p + 12,
-                    vel(50, &mut next),
-                    t + i as f64 * 0.02,
-                    t + 1.0,
-                );
-            }
-            s.push_note_seconds(tracks[6], 9, 0, 42, vel(50, &mut next), at, at + 0.1);
-        }
-        s.push_note_seconds(
-            tracks[2],
-            2,
-            33,
-            chord[0] - 12,
-            vel(70, &mut next),
-            t,
-            t + 0.24,
-        );
-        s.push_note_seconds(
-            tracks[2],
-            2,
-            33,
-            chord[0] - 12 + 7,
-            vel(60, &mut next),
-            t + 0.25,
-            t + 0.49,
-        );
-        let melody = chord[2 + next(2) as usize] + 12 + [0u8, 2, 4][next(3) as usize];
-        s.push_note_seconds(tracks[4], 4, 73, melody, vel(70, &mut next), t, t + 0.45);
-        s.push_note_seconds(
-            tracks[6],
-            9,
-            0,
-            if beat % 2 == 0 { 36 } else { 38 },
-            100,
-            t,
-            t + 0.1,
-        );
+        dense_beat(&mut s, &tracks, beat, &mut next);
     }
     s.sort();
     s
+}
+
+/// The chords of [`dense_score`], one per bar of four beats.
+const DENSE_CHORDS: [[u8; 4]; 4] = [
+    [48, 55, 64, 67],
+    [45, 52, 60, 64],
+    [41, 53, 57, 60],
+    [43, 50, 59, 62],
+];
+
+/// One beat of [`dense_score`] on its `tracks`, velocities and melody drawn from `next`.
+fn dense_beat(s: &mut Score, tracks: &[usize], beat: u64, mut next: impl FnMut(u64) -> u64) {
+    let t = beat as f64 * 0.5;
+    let chord = DENSE_CHORDS[((beat / 4) % 4) as usize];
+    let vel = |base: u64, next: &mut dyn FnMut(u64) -> u64| (base + next(20)) as u8;
+    for (i, &p) in chord.iter().enumerate() {
+        s.push_note_seconds(tracks[0], 0, 0, p + 12, vel(60, &mut next), t, t + 0.9);
+        let arp = chord[(i + beat as usize) % 4] + 24;
+        let at = t + i as f64 * 0.125;
+        s.push_note_seconds(tracks[0], 0, 0, arp, vel(50, &mut next), at, at + 0.6);
+        if beat.is_multiple_of(4) {
+            s.push_note_seconds(tracks[1], 1, 48, p + 12, vel(50, &mut next), t, t + 2.0);
+        }
+        if beat.is_multiple_of(2) {
+            s.push_note_seconds(tracks[3], 3, 61, p + 12, vel(60, &mut next), t, t + 0.3);
+            s.push_note_seconds(
+                tracks[5],
+                5,
+                25,
+                p + 12,
+                vel(50, &mut next),
+                t + i as f64 * 0.02,
+                t + 1.0,
+            );
+        }
+        s.push_note_seconds(tracks[6], 9, 0, 42, vel(50, &mut next), at, at + 0.1);
+    }
+    s.push_note_seconds(
+        tracks[2],
+        2,
+        33,
+        chord[0] - 12,
+        vel(70, &mut next),
+        t,
+        t + 0.24,
+    );
+    s.push_note_seconds(
+        tracks[2],
+        2,
+        33,
+        chord[0] - 12 + 7,
+        vel(60, &mut next),
+        t + 0.25,
+        t + 0.49,
+    );
+    let melody = chord[2 + next(2) as usize] + 12 + [0u8, 2, 4][next(3) as usize];
+    s.push_note_seconds(tracks[4], 4, 73, melody, vel(70, &mut next), t, t + 0.45);
+    s.push_note_seconds(
+        tracks[6],
+        9,
+        0,
+        if beat.is_multiple_of(2) { 36 } else { 38 },
+        100,
+        t,
+        t + 0.1,
+    );
 }
 
 /// One timed renderer in a render benchmark.

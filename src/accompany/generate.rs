@@ -89,60 +89,15 @@ fn is_monophonic(notes: &[MelodyNote], ppq: u64) -> bool {
 /// MELODY track, else the highest monophonic track, else the top voice of all pitched notes.
 /// Polyphony is reduced to the top voice, and the description says so.
 pub fn pick_melody(score: &Score, track: Option<usize>) -> Result<PickedMelody> {
-    let ppq = score.ppq() as u64;
-    let notes_of = |t: usize| -> Vec<MelodyNote> {
-        score
-            .track_notes(t)
-            .filter(|n| !n.is_drum())
-            .map(melody_note)
-            .collect()
-    };
-    let name = |t: usize| {
-        let n = &score.tracks[t].name;
-        if n.is_empty() {
-            format!("track {t}")
-        } else {
-            format!("track {t} ({n})")
-        }
-    };
-    let from_track = |t: usize, why: &str| -> PickedMelody {
-        let notes = notes_of(t);
-        let program = score
-            .track_notes(t)
-            .find(|n| !n.is_drum())
-            .map_or(0, |n| n.program);
-        if is_monophonic(&notes, ppq) {
-            PickedMelody {
-                notes,
-                description: format!("melody: {} {why}", name(t)),
-                program,
-            }
-        } else {
-            PickedMelody {
-                notes: top_voice(notes),
-                description: format!("melody: the top voice of {} {why} (it has chords)", name(t)),
-                program,
-            }
-        }
+    let tracks = Tracks {
+        score,
+        ppq: score.ppq() as u64,
     };
     if let Some(t) = track {
-        if t >= score.tracks.len() {
-            return Err(Error::Invalid(format!(
-                "--track {t}: the file has {} tracks (0–{})",
-                score.tracks.len(),
-                score.tracks.len().saturating_sub(1)
-            )));
-        }
-        if notes_of(t).is_empty() {
-            return Err(Error::Invalid(format!(
-                "--track {t}: {} has no pitched notes",
-                name(t)
-            )));
-        }
-        return Ok(from_track(t, "(--track)"));
+        return tracks.asked(t);
     }
     let pitched: Vec<usize> = (0..score.tracks.len())
-        .filter(|&t| !notes_of(t).is_empty())
+        .filter(|&t| !tracks.notes_of(t).is_empty())
         .collect();
     if pitched.is_empty() {
         return Err(Error::Invalid(
@@ -153,24 +108,15 @@ pub fn pick_melody(score: &Score, track: Option<usize>) -> Result<PickedMelody> 
         .iter()
         .find(|&&t| score.tracks[t].role == TrackRole::Melody)
     {
-        return Ok(from_track(t, "(the MELODY track)"));
+        return Ok(tracks.melody_of(t, "(the MELODY track)"));
     }
-    let mean_pitch = |t: usize| {
-        let n = notes_of(t);
-        n.iter().map(|n| n.pitch as f64).sum::<f64>() / n.len() as f64
-    };
-    let mono = pitched
-        .iter()
-        .copied()
-        .filter(|&t| is_monophonic(&notes_of(t), ppq))
-        .max_by(|&a, &b| mean_pitch(a).total_cmp(&mean_pitch(b)));
-    if let Some(t) = mono {
+    if let Some(t) = tracks.highest_monophonic(&pitched) {
         let why = if pitched.len() == 1 {
             "(the only track)"
         } else {
             "(the highest one-voice track)"
         };
-        return Ok(from_track(t, why));
+        return Ok(tracks.melody_of(t, why));
     }
     let all: Vec<MelodyNote> = score
         .notes
@@ -181,10 +127,96 @@ pub fn pick_melody(score: &Score, track: Option<usize>) -> Result<PickedMelody> 
     Ok(PickedMelody {
         notes: top_voice(all),
         description:
-            "no one-voice track: the melody is the top voice of all tracks (--track N picks one)"
+            "no one-voice track: the melody is the top voice of all tracks (ask for a track to pick one)"
                 .into(),
         program: 0,
     })
+}
+
+/// The tracks of a score, as candidates for its melody.
+struct Tracks<'a> {
+    score: &'a Score,
+    ppq: u64,
+}
+
+impl Tracks<'_> {
+    /// The pitched notes of track `t`.
+    fn notes_of(&self, t: usize) -> Vec<MelodyNote> {
+        self.score
+            .track_notes(t)
+            .filter(|n| !n.is_drum())
+            .map(melody_note)
+            .collect()
+    }
+
+    /// Track `t` as the user knows it: its number, and its name if it has one.
+    fn name(&self, t: usize) -> String {
+        let n = &self.score.tracks[t].name;
+        if n.is_empty() {
+            format!("track {t}")
+        } else {
+            format!("track {t} ({n})")
+        }
+    }
+
+    /// The melody of track `t` (its top voice if it has chords), described with `why` it was chosen.
+    fn melody_of(&self, t: usize, why: &str) -> PickedMelody {
+        let notes = self.notes_of(t);
+        let program = self
+            .score
+            .track_notes(t)
+            .find(|n| !n.is_drum())
+            .map_or(0, |n| n.program);
+        if is_monophonic(&notes, self.ppq) {
+            PickedMelody {
+                notes,
+                description: format!("melody: {} {why}", self.name(t)),
+                program,
+            }
+        } else {
+            PickedMelody {
+                notes: top_voice(notes),
+                description: format!(
+                    "melody: the top voice of {} {why} (it has chords)",
+                    self.name(t)
+                ),
+                program,
+            }
+        }
+    }
+
+    /// Track `t`, which the user asked for: an error if there is no such track or it has no
+    /// pitched notes.
+    fn asked(&self, t: usize) -> Result<PickedMelody> {
+        let count = self.score.tracks.len();
+        if t >= count {
+            return Err(Error::Invalid(format!(
+                "track {t}: the file has {} tracks (0–{})",
+                count,
+                count.saturating_sub(1)
+            )));
+        }
+        if self.notes_of(t).is_empty() {
+            return Err(Error::Invalid(format!(
+                "{} has no pitched notes",
+                self.name(t)
+            )));
+        }
+        Ok(self.melody_of(t, "(as asked)"))
+    }
+
+    /// Of the tracks `pitched`, the one-voice track with the highest mean pitch.
+    fn highest_monophonic(&self, pitched: &[usize]) -> Option<usize> {
+        let mean_pitch = |t: usize| {
+            let n = self.notes_of(t);
+            n.iter().map(|n| n.pitch as f64).sum::<f64>() / n.len() as f64
+        };
+        pitched
+            .iter()
+            .copied()
+            .filter(|&t| is_monophonic(&self.notes_of(t), self.ppq))
+            .max_by(|&a, &b| mean_pitch(a).total_cmp(&mean_pitch(b)))
+    }
 }
 
 /// The grammar of the piano stream: REMI without Tempo, theme marks or melody notes.

@@ -19,7 +19,7 @@ use super::generate::{accompany, grid_ticks, harmonize, AccompanyRequest};
 use super::harmony::{agreement, Harmonizer};
 use crate::accompany::chords::annotated_chords;
 use crate::error::{Error, Result};
-use crate::midi::TrackRole;
+use crate::midi::{Score, TrackRole};
 use crate::model::theme_transformer::ThemeTransformer;
 use crate::pop909::Song;
 use crate::theme::retrieval::MelodyNote;
@@ -240,40 +240,13 @@ pub fn song_fit(model: &ThemeTransformer, song: &Song, req: &ReportRequest) -> R
     let score = song.score()?;
     let chords = read_chords(&song.dir.join("chord_midi.txt"))?;
     let all_bars = song.bars(&score);
-    let melody_all: Vec<MelodyNote> = score
-        .role_notes(TrackRole::Melody)
-        .into_iter()
-        .map(|(start, end, pitch, velocity)| MelodyNote {
-            pitch,
-            velocity,
-            start,
-            end,
-        })
-        .collect();
-    let Some(first_onset) = melody_all.iter().map(|n| n.start).min() else {
+    let melody_all = melody_notes(&score);
+    let Some((m0, m1)) = measured_bars(&all_bars, &melody_all, req.bars) else {
         return Err(Error::bad_file(&song.midi_path(), "has no MELODY notes"));
     };
-    let m0 = all_bars
-        .partition_point(|&t| t <= first_onset)
-        .saturating_sub(1);
-    let last_bar = all_bars.len() - 1;
-    let m1 = match req.bars {
-        Some(n) => (m0 + n).min(last_bar),
-        None => {
-            let melody_end = melody_all
-                .iter()
-                .map(|n| n.end)
-                .max()
-                .unwrap_or(first_onset);
-            all_bars
-                .partition_point(|&t| t < melody_end)
-                .max(m0 + 1)
-                .min(last_bar)
-        }
-    };
     let bars = &all_bars[m0..=m1];
-    let (from, to) = (bars[0], bars[bars.len() - 1]);
-    let inside = |s: u64| (from..to).contains(&s);
+    let to = bars[bars.len() - 1];
+    let inside = |s: u64| (bars[0]..to).contains(&s);
     let melody: Vec<MelodyNote> = melody_all
         .into_iter()
         .filter(|n| inside(n.start))
@@ -297,25 +270,9 @@ pub fn song_fit(model: &ThemeTransformer, song: &Song, req: &ReportRequest) -> R
         .iter()
         .map(|n| (secs(n.0), secs(n.1.min(to)), n.2))
         .collect();
-    let mut melody_bar_starts: Vec<f64> = melody
-        .iter()
-        .map(|n| bars.partition_point(|&t| t <= n.start) - 1)
-        .map(|b| secs(bars[b]))
-        .collect();
-    melody_bar_starts.dedup();
     let mut accompany_req = req.accompany.clone();
     accompany_req.sampler.seed = req.accompany.sampler.seed.wrapping_add(song.number as u64);
-    let (beat_chords, harmony) = match &req.chords {
-        ReportChords::None => (Vec::new(), None),
-        ReportChords::Harmonizer(h) => {
-            let ours = harmonize(h, &melody, bars)?;
-            let truth = annotated_chords(&song.dir, &score, bars)?;
-            let ours_all: Vec<BeatChord> = ours.iter().flatten().copied().collect();
-            let (root, overlap) = agreement(&ours_all, &truth);
-            (ours, Some((root, overlap, truth.iter().flatten().count())))
-        }
-        ReportChords::Annotated => (annotated_chords(&song.dir, &score, bars)?, None),
-    };
+    let (beat_chords, harmony) = song_chords(&req.chords, song, &score, &melody, bars)?;
     let reprise = accompany(
         model,
         &melody,
@@ -324,37 +281,136 @@ pub fn song_fit(model: &ThemeTransformer, song: &Song, req: &ReportRequest) -> R
         &accompany_req,
         &mut |_, _| {},
     )?;
-    let mut counts = vec![0usize; bars.len() - 1];
-    for n in place(original_notes.iter().copied(), bars) {
-        counts[n.bar] += 1;
-    }
-    let baseline = random_in_key(&counts, &melody_scale(&melody), accompany_req.sampler.seed);
-    let mut melody_seconds: Vec<(f64, f64, u8)> = melody
-        .iter()
-        .map(|n| (secs(n.start), secs(n.end), n.pitch))
-        .collect();
-    melody_seconds.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let measure = |piano: &[(f64, f64, u8)], chords: &[ChordSpan]| {
-        let (clash_s, with_melody_s) = melody_clash_seconds(piano, &melody_seconds);
-        Fit {
-            clash_s,
-            with_melody_s,
-            ..fit(piano, chords, &melody_bar_starts)
-        }
-    };
+    let baseline = baseline_notes(&original_notes, &melody, bars, accompany_req.sampler.seed);
+    let ruler = MelodyRuler::new(&melody, bars, secs);
     let reprise_seconds = as_seconds(&reprise);
     let against_given = (!beat_chords.is_empty())
-        .then(|| measure(&reprise_seconds, &beat_spans(&beat_chords, bars, secs)));
+        .then(|| ruler.measure(&reprise_seconds, &beat_spans(&beat_chords, bars, secs)));
     Ok(SongFit {
         number: song.number,
         bars: bars.len() - 1,
-        original: measure(&original, &chords),
-        reprise: measure(&reprise_seconds, &chords),
-        baseline: measure(&as_seconds(&baseline), &chords),
-        melody: fit(&melody_seconds, &chords, &melody_bar_starts),
+        original: ruler.measure(&original, &chords),
+        reprise: ruler.measure(&reprise_seconds, &chords),
+        baseline: ruler.measure(&as_seconds(&baseline), &chords),
+        melody: fit(&ruler.melody_seconds, &chords, &ruler.melody_bar_starts),
         against_given,
         harmony,
     })
+}
+
+/// The song's MELODY notes, in ticks.
+fn melody_notes(score: &Score) -> Vec<MelodyNote> {
+    score
+        .role_notes(TrackRole::Melody)
+        .into_iter()
+        .map(|(start, end, pitch, velocity)| MelodyNote {
+            pitch,
+            velocity,
+            start,
+            end,
+        })
+        .collect()
+}
+
+/// The first and last bar line measured (indices into `all_bars`): from the bar of the first melody
+/// note, `bars` bars or through the melody's last bar; `None` without melody notes.
+fn measured_bars(
+    all_bars: &[u64],
+    melody: &[MelodyNote],
+    bars: Option<usize>,
+) -> Option<(usize, usize)> {
+    let first_onset = melody.iter().map(|n| n.start).min()?;
+    let m0 = all_bars
+        .partition_point(|&t| t <= first_onset)
+        .saturating_sub(1);
+    let last_bar = all_bars.len() - 1;
+    let m1 = match bars {
+        Some(n) => (m0 + n).min(last_bar),
+        None => {
+            let melody_end = melody.iter().map(|n| n.end).max().unwrap_or(first_onset);
+            all_bars
+                .partition_point(|&t| t < melody_end)
+                .max(m0 + 1)
+                .min(last_bar)
+        }
+    };
+    Some((m0, m1))
+}
+
+/// The chords the model gets per beat, and with the harmonizer's how they agree with the annotation
+/// (root share, pitch-class overlap, labelled beats).
+type SongChords = (Vec<Option<BeatChord>>, Option<(f64, f64, usize)>);
+
+/// The chords `chords` asks for, over `bars` of the song.
+fn song_chords(
+    chords: &ReportChords,
+    song: &Song,
+    score: &Score,
+    melody: &[MelodyNote],
+    bars: &[u64],
+) -> Result<SongChords> {
+    Ok(match chords {
+        ReportChords::None => (Vec::new(), None),
+        ReportChords::Harmonizer(h) => {
+            let ours = harmonize(h, melody, bars)?;
+            let truth = annotated_chords(&song.dir, score, bars)?;
+            let ours_all: Vec<BeatChord> = ours.iter().flatten().copied().collect();
+            let (root, overlap) = agreement(&ours_all, &truth);
+            (ours, Some((root, overlap, truth.iter().flatten().count())))
+        }
+        ReportChords::Annotated => (annotated_chords(&song.dir, score, bars)?, None),
+    })
+}
+
+/// The baseline part: random notes in the melody's key, as many per bar as the original part has.
+fn baseline_notes(
+    original: &[(u64, u64, u8, u8)],
+    melody: &[MelodyNote],
+    bars: &[u64],
+    seed: u64,
+) -> Vec<GridNote> {
+    let mut counts = vec![0usize; bars.len() - 1];
+    for n in place(original.iter().copied(), bars) {
+        counts[n.bar] += 1;
+    }
+    random_in_key(&counts, &melody_scale(melody), seed)
+}
+
+/// The melody a part is measured against, in seconds: its notes sorted by start, and the start of
+/// each bar with a melody onset.
+struct MelodyRuler {
+    melody_seconds: Vec<(f64, f64, u8)>,
+    melody_bar_starts: Vec<f64>,
+}
+
+impl MelodyRuler {
+    fn new(melody: &[MelodyNote], bars: &[u64], secs: impl Fn(u64) -> f64) -> Self {
+        let mut melody_bar_starts: Vec<f64> = melody
+            .iter()
+            .map(|n| bars.partition_point(|&t| t <= n.start) - 1)
+            .map(|b| secs(bars[b]))
+            .collect();
+        melody_bar_starts.dedup();
+        let mut melody_seconds: Vec<(f64, f64, u8)> = melody
+            .iter()
+            .map(|n| (secs(n.start), secs(n.end), n.pitch))
+            .collect();
+        melody_seconds.sort_by(|a, b| a.0.total_cmp(&b.0));
+        MelodyRuler {
+            melody_seconds,
+            melody_bar_starts,
+        }
+    }
+
+    /// `piano`'s fit to `chords` and the melody, its clashes with the melody included.
+    fn measure(&self, piano: &[(f64, f64, u8)], chords: &[ChordSpan]) -> Fit {
+        let (clash_s, with_melody_s) = melody_clash_seconds(piano, &self.melody_seconds);
+        Fit {
+            clash_s,
+            with_melody_s,
+            ..fit(piano, chords, &self.melody_bar_starts)
+        }
+    }
 }
 
 /// Measures `songs` on `req.jobs` threads; `on_song` sees each result as it comes.

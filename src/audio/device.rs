@@ -65,9 +65,7 @@ impl DeviceOutput {
             };
             let Some(device) = device else {
                 return Err(match name {
-                    Some(n) => Error::Invalid(format!(
-                        "no audio output device named {n:?} (see `reprise play --list-devices`)"
-                    )),
+                    Some(n) => Error::Invalid(format!("no audio output device named {n:?}")),
                     None => Error::Invalid(NO_DEVICE.into()),
                 });
             };

@@ -8,7 +8,7 @@
 
 use super::decode::Steer;
 use super::piano::{free_channel, piano_reduction};
-use super::tasks::{GenEvent, Length, Output, Request};
+use super::request::{GenEvent, Length, Output, Request};
 use super::MAX_NOTE_SECONDS;
 use crate::error::{Error, Result};
 use crate::metrics::{self, find_key, Key};
@@ -235,7 +235,7 @@ pub fn continue_at(
     req: &Request,
     on_event: &mut dyn FnMut(usize, GenEvent),
 ) -> Result<Output> {
-    super::tasks::validate_key_guide(req.key_guide)?;
+    super::request::validate_key_guide(req.key_guide)?;
     let mut notes = Vec::new();
     let piano = piano_reduction(primer, false, &mut notes);
     let prompt = prompt_from(&piano, place, req.primer_seconds, model, &mut notes)?;
@@ -259,7 +259,7 @@ pub fn continue_at(
         free_channel(primer)
     };
     let mut steer = BeatSteer::new(&prompt, place, tempo, req, channel, until, on_event);
-    let generated = super::tasks::draw(model, &prompt.ids, req, steps, &mut steer)?;
+    let generated = super::request::draw(model, &prompt.ids, req, steps, &mut steer)?;
     let mut scores = Vec::with_capacity(generated.len());
     for ids in generated {
         let new = new_notes(&prompt, &place.grid, tempo, &ids, until);

@@ -23,7 +23,7 @@ pub fn validate(g: f32) -> Result<()> {
     if g.is_finite() && (0.0..=10.0).contains(&g) {
         Ok(())
     } else {
-        Err(Error::Invalid(format!("--guidance {g} must be in 0–10")))
+        Err(Error::Invalid(format!("guidance {g} must be in 0–10")))
     }
 }
 
@@ -128,14 +128,11 @@ mod tests {
         assert_eq!(silent(&[200]), [remi::BAR]);
     }
 
-    /// Step by step, guided decoding gives `c + g·(c − u)` of two full forward passes: one with
-    /// the theme and the caller's gates, one with the silent theme and gate 0.
-    #[test]
-    fn guided_steps_mix_two_full_forwards() {
-        use crate::model::theme_transformer::{theme_positions, ThemeConfig, ThemeTask};
-        use crate::tokens::remi;
+    /// A tiny time-aligned theme model whose aligned-note embedding is random (not zero), so that
+    /// the theme reaches the decoder.
+    fn aligned_model(dev: &Device) -> ThemeTransformer {
+        use crate::model::theme_transformer::{ThemeConfig, ThemeTask};
         use candle_nn::{VarBuilder, VarMap};
-        let dev = Device::Cpu;
         let cfg = ThemeConfig {
             time_aligned: true,
             cross_time_bias: true,
@@ -143,14 +140,42 @@ mod tests {
             ..crate::test_util::tiny_theme_config(ThemeTask::Theme, 32, 16)
         };
         let vm = VarMap::new();
-        let m =
-            ThemeTransformer::new(&cfg, VarBuilder::from_varmap(&vm, DType::F32, &dev)).unwrap();
+        let m = ThemeTransformer::new(&cfg, VarBuilder::from_varmap(&vm, DType::F32, dev)).unwrap();
         for (name, var) in vm.data().lock().unwrap().iter() {
             if name == "aligned_notes" {
-                var.set(&Tensor::randn(0f32, 1.0, var.dims(), &dev).unwrap())
+                var.set(&Tensor::randn(0f32, 1.0, var.dims(), dev).unwrap())
                     .unwrap();
             }
         }
+        m
+    }
+
+    /// Position `i` of `[1, L, V]` logits.
+    fn logits_at(x: &Tensor, i: usize) -> Vec<f32> {
+        x.narrow(1, i, 1)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap()
+    }
+
+    /// The largest difference between two rows of logits.
+    fn row_diff(a: &[f32], b: &[f32]) -> f32 {
+        a.iter()
+            .zip(b)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max)
+    }
+
+    /// Step by step, guided decoding gives `c + g·(c − u)` of two full forward passes: one with
+    /// the theme and the caller's gates, one with the silent theme and gate 0.
+    #[test]
+    fn guided_steps_mix_two_full_forwards() {
+        use crate::model::theme_transformer::theme_positions;
+        use crate::tokens::remi;
+        let dev = Device::Cpu;
+        let m = aligned_model(&dev);
         let theme = [remi::BAR, remi::POSITION, 150, 250, 300];
         let memory = || encode(&m, &theme, vec![0, 1, 1, 1, 1]).unwrap();
         let silent = || encode(&m, &[remi::BAR], vec![0]).unwrap();
@@ -190,32 +215,14 @@ mod tests {
                     .unwrap(),
             );
         }
-        let row = |x: &Tensor, i: usize| -> Vec<f32> {
-            x.narrow(1, i, 1)
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .to_vec1()
-                .unwrap()
-        };
         for (k, got) in steps.iter().enumerate() {
             let i = k + 1;
-            let want = guided(&row(&c, i), &row(&u, i), strength);
-            let err = got
-                .iter()
-                .zip(&want)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0f32, f32::max);
+            let want = guided(&logits_at(&c, i), &logits_at(&u, i), strength);
+            let err = row_diff(got, &want);
             assert!(err < 1e-4, "position {i}: {err}");
         }
         // Inside the region the theme matters, so guidance changed the logits.
-        let plain = row(&c, l - 1);
-        let moved = steps
-            .last()
-            .unwrap()
-            .iter()
-            .zip(&plain)
-            .map(|(a, b)| (a - b).abs());
-        assert!(moved.fold(0f32, f32::max) > 1e-3);
+        let plain = logits_at(&c, l - 1);
+        assert!(row_diff(steps.last().unwrap(), &plain) > 1e-3);
     }
 }

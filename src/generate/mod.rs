@@ -5,6 +5,7 @@ pub mod decode;
 pub mod guidance;
 pub mod piano;
 pub mod report;
+pub mod request;
 pub mod sampler;
 pub mod tasks;
 pub mod theme;

@@ -4,7 +4,7 @@
 //! lines up in a sequencer. Note events are reported while they are generated.
 
 use super::decode::Steer;
-use super::tasks::{GenEvent, Length, Output, Request};
+use super::request::{GenEvent, Length, Output, Request};
 use crate::error::{Error, Result};
 use crate::midi::score::DRUM_CHANNEL;
 use crate::midi::{apply_sustain, gm, Score, TrackRole};
@@ -60,7 +60,7 @@ pub fn run(
         ),
         Length::Seconds(s) => {
             return Err(Error::Invalid(format!(
-                "--seconds {s} must be in (0, 3600]"
+                "the length {s} s must be in (0, 3600]"
             )))
         }
     };
@@ -69,7 +69,7 @@ pub fn run(
         _ => 0,
     };
     let mut steer = PianoSteer::new(&prompt, req, channel, until, on_event)?;
-    let generated = super::tasks::draw(model, &prompt.ids, req, steps, &mut steer)?;
+    let generated = super::request::draw(model, &prompt.ids, req, steps, &mut steer)?;
     let mut scores = Vec::with_capacity(generated.len());
     for ids in generated {
         scores.push(output_score(primer, req, &prompt, channel, &ids)?);
@@ -87,7 +87,7 @@ fn prompt_from(
 ) -> Result<Prompt> {
     if !(seconds.is_finite() && seconds > 0.0) {
         return Err(Error::Invalid(format!(
-            "--primer-seconds {seconds} must be > 0"
+            "the primer window {seconds} s must be > 0"
         )));
     }
     let piano = piano_reduction(score, true, notes);

@@ -34,18 +34,18 @@ impl SamplerConfig {
     pub fn validate(&self) -> Result<()> {
         if !(self.temperature.is_finite() && self.temperature > 0.0) {
             return Err(Error::Invalid(format!(
-                "--temperature {} must be > 0",
+                "temperature {} must be > 0",
                 self.temperature
             )));
         }
         if !(self.top_p > 0.0 && self.top_p <= 1.0) {
             return Err(Error::Invalid(format!(
-                "--top-p {} must be in (0, 1]",
+                "top-p {} must be in (0, 1]",
                 self.top_p
             )));
         }
         if self.top_k == Some(0) {
-            return Err(Error::Invalid("--top-k must be at least 1".into()));
+            return Err(Error::Invalid("top-k must be at least 1".into()));
         }
         Ok(())
     }

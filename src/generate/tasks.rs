@@ -1,8 +1,5 @@
 //! Generation tasks over MIDI: continue a primer, or generate from nothing.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-
 use crate::error::{Error, Result};
 use crate::midi::Score;
 use crate::model::{MusicTransformer, VocabKind};
@@ -10,89 +7,12 @@ use crate::tokens::grid::{self, VOICES};
 use crate::tokens::{Chorale, GridVocab, BOS};
 
 use super::decode::{generate, FixedMask};
-use super::sampler::{Sampler, SamplerConfig};
+use super::sampler::Sampler;
 use crate::tokens::NoteEvent;
 
-/// How much to generate.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Length {
-    /// Model tokens (for the grid, 4 per 16th note).
-    Tokens(usize),
-    /// Seconds of music at the output tempo.
-    Seconds(f64),
-}
-
-/// A generation request.
-#[derive(Debug, Clone)]
-pub struct Request {
-    /// How much new music.
-    pub length: Length,
-    /// Sampling settings (the seed included).
-    pub sampler: SamplerConfig,
-    /// Independent samples, generated as one batch.
-    pub samples: usize,
-    /// Tempo of the output in BPM when there is no primer.
-    pub bpm: f64,
-    /// Performance models: prompt with at most this many seconds from the end of the primer.
-    pub primer_seconds: f64,
-    /// Leave the primer out of the output (the new music keeps its place in time).
-    pub only_new: bool,
-    /// Set from another thread (or a signal handler) to stop early: the result is `Error::Cancelled`.
-    pub cancel: Option<Arc<AtomicBool>>,
-    /// Beat-aware models: key guidance, in nats taken off the logit of every note outside the
-    /// primer's key (Krumhansl–Kessler) before sampling; 0 turns it off.
-    pub key_guide: f32,
-}
-
-/// The key guidance `continue` uses unless told otherwise (measured in the pop909-beat card).
-pub const DEFAULT_KEY_GUIDE: f32 = 1.0;
-
-/// The nucleus `continue` samples beat-aware models with unless told otherwise (measured in the
-/// pop909-beat card; the whole distribution writes stray notes from its long tail).
-pub const DEFAULT_BEAT_TOP_P: f32 = 0.9;
-
-/// Checks a key guidance strength: finite, 0–10 nats.
-pub fn validate_key_guide(g: f32) -> Result<()> {
-    if g.is_finite() && (0.0..=10.0).contains(&g) {
-        Ok(())
-    } else {
-        Err(Error::Invalid(format!("--key-guide {g} must be 0–10")))
-    }
-}
-
-impl Request {
-    /// True once the caller asked to stop.
-    pub fn cancelled(&self) -> bool {
-        self.cancel
-            .as_ref()
-            .is_some_and(|c| c.load(Ordering::Acquire))
-    }
-}
-
-/// What a running generation reports, per sample, as it goes.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum GenEvent {
-    /// A token was drawn.
-    Token(u32),
-    /// A note starts or ends, in seconds of the output score, on the channel and with the program it
-    /// has in the output.
-    Note {
-        /// MIDI channel.
-        channel: u8,
-        /// General MIDI program.
-        program: u8,
-        /// The key and time.
-        event: NoteEvent,
-    },
-}
-
-/// The result: one score per sample and notes for the user (e.g. how the primer was read).
-pub struct Output {
-    /// Primer (if any) followed by the new music, one per sample.
-    pub scores: Vec<Score>,
-    /// Lines worth telling the user.
-    pub notes: Vec<String>,
-}
+pub use super::request::{
+    validate_key_guide, GenEvent, Length, Output, Request, DEFAULT_BEAT_TOP_P, DEFAULT_KEY_GUIDE,
+};
 
 /// Continues `primer` (or starts from nothing) with `model`, whatever its vocabulary; `on_event(sample,
 /// event)` sees the generation as it happens.
@@ -104,7 +24,7 @@ pub fn run(
 ) -> Result<Output> {
     if req.samples == 0 || req.samples > 64 {
         return Err(Error::Invalid(format!(
-            "--samples {} must be 1–64",
+            "{} samples: ask for 1–64",
             req.samples
         )));
     }
@@ -126,7 +46,8 @@ fn run_grid(
 ) -> Result<Output> {
     if req.only_new {
         return Err(Error::Invalid(
-            "--only-new is for performance (piano) models; chorale outputs hold the primer".into(),
+            "leaving the primer out is for performance (piano) models; chorale outputs hold the primer"
+                .into(),
         ));
     }
     let mut notes = Vec::new();
@@ -134,55 +55,18 @@ fn run_grid(
         bpm: req.bpm,
         ..GridVocab::default()
     };
-    let mut head = Chorale::default();
-    if let Some(score) = primer {
-        head = vocab.score_to_chorale(score)?;
-        while head.steps.last().is_some_and(|s| s.iter().all(|&p| p < 0)) {
-            head.steps.pop();
-        }
-        if head.steps.is_empty() {
-            return Err(Error::Invalid("the primer has no pitched notes".into()));
-        }
-        vocab.bpm = score.tempo_map.bpm(0).clamp(10.0, 400.0);
-        vocab.program = score
-            .notes
-            .iter()
-            .find(|n| !n.is_drum())
-            .map_or(0, |n| n.program);
-        notes.push(format!(
-            "primer: {} sixteenths, {}",
-            head.steps.len(),
-            vocab.voice_source(score)
-        ));
-    }
-    let max_steps = (model.config().max_len - 1) / VOICES;
-    let mut prompt = vec![BOS];
-    let kept = &head.steps[head.steps.len().saturating_sub(max_steps)..];
-    if kept.len() < head.steps.len() {
-        prompt.clear();
-        notes.push(format!(
-            "primer is longer than the model's context: prompting with its last {} sixteenths",
-            kept.len()
-        ));
-    }
-    prompt.extend(vocab.encode_chorale(&Chorale {
-        steps: kept.to_vec(),
-    }));
-    let tokens = match req.length {
-        Length::Tokens(n) => n.div_ceil(VOICES) * VOICES,
-        Length::Seconds(s) if s.is_finite() && s > 0.0 && s <= 3600.0 => {
-            ((s * vocab.bpm / 60.0 * 4.0).round() as usize).max(1) * VOICES
-        }
-        Length::Seconds(s) => {
-            return Err(Error::Invalid(format!(
-                "--seconds {s} must be in (0, 3600]"
-            )))
-        }
+    let head = match primer {
+        Some(score) => grid_primer(&mut vocab, score, &mut notes)?,
+        None => Chorale::default(),
     };
+    let max_steps = (model.config().max_len - 1) / VOICES;
+    let prompt = grid_prompt(&vocab, &head, max_steps, &mut notes);
+    let tokens = grid_tokens(req.length, vocab.bpm)?;
     let mut sampler = Sampler::new(req.sampler)?;
     let step_seconds = 60.0 / vocab.bpm / 4.0;
     let mut streams =
         vec![GridStream::new(head.steps.len() as f64 * step_seconds, step_seconds); req.samples];
+    let program = vocab.program;
     let generated = generate(
         model,
         &prompt,
@@ -198,7 +82,7 @@ fn run_grid(
                         i,
                         GenEvent::Note {
                             channel,
-                            program: vocab.program,
+                            program,
                             event,
                         },
                     )
@@ -216,7 +100,7 @@ fn run_grid(
                 i,
                 GenEvent::Note {
                     channel,
-                    program: vocab.program,
+                    program,
                     event,
                 },
             )
@@ -231,21 +115,66 @@ fn run_grid(
     Ok(Output { scores, notes })
 }
 
-/// Draws up to `steps` tokens for each of `req.samples` samples after `prompt`, steered by `steer`,
-/// with `req`'s sampler; `Err(Cancelled)` if the request was cancelled meanwhile.
-pub(crate) fn draw(
-    model: &MusicTransformer,
-    prompt: &[u32],
-    req: &Request,
-    steps: usize,
-    steer: &mut dyn super::decode::Steer,
-) -> Result<Vec<Vec<u32>>> {
-    let mut sampler = Sampler::new(req.sampler)?;
-    let generated = generate(model, prompt, req.samples, steps, &mut sampler, steer)?;
-    if req.cancelled() {
-        return Err(Error::Cancelled);
+/// The primer read into the grid, trailing rests dropped; `vocab` takes its tempo and program, and
+/// `notes` says how its voices were read.
+fn grid_primer(vocab: &mut GridVocab, score: &Score, notes: &mut Vec<String>) -> Result<Chorale> {
+    let mut head = vocab.score_to_chorale(score)?;
+    while head.steps.last().is_some_and(|s| s.iter().all(|&p| p < 0)) {
+        head.steps.pop();
     }
-    Ok(generated)
+    if head.steps.is_empty() {
+        return Err(Error::Invalid("the primer has no pitched notes".into()));
+    }
+    vocab.bpm = score.tempo_map.bpm(0).clamp(10.0, 400.0);
+    vocab.program = score
+        .notes
+        .iter()
+        .find(|n| !n.is_drum())
+        .map_or(0, |n| n.program);
+    notes.push(format!(
+        "primer: {} sixteenths, {}",
+        head.steps.len(),
+        vocab.voice_source(score)
+    ));
+    Ok(head)
+}
+
+/// The prompt: BOS and the primer, or only its last `max_steps` sixteenths (without BOS) when it is
+/// longer than the context, which `notes` then says.
+fn grid_prompt(
+    vocab: &GridVocab,
+    head: &Chorale,
+    max_steps: usize,
+    notes: &mut Vec<String>,
+) -> Vec<u32> {
+    let mut prompt = vec![BOS];
+    let kept = &head.steps[head.steps.len().saturating_sub(max_steps)..];
+    if kept.len() < head.steps.len() {
+        prompt.clear();
+        notes.push(format!(
+            "primer is longer than the model's context: prompting with its last {} sixteenths",
+            kept.len()
+        ));
+    }
+    prompt.extend(vocab.encode_chorale(&Chorale {
+        steps: kept.to_vec(),
+    }));
+    prompt
+}
+
+/// Grid tokens to generate for `length` at `bpm` (whole sixteenths of all voices).
+fn grid_tokens(length: Length, bpm: f64) -> Result<usize> {
+    Ok(match length {
+        Length::Tokens(n) => n.div_ceil(VOICES) * VOICES,
+        Length::Seconds(s) if s.is_finite() && s > 0.0 && s <= 3600.0 => {
+            ((s * bpm / 60.0 * 4.0).round() as usize).max(1) * VOICES
+        }
+        Length::Seconds(s) => {
+            return Err(Error::Invalid(format!(
+                "the length {s} s must be in (0, 3600]"
+            )))
+        }
+    })
 }
 
 /// The grid grammar: only a rest or a pitch, never PAD/BOS/EOS, so the SATB order cannot break.

@@ -81,51 +81,14 @@ pub fn compose(
     req: &ComposeRequest,
     on_token: &mut dyn FnMut(u32),
 ) -> Result<Score> {
-    if req.bars == 0 || req.bars > 512 {
-        return Err(Error::Invalid(format!("--bars {} must be 1–512", req.bars)));
-    }
-    if req.theme_every == Some(0) {
-        return Err(Error::Invalid(
-            "--theme-every must be at least 1 bar".into(),
-        ));
-    }
-    guidance::validate(req.guidance)?;
+    validate_compose(req)?;
     let mut theme_ids = RemiVocab::default().encode(theme)?;
     theme_ids.truncate(model.config().max_theme);
-    let time_aligned = model.config().time_aligned;
-    let encode = |ids: &[u32]| {
-        let positions = crate::tokens::remi::encoder_positions(ids, time_aligned);
-        guidance::encode(model, ids, positions)
-    };
-    // The unconditioned side hears no theme (encoded only when guidance is on).
-    let uncond = if req.conditioned && req.guidance > 0.0 {
-        Some(Unconditioned {
-            strength: req.guidance,
-            memory: encode(&guidance::silent(&theme_ids))?,
-            gate_off: true,
-        })
-    } else {
-        None
-    };
-    let mut decoder = GuidedDecoder::new(model, encode(&theme_ids)?, uncond);
-    let tempo = remi::tempo_id(req.bpm);
-    let mut prompt = vec![BOS];
-    if req.conditioned {
-        prompt.extend([remi::THEME_START, remi::BAR, remi::POSITION, tempo]);
-    } else {
-        // The baseline hears the theme as its opening bars, at the requested tempo.
-        let mut theme_as_piece = theme_ids.clone();
-        if let Some(t) = theme_as_piece
-            .iter_mut()
-            .find(|i| (remi::TEMPO..remi::THEME_START).contains(*i))
-        {
-            *t = tempo;
-        }
-        prompt.extend(theme_as_piece);
-    }
+    let mut decoder = theme_decoder(model, &theme_ids, req)?;
+    let prompt = compose_prompt(&theme_ids, req);
     let mut state = RemiState::default();
     let (mut counter, mut gate) = (Vec::new(), Vec::new());
-    let mut themes = ThemeCounter::new(time_aligned);
+    let mut themes = ThemeCounter::new(model.config().time_aligned);
     let mut positions = |id: u32, counter: &mut Vec<u32>, gate: &mut Vec<f32>| {
         let c = themes.next(id);
         counter.push(c);
@@ -138,39 +101,12 @@ pub fn compose(
     let mut row = decoder.step(&prompt, &counter, &gate)?;
     let mut sampler = Sampler::new(req.sampler)?;
     let mut out = prompt.clone();
-    let max_tokens = req.bars * 400;
-    let every = req.theme_every.filter(|_| req.conditioned);
-    let theme_bars = theme_ids.iter().filter(|&&i| i == remi::BAR).count().max(1);
-    let mut region_start = 0;
-    let mut forced: Vec<u32> = Vec::new();
-    for _ in 0..max_tokens {
+    let mut plan = RegionPlan::new(req, &theme_ids);
+    for _ in 0..req.bars * 400 {
         crate::generate::check_cancel(&req.cancel)?;
-        let id = match forced.pop() {
-            Some(id) => id,
-            None => {
-                let allowed = state.allowed(req.conditioned);
-                let mut id = sampler.sample(&row, Some(&allowed));
-                // With planned regions a region mark the model asks for means "end the bar":
-                // the plan decides where regions go. (Masking the marks instead leaves a model
-                // that wants to close its region piling notes onto the bar's last position.)
-                if every.is_some() && (id == remi::THEME_START || id == remi::THEME_END) {
-                    id = remi::BAR;
-                }
-                if id == remi::BAR && state.bars >= req.bars {
-                    break;
-                }
-                match every {
-                    Some(n) if id == remi::BAR => {
-                        forced = planned_regions(&state, region_start, theme_bars, n);
-                        forced.pop().unwrap_or(id)
-                    }
-                    _ => id,
-                }
-            }
+        let Some(id) = plan.next(&state, &mut sampler, &row, req) else {
+            break;
         };
-        if id == remi::THEME_START {
-            region_start = state.bars;
-        }
         on_token(id);
         state.push(id);
         out.push(id);
@@ -179,6 +115,121 @@ pub fn compose(
         row = decoder.step(&[id], &counter[from..], &gate[from..])?;
     }
     RemiVocab::default().decode(&out)
+}
+
+/// Checks a compose request's bars, theme period and guidance.
+fn validate_compose(req: &ComposeRequest) -> Result<()> {
+    if req.bars == 0 || req.bars > 512 {
+        return Err(Error::Invalid(format!("{} bars: ask for 1–512", req.bars)));
+    }
+    if req.theme_every == Some(0) {
+        return Err(Error::Invalid(
+            "a theme every 0 bars: ask for at least 1".into(),
+        ));
+    }
+    guidance::validate(req.guidance)
+}
+
+/// The decoder over the encoded theme, with its unconditioned side (which hears no theme, encoded
+/// only when guidance is on).
+fn theme_decoder<'m>(
+    model: &'m ThemeTransformer,
+    theme_ids: &[u32],
+    req: &ComposeRequest,
+) -> Result<GuidedDecoder<'m>> {
+    let time_aligned = model.config().time_aligned;
+    let encode = |ids: &[u32]| {
+        let positions = crate::tokens::remi::encoder_positions(ids, time_aligned);
+        guidance::encode(model, ids, positions)
+    };
+    let uncond = if req.conditioned && req.guidance > 0.0 {
+        Some(Unconditioned {
+            strength: req.guidance,
+            memory: encode(&guidance::silent(theme_ids))?,
+            gate_off: true,
+        })
+    } else {
+        None
+    };
+    Ok(GuidedDecoder::new(model, encode(theme_ids)?, uncond))
+}
+
+/// The decoder's prompt: a theme region opening at the requested tempo, or for the baseline the
+/// theme itself as its opening bars.
+fn compose_prompt(theme_ids: &[u32], req: &ComposeRequest) -> Vec<u32> {
+    let tempo = remi::tempo_id(req.bpm);
+    let mut prompt = vec![BOS];
+    if req.conditioned {
+        prompt.extend([remi::THEME_START, remi::BAR, remi::POSITION, tempo]);
+    } else {
+        // The baseline hears the theme as its opening bars, at the requested tempo.
+        let mut theme_as_piece = theme_ids.to_vec();
+        if let Some(t) = theme_as_piece
+            .iter_mut()
+            .find(|i| (remi::TEMPO..remi::THEME_START).contains(*i))
+        {
+            *t = tempo;
+        }
+        prompt.extend(theme_as_piece);
+    }
+    prompt
+}
+
+/// The next token's choice: sampled under the grammar, or forced when theme regions are planned
+/// (`theme_every`).
+struct RegionPlan {
+    every: Option<usize>,
+    theme_bars: usize,
+    region_start: usize,
+    forced: Vec<u32>,
+}
+
+impl RegionPlan {
+    fn new(req: &ComposeRequest, theme_ids: &[u32]) -> Self {
+        RegionPlan {
+            every: req.theme_every.filter(|_| req.conditioned),
+            theme_bars: theme_ids.iter().filter(|&&i| i == remi::BAR).count().max(1),
+            region_start: 0,
+            forced: Vec::new(),
+        }
+    }
+
+    /// The next token after `state`, from the logits `row`; `None` once the piece has its bars.
+    fn next(
+        &mut self,
+        state: &RemiState,
+        sampler: &mut Sampler,
+        row: &[f32],
+        req: &ComposeRequest,
+    ) -> Option<u32> {
+        let id = match self.forced.pop() {
+            Some(id) => id,
+            None => {
+                let allowed = state.allowed(req.conditioned);
+                let mut id = sampler.sample(row, Some(&allowed));
+                // With planned regions a region mark the model asks for means "end the bar":
+                // the plan decides where regions go. (Masking the marks instead leaves a model
+                // that wants to close its region piling notes onto the bar's last position.)
+                if self.every.is_some() && (id == remi::THEME_START || id == remi::THEME_END) {
+                    id = remi::BAR;
+                }
+                if id == remi::BAR && state.bars >= req.bars {
+                    return None;
+                }
+                match self.every {
+                    Some(n) if id == remi::BAR => {
+                        self.forced = planned_regions(state, self.region_start, self.theme_bars, n);
+                        self.forced.pop().unwrap_or(id)
+                    }
+                    _ => id,
+                }
+            }
+        };
+        if id == remi::THEME_START {
+            self.region_start = state.bars;
+        }
+        Some(id)
+    }
 }
 
 /// The tokens (in reverse order) that start the next bar when regions are planned: Theme_End if

@@ -26,12 +26,15 @@ pub fn write_files(scores: &[Score], paths: &[std::path::PathBuf]) -> Result<()>
     })
 }
 
+/// One track's events: tick, order among events at the same tick, event.
+type Events<'a> = Vec<(u64, u8, TrackEventKind<'a>)>;
+
 /// Serialises `score` as a format-1 SMF: a conductor track (tempo, time signatures), then one track per
 /// score track with its name, program changes, notes, sustain pedal and controls.
 pub fn to_bytes(score: &Score) -> Result<Vec<u8>> {
     let ppq = u15::try_from(score.ppq())
         .ok_or_else(|| Error::Invalid(format!("{} ticks per quarter is too many", score.ppq())))?;
-    let mut tracks: Vec<Vec<(u64, u8, TrackEventKind<'_>)>> = vec![conductor(score)];
+    let mut tracks: Vec<Events<'_>> = vec![conductor(score)];
     let mut names = Vec::new();
     for t in &score.tracks {
         names.push(track_name(&t.name, t.role).into_bytes());
@@ -43,6 +46,22 @@ pub fn to_bytes(score: &Score) -> Result<Vec<u8>> {
             TrackEventKind::Meta(MetaMessage::TrackName(name)),
         )]);
     }
+    push_notes(score, &mut tracks)?;
+    push_sustain(score, &mut tracks)?;
+    push_controls(score, &mut tracks)?;
+    let end = score.end_tick();
+    let mut smf = Smf::new(Header::new(Format::Parallel, Timing::Metrical(ppq)));
+    for events in tracks {
+        smf.tracks.push(to_track(events, end));
+    }
+    let mut out = Vec::new();
+    smf.write_std(&mut out)
+        .map_err(|e| Error::Internal(format!("writing MIDI: {e}")))?;
+    Ok(out)
+}
+
+/// The notes, in time order, each preceded by a program change when its channel's program changes.
+fn push_notes(score: &Score, tracks: &mut [Events<'_>]) -> Result<()> {
     let mut programs = [None::<u8>; 16];
     let mut notes: Vec<&Note> = score.notes.iter().collect();
     notes.sort_by_key(|n| (n.start_tick, n.track, n.pitch));
@@ -87,8 +106,13 @@ pub fn to_bytes(score: &Score) -> Result<Vec<u8>> {
             },
         ));
     }
+    Ok(())
+}
+
+/// The sustain pedal: controller 64 down at each span's start, up at its end.
+fn push_sustain(score: &Score, tracks: &mut [Events<'_>]) -> Result<()> {
     for s in &score.sustain {
-        let track = track_mut(&mut tracks, s.track)?;
+        let track = track_mut(tracks, s.track)?;
         let channel = u4::new(s.channel & 15);
         for (tick, value) in [(s.start_tick, 127), (s.end_tick, 0)] {
             let message = MidiMessage::Controller {
@@ -98,8 +122,13 @@ pub fn to_bytes(score: &Score) -> Result<Vec<u8>> {
             track.push((tick, 1, TrackEventKind::Midi { channel, message }));
         }
     }
+    Ok(())
+}
+
+/// The other controllers and the pitch bends.
+fn push_controls(score: &Score, tracks: &mut [Events<'_>]) -> Result<()> {
     for c in &score.controls {
-        let track = track_mut(&mut tracks, c.track)?;
+        let track = track_mut(tracks, c.track)?;
         let message = match c.kind {
             ControlKind::Controller { number, value } => MidiMessage::Controller {
                 controller: u7::new(number & 127),
@@ -112,15 +141,7 @@ pub fn to_bytes(score: &Score) -> Result<Vec<u8>> {
         let channel = u4::new(c.channel & 15);
         track.push((c.tick, 0, TrackEventKind::Midi { channel, message }));
     }
-    let end = score.end_tick();
-    let mut smf = Smf::new(Header::new(Format::Parallel, Timing::Metrical(ppq)));
-    for events in tracks {
-        smf.tracks.push(to_track(events, end));
-    }
-    let mut out = Vec::new();
-    smf.write_std(&mut out)
-        .map_err(|e| Error::Internal(format!("writing MIDI: {e}")))?;
-    Ok(out)
+    Ok(())
 }
 
 fn track_mut<'a, 'b>(

@@ -10,6 +10,7 @@ use candle_core::{DType, Device, Tensor, Var};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+pub use super::data::FitNote;
 use super::ddsp::{multi_resolution_stft_loss, HOP, SAMPLE_RATE};
 use super::model::{note_frames, NeuralSynth, Timbre, FEATURES, FRAME_RATE};
 use crate::audio::decode::Recording;
@@ -22,19 +23,6 @@ pub const SAMPLE_RATES: std::ops::RangeInclusive<u32> = 4_000..=384_000;
 
 /// Frames per training crop (about 1.5 s).
 pub const CROP_FRAMES: usize = 256;
-
-/// A note to fit: pitch, velocity, onset and length in seconds (already aligned to the audio).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct FitNote {
-    /// Key.
-    pub pitch: u8,
-    /// Velocity.
-    pub velocity: u8,
-    /// Onset, seconds into the recording.
-    pub start: f64,
-    /// Held for, seconds.
-    pub held: f64,
-}
 
 /// Checks the recording and notes, resamples, and aligns: returns the audio at the synth's rate,
 /// the aligned notes and the offset applied (seconds added to the MIDI times).

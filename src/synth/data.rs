@@ -112,12 +112,25 @@ pub fn render_note(
     Ok(l.iter().zip(&r).map(|(a, b)| 0.5 * (a + b)).collect())
 }
 
+/// A note to fit: pitch, velocity, onset and length in seconds (already aligned to the audio).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FitNote {
+    /// Key.
+    pub pitch: u8,
+    /// Velocity.
+    pub velocity: u8,
+    /// Onset, seconds into the recording.
+    pub start: f64,
+    /// Held for, seconds.
+    pub held: f64,
+}
+
 /// A phrase of `notes` played with `program`, dry, mono at the synth's rate, `seconds` long (the
 /// notes' own times; what rings past the end is cut).
 pub fn render_phrase(
     soundfont: &Arc<SoundFont>,
     program: u8,
-    notes: &[super::clone::FitNote],
+    notes: &[FitNote],
     seconds: f64,
 ) -> Result<Vec<f32>> {
     let mut synth = dry_synth(soundfont, program)?;

@@ -9,8 +9,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rustysynth::SoundFont;
 
-use super::clone::{clone_timbre, FitNote};
-use super::data::{make_notes, render_phrase, Instrument, NoteExample, HELD_OUT, TRAINED};
+use super::clone::clone_timbre;
+use super::data::{make_notes, render_phrase, FitNote, Instrument, NoteExample, HELD_OUT, TRAINED};
 use super::model::{NeuralSynth, Timbre, FRAME_RATE};
 use crate::error::Result;
 use crate::synth::loss::synth_loss;

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use rayon::prelude::*;
 
-use super::theme::{ThemeCorpus, ThemePiece};
+use super::corpus::{ThemeCorpus, ThemePiece};
 use crate::accompany::bars::{
     bar_tokens, chord_notes, encoder_bar_tokens, melody_window, place, time_positions,
 };

@@ -2,6 +2,7 @@
 //! dropout, bucketed random crops, transposition), validation NLL, CSV and PNG logs, resumable checkpoints.
 
 pub mod accomp;
+pub mod corpus;
 pub mod dataset;
 pub mod harmony;
 pub mod eval;
@@ -245,13 +246,15 @@ pub fn train(opts: &TrainOptions, on_step: &mut dyn FnMut(&StepInfo)) -> Result<
     let cfg = &opts.config;
     cfg.validate()?;
     if let Some(m) = opts.max_minutes.filter(|m| !(m.is_finite() && *m > 0.0)) {
-        return Err(Error::Invalid(format!("--max-minutes {m} must be > 0")));
+        return Err(Error::Invalid(format!(
+            "a time limit of {m} minutes must be > 0"
+        )));
     }
     std::fs::create_dir_all(&opts.out).map_err(|e| Error::io(&opts.out, e))?;
     if !opts.resume && opts.out.join(CHECKPOINT).exists() {
         return Err(Error::bad_file(
             &opts.out,
-            "already holds a checkpoint: pass --resume to continue it, or choose another --out",
+            "already holds a checkpoint: resume that run, or write this one elsewhere",
         ));
     }
     let mut job: Box<dyn run::Job> = match &cfg.model {
@@ -390,13 +393,13 @@ pub fn init_from(
     if their.beat_embedding && !cfg.beat_embedding {
         return Err(Error::bad_file(
             dir,
-            "--init model has a beat embedding the training config lacks",
+            "the model to start from has a beat embedding the training config lacks",
         ));
     }
     if their != ours {
         return Err(Error::bad_file(
             dir,
-            "--init model has a different architecture from the training config",
+            "the model to start from has a different architecture from the training config",
         ));
     }
     set_vars_from(

@@ -3,7 +3,7 @@
 //! (weights, Adam moments, run state) and `--max-minutes`.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use candle_core::Tensor;
@@ -53,37 +53,155 @@ pub(crate) fn run(
     on_step: &mut dyn FnMut(&StepInfo),
 ) -> Result<RunState> {
     let cfg = &opts.config;
-    let ckpt_path = opts.out.join(CHECKPOINT);
-    let vars: HashMap<String, candle_core::Var> = job
-        .varmap()
-        .data()
-        .lock()
-        .map_err(|_| Error::Internal("var map lock".into()))?
-        .clone();
-    let params = AdamWParams {
-        weight_decay: cfg.weight_decay,
-        ..Default::default()
-    };
-    let mut opt = AdamW::new(vars, params).map_err(Error::tensor)?;
-    let mut state = RunState::default();
-    if opts.resume {
-        state = load_checkpoint(&ckpt_path, &mut opt, &candle_core::Device::Cpu)?;
+    let mut run = Loop::start(job, opts)?;
+    'epochs: while run.state.step < cfg.total_steps {
+        let batches = job.start_epoch(run.state.epoch)?;
+        if batches == 0 {
+            return Err(Error::Invalid(format!(
+                "{}: the training split gives no batch (no piece long enough, or none at all)",
+                opts.data.display()
+            )));
+        }
+        while run.state.batch_in_epoch < batches {
+            if run.state.step >= cfg.total_steps {
+                break 'epochs;
+            }
+            if run.step(job, on_step)? {
+                run.log.plot(&opts.out.join("loss.png"))?;
+                return Ok(run.state);
+            }
+        }
+        // End of an epoch: validate, export the best model, plot.
+        run.validate(job, run.tokens_per_s, on_step)?;
+        run.state.epoch += 1;
+        run.state.batch_in_epoch = 0;
+        save_checkpoint(&run.ckpt_path, &run.opt, &run.state)?;
+        run.log.plot(&opts.out.join("loss.png"))?;
     }
-    let resumed_at = opts.resume.then_some(state.step);
-    let mut log = CsvLog::open(&opts.out.join("log.csv"), resumed_at)?;
-    let model_dir = opts.out.join("model");
-    let validate = |job: &dyn Job,
-                    state: &mut RunState,
-                    tokens_per_s: f64,
-                    log: &mut CsvLog,
-                    on_step: &mut dyn FnMut(&StepInfo)|
-     -> Result<()> {
+    if run.state.batch_in_epoch > 0 {
+        // The run ended inside an epoch: validate the final weights too.
+        run.validate(job, 0.0, on_step)?;
+    }
+    save_checkpoint(&run.ckpt_path, &run.opt, &run.state)?;
+    run.log.plot(&opts.out.join("loss.png"))?;
+    Ok(run.state)
+}
+
+/// A run in progress: the optimiser, the run state, the log and the clocks.
+struct Loop<'a> {
+    opts: &'a TrainOptions,
+    ckpt_path: PathBuf,
+    model_dir: PathBuf,
+    opt: AdamW,
+    state: RunState,
+    log: CsvLog,
+    /// When this session started, and the run's elapsed seconds then.
+    session: Instant,
+    start_elapsed: f64,
+    /// Throughput: when the current window started and the tokens since.
+    window: (Instant, usize),
+    tokens_per_s: f64,
+}
+
+impl<'a> Loop<'a> {
+    /// The optimiser over `job`'s variables, and the state and log, from the checkpoint when
+    /// resuming.
+    fn start(job: &dyn Job, opts: &'a TrainOptions) -> Result<Self> {
+        let ckpt_path = opts.out.join(CHECKPOINT);
+        let vars: HashMap<String, candle_core::Var> = job
+            .varmap()
+            .data()
+            .lock()
+            .map_err(|_| Error::Internal("var map lock".into()))?
+            .clone();
+        let params = AdamWParams {
+            weight_decay: opts.config.weight_decay,
+            ..Default::default()
+        };
+        let mut opt = AdamW::new(vars, params).map_err(Error::tensor)?;
+        let mut state = RunState::default();
+        if opts.resume {
+            state = load_checkpoint(&ckpt_path, &mut opt, &candle_core::Device::Cpu)?;
+        }
+        let resumed_at = opts.resume.then_some(state.step);
+        let log = CsvLog::open(&opts.out.join("log.csv"), resumed_at)?;
+        Ok(Loop {
+            opts,
+            ckpt_path,
+            model_dir: opts.out.join("model"),
+            opt,
+            start_elapsed: state.elapsed_s,
+            state,
+            log,
+            session: Instant::now(),
+            window: (Instant::now(), 0),
+            tokens_per_s: 0.0,
+        })
+    }
+
+    /// One optimiser step on the next batch, logged, with validation and checkpoint when due;
+    /// true when the run is out of time (the checkpoint then written).
+    fn step(&mut self, job: &mut dyn Job, on_step: &mut dyn FnMut(&StepInfo)) -> Result<bool> {
+        let opts = self.opts;
+        let cfg = &opts.config;
+        let state = &mut self.state;
+        let lr = cfg.lr_at(state.step);
+        let (loss, tokens) = job.loss(state.batch_in_epoch)?;
+        let loss = optimise(&mut self.opt, &loss, lr, cfg.clip_norm).map_err(|e| {
+            Error::Invalid(format!(
+                "step {}: {e}; stopped, the last checkpoint ({}) is kept",
+                state.step + 1,
+                self.ckpt_path.display()
+            ))
+        })?;
+        state.step += 1;
+        state.batch_in_epoch += 1;
+        state.elapsed_s = self.start_elapsed + self.session.elapsed().as_secs_f64();
+        self.window.1 += tokens;
+        let dt = self.window.0.elapsed().as_secs_f64();
+        if dt > 5.0 || self.tokens_per_s == 0.0 {
+            self.tokens_per_s = self.window.1 as f64 / dt.max(1e-9);
+            self.window = (Instant::now(), 0);
+        }
+        self.log
+            .row(state, lr, Some(loss), self.tokens_per_s, None)?;
+        on_step(&StepInfo {
+            step: state.step,
+            total_steps: cfg.total_steps,
+            epoch: state.epoch,
+            loss,
+            tokens_per_s: self.tokens_per_s,
+            valid_nll: None,
+        });
+        if cfg.valid_every > 0 && self.state.step.is_multiple_of(cfg.valid_every) {
+            self.validate(job, self.tokens_per_s, on_step)?;
+        }
+        let out_of_time = opts
+            .max_minutes
+            .is_some_and(|m| self.session.elapsed().as_secs_f64() > m * 60.0);
+        if self.state.step.is_multiple_of(cfg.checkpoint_every) || out_of_time {
+            save_checkpoint(&self.ckpt_path, &self.opt, &self.state)?;
+        }
+        Ok(out_of_time)
+    }
+
+    /// Validates, exports the model if it is the best so far, and logs and reports the NLL.
+    fn validate(
+        &mut self,
+        job: &dyn Job,
+        tokens_per_s: f64,
+        on_step: &mut dyn FnMut(&StepInfo),
+    ) -> Result<()> {
+        let opts = self.opts;
+        let cfg = &opts.config;
+        let state = &mut self.state;
         let nll = job.validate()?;
         if state.best_valid_nll.is_none_or(|b| nll < b) {
             state.best_valid_nll = Some(nll);
-            job.export(&model_dir)?;
+            job.export(&self.model_dir)?;
         }
-        log.row(state, cfg.lr_at(state.step), None, tokens_per_s, Some(nll))?;
+        self.log
+            .row(state, cfg.lr_at(state.step), None, tokens_per_s, Some(nll))?;
         on_step(&StepInfo {
             step: state.step,
             total_steps: cfg.total_steps,
@@ -93,78 +211,7 @@ pub(crate) fn run(
             valid_nll: Some(nll),
         });
         Ok(())
-    };
-    let session = Instant::now();
-    let start_elapsed = state.elapsed_s;
-    let mut window = (Instant::now(), 0usize);
-    let mut tokens_per_s = 0.0;
-    'epochs: while state.step < cfg.total_steps {
-        let batches = job.start_epoch(state.epoch)?;
-        if batches == 0 {
-            return Err(Error::Invalid(format!(
-                "{}: the training split gives no batch (no piece long enough, or none at all)",
-                opts.data.display()
-            )));
-        }
-        while state.batch_in_epoch < batches {
-            if state.step >= cfg.total_steps {
-                break 'epochs;
-            }
-            let lr = cfg.lr_at(state.step);
-            let (loss, tokens) = job.loss(state.batch_in_epoch)?;
-            let loss = optimise(&mut opt, &loss, lr, cfg.clip_norm).map_err(|e| {
-                Error::Invalid(format!(
-                    "step {}: {e}; stopped, the last checkpoint ({}) is kept",
-                    state.step + 1,
-                    ckpt_path.display()
-                ))
-            })?;
-            state.step += 1;
-            state.batch_in_epoch += 1;
-            state.elapsed_s = start_elapsed + session.elapsed().as_secs_f64();
-            window.1 += tokens;
-            let dt = window.0.elapsed().as_secs_f64();
-            if dt > 5.0 || tokens_per_s == 0.0 {
-                tokens_per_s = window.1 as f64 / dt.max(1e-9);
-                window = (Instant::now(), 0);
-            }
-            log.row(&state, lr, Some(loss), tokens_per_s, None)?;
-            on_step(&StepInfo {
-                step: state.step,
-                total_steps: cfg.total_steps,
-                epoch: state.epoch,
-                loss,
-                tokens_per_s,
-                valid_nll: None,
-            });
-            if cfg.valid_every > 0 && state.step.is_multiple_of(cfg.valid_every) {
-                validate(job, &mut state, tokens_per_s, &mut log, on_step)?;
-            }
-            let out_of_time = opts
-                .max_minutes
-                .is_some_and(|m| session.elapsed().as_secs_f64() > m * 60.0);
-            if state.step.is_multiple_of(cfg.checkpoint_every) || out_of_time {
-                save_checkpoint(&ckpt_path, &opt, &state)?;
-            }
-            if out_of_time {
-                log.plot(&opts.out.join("loss.png"))?;
-                return Ok(state);
-            }
-        }
-        // End of an epoch: validate, export the best model, plot.
-        validate(job, &mut state, tokens_per_s, &mut log, on_step)?;
-        state.epoch += 1;
-        state.batch_in_epoch = 0;
-        save_checkpoint(&ckpt_path, &opt, &state)?;
-        log.plot(&opts.out.join("loss.png"))?;
     }
-    if state.batch_in_epoch > 0 {
-        // The run ended inside an epoch: validate the final weights too.
-        validate(job, &mut state, 0.0, &mut log, on_step)?;
-    }
-    save_checkpoint(&ckpt_path, &opt, &state)?;
-    log.plot(&opts.out.join("loss.png"))?;
-    Ok(state)
 }
 
 #[cfg(test)]

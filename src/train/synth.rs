@@ -76,7 +76,7 @@ impl SynthJob {
         super::write_json(&opts.out.join("data.json"), &stats)?;
         if opts.init.is_some() {
             return Err(Error::Invalid(
-                "--init is for Music Transformer runs".into(),
+                "a neural synth run cannot start from an exported model's weights".into(),
             ));
         }
         let varmap = VarMap::new();

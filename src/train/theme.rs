@@ -11,6 +11,7 @@ use rand::seq::SliceRandom;
 use rand::Rng;
 use rayon::prelude::*;
 
+pub use super::corpus::{ThemeCorpus, ThemePiece};
 use super::run::Job;
 use super::{export_weights, masked_nll, TrainConfig, TrainOptions};
 use crate::accompany::bars::transpose_encoder;
@@ -19,32 +20,6 @@ use crate::model::theme_transformer::{theme_positions, ThemeConfig, ThemeTask, T
 use crate::theme::{find_theme, Settings};
 use crate::tokens::remi::encoder_positions;
 use crate::tokens::{RemiVocab, Vocab, BOS, PAD};
-
-/// One song for the theme model.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ThemePiece {
-    /// The theme's melody in REMI (encoder input).
-    pub theme: Vec<u32>,
-    /// The encoder's positions: token indices for themes, time positions for melodies.
-    pub theme_pos: Vec<u32>,
-    /// `[BOS, song…]` in REMI with theme regions marked.
-    pub ids: Vec<u32>,
-    /// Theme counter per token of `ids`.
-    pub counter: Vec<u32>,
-    /// Gate per token of `ids`.
-    pub gate: Vec<f32>,
-}
-
-/// The songs of one split that have a theme.
-#[derive(Debug, Clone, Default)]
-pub struct ThemeCorpus {
-    /// The pieces.
-    pub pieces: Vec<ThemePiece>,
-    /// Songs left out because retrieval found no theme.
-    pub without_theme: usize,
-    /// Seconds of music in the pieces.
-    pub seconds: f64,
-}
 
 /// One song as a theme piece (`None` if it has no theme), its themes capped at `max_theme` tokens.
 pub fn theme_piece(
@@ -334,7 +309,7 @@ fn init_theme_from(varmap: &VarMap, cfg: &ThemeConfig, dir: &Path) -> Result<()>
     if shape(&theirs) != shape(cfg) {
         return Err(Error::bad_file(
             dir,
-            "--init model has a different architecture from the training config",
+            "the model to start from has a different architecture from the training config",
         ));
     }
     // The aligned-notes projection starts at zero when the exported model has none.
