@@ -158,7 +158,7 @@ fn learns_logs_exports_and_resumes_exactly() {
     assert!(train(&opts(40, &out, false), &mut |_| {})
         .unwrap_err()
         .to_string()
-        .contains("--resume"));
+        .contains("resume"));
 }
 
 /// Padding the relative embeddings to a longer context leaves the model's logits unchanged, even on
