@@ -195,7 +195,8 @@ impl App {
                     Ok(r) => {
                         self.job_done(r);
                         if let Some((melody, line, sheet)) = accompanied {
-                            self.status = format!("accompanied {melody} · k edit chords: {line}");
+                            self.status =
+                                format!("accompanied · k edit chords {line} · melody: {melody}");
                             self.chords = (!sheet.beats.is_empty()).then_some(sheet);
                         }
                     }
@@ -217,6 +218,9 @@ impl App {
                     generated_from: Some(generated_from),
                 });
                 self.params.seed += 1;
+                // Show where the new music starts.
+                let page = self.roll_cols as f64 * self.view.seconds_per_col;
+                self.view.start = (generated_from - page / 4.0).max(0.0);
                 self.status = format!(
                     "generated: {notes} notes, new music from {} · s save · z undo · space play",
                     crate::console::clock(generated_from)

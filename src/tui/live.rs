@@ -135,3 +135,26 @@ fn feed(
         position.store(player.position().to_bits(), Ordering::Release);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_session_plays_what_it_is_given_to_the_end_on_the_silent_clock() {
+        let mut base = Score::new(480, 500_000).unwrap();
+        let t = base.add_track("piano", crate::midi::TrackRole::Other);
+        base.push_note_seconds(t, 0, 0, 60, 90, 0.0, 0.3);
+        let session = LiveSession::start(base.clone(), Some("null".into())).unwrap();
+        let mut more = base.clone();
+        more.push_note_seconds(t, 0, 0, 64, 90, 0.3, 0.6);
+        session.finish(Some(more));
+        let started = std::time::Instant::now();
+        while !session.is_done() && started.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(session.is_done(), "still playing at {}", session.position());
+        assert!(session.position() >= 0.5, "{}", session.position());
+        session.stop();
+    }
+}

@@ -241,7 +241,11 @@ impl Runtime {
             };
             match LiveSession::start(base, self.device.clone()) {
                 Ok(p) => self.sound = Some(Sound::Live(p)),
-                Err(e) => app.status = format!("not playing while generating: {e}"),
+                Err(e) => {
+                    if let Some(job) = app.job.as_mut() {
+                        job.progress = format!("{} (not playing: {e})", job.progress);
+                    }
+                }
             }
         }
         let (tx, cancel) = (self.tx.clone(), self.cancel.clone());
