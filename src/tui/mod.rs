@@ -1,7 +1,13 @@
-//! `reprise tui`: a terminal UI over Reprise — a piano roll of the music, generation parameters,
-//! actions on single keys with a `?` help, and a status line. Generation and rendering run on a worker
-//! thread (Esc cancels) and the roll shows notes as they are generated; playback uses the live player.
-//! The terminal is restored on exit and on panic.
+//! `reprise tui`: a terminal UI over Reprise — a piano roll of the music with a span selection,
+//! generation, theme, accompaniment and sound parameters, actions on single keys with a `?` help, and
+//! a status line. Every action goes through the use-case layer (`ops`), as the CLI's commands do:
+//! jobs run on a worker thread (Esc cancels) and the roll shows notes as they are generated; playback
+//! uses `ops::play`, and playing while generating a player thread the runtime owns. The terminal is
+//! restored on exit and on panic.
+//!
+//! Files: `types` (keys, parameters, jobs: what the others share), `app` (state and keys), `jobs`
+//! (the actions that start jobs, and their results), `chords` (the chord editor), `picker`, `view`
+//! (drawing, from `&App`), `worker` (jobs as `ops` calls), `live` (the player fed while generating).
 
 pub mod app;
 pub mod chords;
