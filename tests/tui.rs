@@ -353,7 +353,11 @@ fn find_the_theme_then_grow_a_piece_from_it() {
         return;
     }
     app.params.bars = 4;
+    // The theme is the selection snapped to bar lines.
+    app.selection = Some((0.3, 3.8));
     let effect = app.key(Key::Char('t'));
+    assert_eq!(app.selection, Some((0.0, 4.0)));
+    assert!(app.status.contains("from bars 1–2"), "{}", app.status);
     assert_eq!(app.job.as_ref().unwrap().kind, JobKind::Theme);
     run_inline(&mut app, effect);
     assert!(app.status.starts_with("generated"), "{}", app.status);

@@ -3,6 +3,7 @@
 
 use crate::accompany::chords::chords_line;
 use crate::generate::tasks::GenEvent;
+use crate::midi::Score;
 use crate::ops::models::Action;
 use crate::tokens::NoteEvent;
 
@@ -54,10 +55,11 @@ impl App {
             self.status = "no theme model is installed".into();
             return None;
         };
-        let (Some((a, b)), Some(score)) = (self.selection, self.score()) else {
+        let (Some(selection), Some(score)) = (self.selection, self.score()) else {
             self.status = "select the theme first (shift+←/→), or find one (e)".into();
             return None;
         };
+        let (a, b, first, count) = bar_span(score, selection);
         let theme = match score.excerpt(a, b) {
             Ok(t) if !t.notes.is_empty() => t,
             Ok(_) => {
@@ -71,10 +73,15 @@ impl App {
         };
         let mut spec = JobSpec::new(JobKind::Theme, Some(theme), &self.params);
         spec.model_dir = model.dir.clone();
+        self.selection = Some((a, b));
+        let bars = match count {
+            1 => format!("bar {}", first + 1),
+            _ => format!("bars {}–{}", first + 1, first + count),
+        };
         self.start_job(
             JobKind::Theme,
             format!(
-                "growing {} bars from the selection with {}…",
+                "growing {} bars from {bars} with {}…",
                 self.params.bars, model.name
             ),
         );
@@ -286,4 +293,25 @@ impl App {
             self.view.start = (latest - cols * 0.5).max(0.0);
         }
     }
+}
+
+/// The selection `(a, b)` widened or narrowed to the nearest bar lines (at least one bar): its
+/// seconds, its first bar (0-based) and its number of bars.
+pub fn bar_span(score: &Score, (a, b): (f64, f64)) -> (f64, f64, usize, usize) {
+    let tm = &score.tempo_map;
+    let bars = crate::midi::bar_starts(score, tm.tick(b) + 1);
+    let nearest = |t: f64| {
+        let tick = tm.tick(t);
+        (0..bars.len())
+            .min_by_key(|&i| bars[i].abs_diff(tick))
+            .unwrap_or(0)
+    };
+    let first = nearest(a).min(bars.len().saturating_sub(2));
+    let last = nearest(b).clamp(first + 1, bars.len() - 1);
+    (
+        tm.seconds(bars[first]),
+        tm.seconds(bars[last]),
+        first,
+        last - first,
+    )
 }
