@@ -1,6 +1,7 @@
 //! The terminal UI without a terminal: snapshots of the screen on ratatui's `TestBackend` (main screen,
-//! help overlay, a known file's piano roll), and the app driven through load → continue → undo → redo →
-//! save with a small random model.
+//! help overlay, a known file's piano roll, a selection, continuing from the selection, a found theme,
+//! the chord editor, the sound parameters), and the app driven through load → continue → undo → redo
+//! → save with a small random model, and through the use-case layer's theme and accompaniment.
 
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
@@ -11,14 +12,16 @@ use candle_nn::{VarBuilder, VarMap};
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 use reprise::model::{MusicTransformer, TransformerConfig, VocabKind};
-use reprise::tui::app::{App, Effect, Key, ModelInfo, Overlay};
-use reprise::tui::worker::{run_job, JobMsg, JobResult};
+use reprise::ops::models::{Architecture, ModelEntry};
+use reprise::tui::app::{App, Effect, Key, Overlay};
+use reprise::tui::types::{JobKind, JobMsg, JobResult};
+use reprise::tui::worker::run_job;
 
 mod common;
 use common::sample;
 
 /// A random grid model named "chorale-test" in `dir`.
-fn tiny_model(dir: &Path) -> ModelInfo {
+fn tiny_model(dir: &Path) -> ModelEntry {
     let cfg = TransformerConfig {
         vocab: VocabKind::Grid,
         vocab_size: VocabKind::Grid.size(),
@@ -34,15 +37,17 @@ fn tiny_model(dir: &Path) -> ModelInfo {
     MusicTransformer::new(&cfg, VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu)).unwrap();
     let out = dir.join("chorale-test");
     reprise::train::export(&vm, &cfg, &out).unwrap();
-    ModelInfo {
+    ModelEntry {
         name: "chorale-test".into(),
         dir: out,
-        vocab: VocabKind::Grid,
+        architecture: Architecture::MusicTransformer(VocabKind::Grid),
     }
 }
 
 fn screen(app: &mut App, w: u16, h: u16) -> Terminal<TestBackend> {
     let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    app.roll_cols = reprise::tui::view::roll_columns(ratatui::layout::Rect::new(0, 0, w, h));
+    let app = &*app;
     t.draw(|f| reprise::tui::view::draw(f, app)).unwrap();
     t
 }
@@ -189,7 +194,7 @@ fn render_wav_and_file_picker_from_the_app() {
             }
         });
     }
-    let Some(Ok(JobResult::Rendered { path, seconds })) = done else {
+    let Some(Ok(JobResult::Rendered { path, seconds, .. })) = done else {
         panic!("render failed: {done:?}")
     };
     assert_eq!(path, dir.path().join("phrase-reprise.wav"));
@@ -216,4 +221,296 @@ fn generation_can_be_cancelled() {
     app.job_message(JobMsg::Done(Err(e)));
     assert!(app.job.is_none());
     assert_eq!(app.status, "cancelled");
+}
+
+/// A song whose 2-bar melody phrase comes back three times, over a simple piano part (as in
+/// tests/theme.rs), written to `dir/song.mid`.
+fn theme_song(dir: &Path) -> std::path::PathBuf {
+    use reprise::midi::{Score, TrackRole};
+    let mut s = Score::new(480, 500_000).unwrap();
+    let m = s.add_track("MELODY", TrackRole::Melody);
+    let p = s.add_track("PIANO", TrackRole::Accompaniment);
+    let phrase = [
+        (0u64, 4u64, 0u8),
+        (4, 4, 2),
+        (8, 4, 4),
+        (12, 4, 7),
+        (16, 8, 5),
+        (24, 8, 4),
+    ];
+    let other = [(0u64, 8u64, 9u8), (8, 8, 7), (16, 16, 5)];
+    for bar in (0..12u64).step_by(2) {
+        let notes: &[(u64, u64, u8)] = if bar % 4 == 0 { &phrase } else { &other };
+        for &(at, len, step) in notes {
+            let start = bar * 1920 + at * 120;
+            s.push_note_ticks(m, 0, 0, 60 + step, 90, start, start + len * 120);
+        }
+        for k in 0..2 {
+            let start = (bar + k) * 1920;
+            s.push_note_ticks(p, 1, 0, 48, 70, start, start + 1920);
+        }
+    }
+    s.sort();
+    let path = dir.join("song.mid");
+    reprise::midi::write_file(&s, &path).unwrap();
+    path
+}
+
+/// Runs the job of `effect` inline, feeding its messages to `app`.
+fn run_inline(app: &mut App, effect: Option<Effect>) {
+    let Some(Effect::Start(spec)) = effect else {
+        panic!("expected a job, got {effect:?}: {}", app.status);
+    };
+    run_job(*spec, Arc::new(AtomicBool::new(false)), &mut |m| {
+        app.job_message(m)
+    });
+}
+
+#[test]
+fn shift_arrows_select_a_span_shown_in_the_roll_and_esc_clears_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app_with_chorale(dir.path());
+    screen(&mut app, 120, 32);
+    for _ in 0..3 {
+        app.key(Key::Right);
+    }
+    let from = app.cursor;
+    for _ in 0..6 {
+        app.key(Key::ShiftRight);
+    }
+    app.key(Key::ShiftLeft);
+    let (a, b) = app.selection.expect("a selection");
+    assert!((a - from).abs() < 1e-9 && b > a, "{a} {b}");
+    assert!((app.cursor - b).abs() < 1e-9);
+    insta::assert_snapshot!("selection_120x32", screen(&mut app, 120, 32).backend());
+    // Shift-← past the anchor flips the span to the anchor's left.
+    for _ in 0..8 {
+        app.key(Key::ShiftLeft);
+    }
+    let (a2, b2) = app.selection.unwrap();
+    assert!((b2 - from).abs() < 1e-9 && a2 < from, "{a2} {b2}");
+    app.key(Key::Esc);
+    assert_eq!(app.selection, None);
+}
+
+#[test]
+fn continue_from_the_cursor_or_the_selection_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app_with_chorale(dir.path());
+    app.params.seconds = 5.0;
+    // At the start there is nothing to continue from.
+    assert!(app.key(Key::Char('C')).is_none());
+    assert!(app.status.contains("cursor"), "{}", app.status);
+    screen(&mut app, 80, 24);
+    for _ in 0..4 {
+        app.key(Key::Right);
+    }
+    for _ in 0..4 {
+        app.key(Key::ShiftRight);
+    }
+    let (_, end) = app.selection.unwrap();
+    let effect = app.key(Key::Char('C'));
+    let Some(Effect::Start(spec)) = &effect else {
+        panic!("no job")
+    };
+    assert_eq!(spec.kind, JobKind::Continue);
+    assert_eq!(spec.from, Some(end));
+    insta::assert_snapshot!(
+        "continue_from_selection_80x24",
+        screen(&mut app, 80, 24).backend()
+    );
+    run_effect(&mut app, effect);
+    let doc = app.history.current().unwrap();
+    let from = doc.generated_from.unwrap();
+    assert!(from <= end + 1e-6 && from > end - 2.0, "{from} vs {end}");
+    assert!(app.status.starts_with("generated"), "{}", app.status);
+}
+
+#[test]
+fn find_the_theme_then_grow_a_piece_from_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let song = theme_song(dir.path());
+    let mut app = App::new(Vec::new());
+    app.load(&song);
+    let effect = app.key(Key::Char('e'));
+    run_inline(&mut app, effect);
+    let Overlay::Info { lines, .. } = &app.overlay else {
+        panic!("no theme overlay: {}", app.status)
+    };
+    assert!(
+        lines[1].starts_with("theme: bars 1–2, found 3 times"),
+        "{lines:?}"
+    );
+    let (a, b) = app.selection.unwrap();
+    assert!(a.abs() < 1e-6 && (b - 4.0).abs() < 1e-6, "{a} {b}");
+    insta::assert_snapshot!("theme_found_80x24", screen(&mut app, 80, 24).backend());
+    app.key(Key::Char('x'));
+    assert_eq!(app.overlay, Overlay::None);
+    // Grow four bars from the selection with the installed theme model.
+    use reprise::ops::models::Action;
+    app.models = reprise::tui::installed_models();
+    if app.model_for(Action::Theme).is_none() {
+        return;
+    }
+    app.params.bars = 4;
+    // The theme is the selection snapped to bar lines.
+    app.selection = Some((0.3, 3.8));
+    let effect = app.key(Key::Char('t'));
+    assert_eq!(app.selection, Some((0.0, 4.0)));
+    assert!(app.status.contains("from bars 1–2"), "{}", app.status);
+    assert_eq!(app.job.as_ref().unwrap().kind, JobKind::Theme);
+    run_inline(&mut app, effect);
+    assert!(app.status.starts_with("generated"), "{}", app.status);
+    let piece = app.score().unwrap();
+    assert!(piece.duration() > 4.0, "{}", piece.duration());
+}
+
+#[test]
+fn chords_after_accompanying_can_be_edited_and_followed_again() {
+    use reprise::accompany::chords::BeatChord;
+    use reprise::tui::chords::chord;
+    let dir = tempfile::tempdir().unwrap();
+    let mut models = vec![tiny_model(dir.path())];
+    models.push(ModelEntry {
+        name: "accomp-test".into(),
+        dir: dir.path().join("accomp-test"),
+        architecture: Architecture::ThemeTransformer(
+            reprise::model::theme_transformer::ThemeTask::Accompany,
+        ),
+    });
+    let mut app = App::new(models);
+    app.load(Path::new(&sample("melody-ode-to-joy.mid")));
+    let song = app.score().unwrap().clone();
+    // The melody track: auto, then each track.
+    app.key(Key::Tab);
+    for _ in 0..9 {
+        app.key(Key::Down);
+    }
+    assert_eq!(app.param_value(9), "auto");
+    app.key(Key::Right);
+    assert!(
+        app.param_value(9).starts_with("0:"),
+        "{}",
+        app.param_value(9)
+    );
+    assert_eq!(app.params.track, Some(0));
+    app.key(Key::Tab);
+    // 'k' before any accompaniment says so.
+    app.key(Key::Char('k'));
+    assert_eq!(app.overlay, Overlay::None);
+    let (c, g): (BeatChord, BeatChord) = (chord(0, 0), chord(7, 2));
+    let chords = vec![
+        Some(c),
+        Some(c),
+        Some(g),
+        Some(g),
+        None,
+        None,
+        Some(c),
+        Some(c),
+    ];
+    app.key(Key::Char('a'));
+    app.job_message(JobMsg::Accompanied {
+        song: song.clone(),
+        melody: "track 0".into(),
+        harmonized: Some("| C . G7 . | N . C . |".into()),
+        chords,
+    });
+    app.job_message(JobMsg::Done(Ok(JobResult::Generated {
+        score: song.clone(),
+        generated_from: 0.0,
+    })));
+    assert!(
+        app.status.contains("| C . G7 . | N . C . |"),
+        "{}",
+        app.status
+    );
+    app.key(Key::Char('k'));
+    assert_eq!(app.overlay, Overlay::Chords);
+    // Second beat: up a tone, minor.
+    app.key(Key::Right);
+    app.key(Key::Up);
+    app.key(Key::Up);
+    app.key(Key::Char('m'));
+    insta::assert_snapshot!("chord_editor_80x24", screen(&mut app, 80, 24).backend());
+    let Some(Effect::Start(spec)) = app.key(Key::Enter) else {
+        panic!("no re-accompaniment")
+    };
+    assert_eq!(spec.kind, JobKind::Accompany);
+    assert_eq!(spec.params.track, Some(0));
+    let beats = spec.chords.unwrap();
+    assert_eq!(beats[1], Some(chord(2, 1)));
+    assert_eq!(beats[2], Some(g));
+    assert_eq!(spec.primer.unwrap(), song);
+}
+
+#[test]
+fn accompany_through_the_use_case_layer() {
+    use reprise::ops::models::Action;
+    let mut app = App::new(reprise::tui::installed_models());
+    if app.model_for(Action::Accompany).is_none() {
+        return;
+    }
+    app.load(Path::new(&sample("melody-ode-to-joy.mid")));
+    let notes = app.score().unwrap().notes.len();
+    let effect = app.key(Key::Char('a'));
+    run_inline(&mut app, effect);
+    assert!(app.status.starts_with("accompanied"), "{}", app.status);
+    assert!(app.score().unwrap().notes.len() > notes);
+    let sheet = app.chords.as_ref().expect("chords to edit");
+    assert_eq!(sheet.beats.len() % 4, 0);
+}
+
+#[test]
+fn sound_parameters_engine_timbre_and_play_live() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app_with_chorale(dir.path());
+    app.timbres = vec!["piano".into(), "strings".into()];
+    app.key(Key::Tab);
+    for _ in 0..10 {
+        app.key(Key::Down);
+    }
+    app.key(Key::Right); // engine: neural
+    app.key(Key::Down);
+    app.key(Key::Right); // timbre: strings
+    app.key(Key::Down);
+    app.key(Key::Right); // play live: on
+    assert_eq!(app.params.engine, reprise::ops::engine::Engine::Neural);
+    assert_eq!(app.params.timbre, "strings");
+    assert!(app.params.live);
+    assert_eq!(
+        app.params.voice().describe(),
+        "neural synth, timbre strings"
+    );
+    insta::assert_snapshot!("sound_params_80x24", screen(&mut app, 80, 24).backend());
+    // Play asks the runtime to play from the cursor; render carries the voice to the worker.
+    assert!(matches!(app.key(Key::Char(' ')), Some(Effect::Play(t)) if t == 0.0));
+    let Some(Effect::Start(spec)) = app.key(Key::Char('w')) else {
+        panic!("no render")
+    };
+    assert_eq!(
+        spec.params.voice().engine,
+        reprise::ops::engine::Engine::Neural
+    );
+    assert!(
+        app.status.contains("neural synth, timbre strings"),
+        "{}",
+        app.status
+    );
+}
+
+#[test]
+fn shift_arrows_map_to_selection_keys() {
+    use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let k = |code, m| reprise::tui::map_key(KeyEvent::new(code, m));
+    assert_eq!(
+        k(KeyCode::Right, KeyModifiers::SHIFT),
+        Some(Key::ShiftRight)
+    );
+    assert_eq!(k(KeyCode::Left, KeyModifiers::SHIFT), Some(Key::ShiftLeft));
+    assert_eq!(k(KeyCode::Left, KeyModifiers::NONE), Some(Key::Left));
+    assert_eq!(
+        k(KeyCode::Char('c'), KeyModifiers::CONTROL),
+        Some(Key::Char('q'))
+    );
 }

@@ -1,64 +1,17 @@
 //! The terminal UI's state and what each key does to it. No terminal here: the runtime (`tui::run`)
 //! draws this state and carries out the [`Effect`]s (threads, audio), and tests drive it directly.
+//! The actions that start jobs live in `tui::jobs`.
 
 use std::path::{Path, PathBuf};
 
-use crate::generate::tasks::GenEvent;
 use crate::midi::Score;
 use crate::model::VocabKind;
-use crate::tokens::NoteEvent;
+use crate::ops::engine::Engine;
+use crate::ops::models::{Action, Architecture, ModelEntry};
 
+use super::chords::{ChordSheet, SheetAction};
 use super::picker::Picker;
-use super::worker::{JobKind, JobMsg, JobResult, JobSpec};
-
-/// A model the UI can use.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ModelInfo {
-    /// Short name (its directory under `models/`).
-    pub name: String,
-    /// Its directory.
-    pub dir: PathBuf,
-    /// Its vocabulary.
-    pub vocab: VocabKind,
-}
-
-/// The accompaniment model's name in `models/`.
-pub const ACCOMPANIST: &str = "pop909-accomp";
-
-/// The accompaniment model's directory, if it is installed.
-pub fn find_accompanist() -> Option<PathBuf> {
-    crate::model::resolve_model_dir(ACCOMPANIST)
-        .ok()
-        .filter(|d| d.join("model.safetensors").is_file())
-}
-
-/// Finds the models shipped in `models/` (or next to the binary, as `resolve_model_dir` does).
-pub fn discover_models() -> Vec<ModelInfo> {
-    let Ok(any) = crate::model::resolve_model_dir("jsb-chorales") else {
-        return Vec::new();
-    };
-    let Some(root) = any.parent() else {
-        return Vec::new();
-    };
-    let mut models: Vec<ModelInfo> = std::fs::read_dir(root)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok())
-                .filter_map(|e| {
-                    let dir = e.path();
-                    let cfg =
-                        crate::model::TransformerConfig::load(&dir.join("config.json")).ok()?;
-                    dir.join("model.safetensors").is_file().then(|| ModelInfo {
-                        name: e.file_name().to_string_lossy().into_owned(),
-                        dir,
-                        vocab: cfg.vocab,
-                    })
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    models.sort_by(|a, b| a.name.cmp(&b.name));
-    models
-}
+pub use super::types::{JobKind, JobSpec, Key, Params};
 
 /// One state of the document: the music and where its generated part starts.
 #[derive(Debug, Clone, PartialEq)]
@@ -112,38 +65,22 @@ impl History {
     }
 }
 
-/// Generation settings shown in the parameters pane.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Params {
-    /// Index into the app's models.
-    pub model: usize,
-    /// Sampling temperature.
-    pub temperature: f32,
-    /// Top-k (0 = off).
-    pub top_k: usize,
-    /// Top-p.
-    pub top_p: f32,
-    /// Seconds of new music.
-    pub seconds: f64,
-    /// Random seed of the next generation.
-    pub seed: u64,
-}
-
-impl Default for Params {
-    fn default() -> Self {
-        Params {
-            model: 0,
-            temperature: 1.0,
-            top_k: 0,
-            top_p: crate::generate::tasks::DEFAULT_BEAT_TOP_P,
-            seconds: 20.0,
-            seed: 1,
-        }
-    }
-}
-
 /// Names of the parameter rows, in order.
-pub const PARAM_NAMES: [&str; 6] = ["model", "temperature", "top-k", "top-p", "length", "seed"];
+pub const PARAM_NAMES: [&str; 13] = [
+    "model",
+    "theme model",
+    "accompanist",
+    "temperature",
+    "top-k",
+    "top-p",
+    "length",
+    "theme bars",
+    "seed",
+    "melody",
+    "engine",
+    "timbre",
+    "play live",
+];
 
 /// Which pane takes the arrow keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,6 +100,15 @@ pub enum Overlay {
     Help,
     /// The file picker.
     Picker(Picker),
+    /// The chord editor over the app's chord sheet.
+    Chords,
+    /// A few lines to read (any key closes).
+    Info {
+        /// The title.
+        title: String,
+        /// The lines.
+        lines: Vec<String>,
+    },
 }
 
 /// The visible window of the piano roll.
@@ -212,12 +158,14 @@ pub struct Job {
     pub preview: Vec<PreviewNote>,
     /// Latest time any preview event reached.
     pub latest: f64,
+    /// An accompaniment's melody and chords, until its result comes.
+    pub accompanied: Option<(String, String, ChordSheet)>,
 }
 
 /// Something the runtime must do after a key.
 #[derive(Debug, Clone)]
 pub enum Effect {
-    /// Start a background job (generation or rendering).
+    /// Start a background job (generation, theme, accompaniment or rendering).
     Start(Box<JobSpec>),
     /// Ask the running job to stop.
     Cancel,
@@ -249,58 +197,31 @@ pub struct App {
     pub view: View,
     /// The cursor, seconds (playback starts here).
     pub cursor: f64,
+    /// A selected span of the roll, seconds (shift+←/→; Esc clears).
+    pub selection: Option<(f64, f64)>,
     /// The playhead while playing.
     pub playhead: Option<f64>,
-    /// Models found.
-    pub models: Vec<ModelInfo>,
-    /// The accompaniment model's directory, when installed (the `a` key).
+    /// The installed models (each action lists those that serve it).
+    pub models: Vec<ModelEntry>,
+    /// The neural synth's timbres.
+    pub timbres: Vec<String>,
+    /// The chords of the last accompaniment (the `k` editor).
+    pub chords: Option<ChordSheet>,
+    /// An accompaniment model folder to use instead of the installed ones (e.g. one just trained).
     pub accompanist: Option<PathBuf>,
     /// Set by quit.
     pub quit: bool,
-    /// Width of the roll in columns at the last draw (for paging).
+    /// Width of the roll in columns (the runtime sets it from the terminal's size; for paging).
     pub roll_cols: u16,
-}
-
-/// Keys the app understands (the runtime maps terminal events to these).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Key {
-    /// A character key.
-    Char(char),
-    /// ←
-    Left,
-    /// →
-    Right,
-    /// ↑
-    Up,
-    /// ↓
-    Down,
-    /// Enter
-    Enter,
-    /// Esc
-    Esc,
-    /// Tab
-    Tab,
-    /// Home
-    Home,
-    /// End
-    End,
-    /// Backspace
-    Backspace,
 }
 
 impl App {
     /// An empty app with these models.
-    pub fn new(models: Vec<ModelInfo>) -> Self {
-        let mut params = Params::default();
-        // Prefer a piano model when there is one (it takes any MIDI file), the beat-aware one first.
-        let piano = |v: VocabKind| models.iter().position(|m| m.vocab == v);
-        if let Some(i) = piano(VocabKind::Remi).or_else(|| piano(VocabKind::Performance)) {
-            params.model = i;
-        }
-        App {
+    pub fn new(models: Vec<ModelEntry>) -> Self {
+        let mut app = App {
             path: None,
             history: History::default(),
-            params,
+            params: Params::default(),
             selected_param: 0,
             focus: Focus::Roll,
             overlay: Overlay::None,
@@ -308,28 +229,50 @@ impl App {
             job: None,
             view: View::default(),
             cursor: 0.0,
+            selection: None,
             playhead: None,
             models,
+            timbres: vec!["piano".into()],
+            chords: None,
             accompanist: None,
             quit: false,
             roll_cols: 56,
+        };
+        // Prefer a piano model when there is one (it takes any MIDI file), the beat-aware one first.
+        let list = app.models_for(Action::Continue);
+        let piano = |v: VocabKind| {
+            list.iter()
+                .position(|m| m.architecture == Architecture::MusicTransformer(v))
+        };
+        if let Some(i) = piano(VocabKind::Remi).or_else(|| piano(VocabKind::Performance)) {
+            app.params.model = i;
         }
+        app
+    }
+
+    /// The installed models that serve `action`, by name.
+    pub fn models_for(&self, action: Action) -> Vec<&ModelEntry> {
+        self.models.iter().filter(|m| m.can(action)).collect()
+    }
+
+    /// The model chosen for `action` (continue and generate share one).
+    pub fn model_for(&self, action: Action) -> Option<&ModelEntry> {
+        let i = match action {
+            Action::Theme => self.params.theme_model,
+            Action::Accompany => self.params.accompanist,
+            _ => self.params.model,
+        };
+        self.models_for(action).get(i).copied()
+    }
+
+    /// The model chosen in the parameters for continue and generate.
+    pub fn model(&self) -> Option<&ModelEntry> {
+        self.model_for(Action::Continue)
     }
 
     /// The current music, if any.
     pub fn score(&self) -> Option<&Score> {
         self.history.current().map(|d| &d.score)
-    }
-
-    /// The model chosen in the parameters.
-    pub fn model(&self) -> Option<&ModelInfo> {
-        self.models.get(self.params.model)
-    }
-
-    /// True if a model with this name is installed (Accompany and Theme are shown only then).
-    pub fn has_model(&self, name: &str) -> bool {
-        self.models.iter().any(|m| m.name == name)
-            || name == ACCOMPANIST && self.accompanist.is_some()
     }
 
     /// Loads a MIDI file as a new document.
@@ -344,6 +287,8 @@ impl App {
                 );
                 self.fit_view(&score);
                 self.cursor = 0.0;
+                self.selection = None;
+                self.chords = None;
                 self.history.reset(Doc {
                     score,
                     generated_from: None,
@@ -366,11 +311,27 @@ impl App {
 
     /// Handles one key; returns what the runtime must do.
     pub fn key(&mut self, key: Key) -> Option<Effect> {
+        if self.overlay != Overlay::None {
+            return self.overlay_key(key);
+        }
+        if self.job.is_some() {
+            return self.busy_key(key);
+        }
+        if let Some(effect) = self.action_key(key) {
+            return effect;
+        }
+        if self.view_key(key) {
+            return None;
+        }
+        match self.focus {
+            Focus::Roll => self.roll_key(key),
+            Focus::Params => self.param_key(key),
+        }
+        None
+    }
+
+    fn overlay_key(&mut self, key: Key) -> Option<Effect> {
         match &mut self.overlay {
-            Overlay::Help => {
-                self.overlay = Overlay::None;
-                return None;
-            }
             Overlay::Picker(p) => {
                 if let Some(path) = p.key(key) {
                     self.overlay = Overlay::None;
@@ -378,96 +339,171 @@ impl App {
                 } else if p.closed {
                     self.overlay = Overlay::None;
                 }
-                return None;
+                None
             }
-            Overlay::None => {}
-        }
-        if self.job.is_some() {
-            return match key {
-                Key::Esc => Some(Effect::Cancel),
-                Key::Char('q') => {
-                    self.quit = true;
-                    Some(Effect::Cancel)
+            Overlay::Chords => {
+                let action = self
+                    .chords
+                    .as_mut()
+                    .map_or(SheetAction::Close, |s| s.key(key));
+                match action {
+                    SheetAction::Stay => None,
+                    SheetAction::Close => {
+                        self.overlay = Overlay::None;
+                        None
+                    }
+                    SheetAction::Reaccompany => {
+                        self.overlay = Overlay::None;
+                        self.reaccompany()
+                    }
                 }
-                _ => {
-                    self.status = "busy: Esc cancels".into();
-                    None
-                }
-            };
-        }
-        match (self.focus, key) {
-            (_, Key::Char('q')) => {
-                self.quit = true;
-                self.playhead.is_some().then_some(Effect::StopPlaying)
             }
-            (_, Key::Char('?')) => {
-                self.overlay = Overlay::Help;
-                None
-            }
-            (_, Key::Char('o')) => {
-                let dir = self
-                    .path
-                    .as_ref()
-                    .and_then(|p| p.parent().map(Path::to_path_buf))
-                    .filter(|d| !d.as_os_str().is_empty())
-                    .unwrap_or_else(|| PathBuf::from("."));
-                self.overlay = Overlay::Picker(Picker::open(&dir));
-                None
-            }
-            (_, Key::Tab) => {
-                self.focus = match self.focus {
-                    Focus::Roll => Focus::Params,
-                    Focus::Params => Focus::Roll,
-                };
-                None
-            }
-            (_, Key::Char('c')) => self.generation(JobKind::Continue),
-            (_, Key::Char('g')) => self.generation(JobKind::Generate),
-            (_, Key::Char('a')) => self.accompany(),
-            (_, Key::Char(' ')) => self.toggle_play(),
-            (_, Key::Char('w')) => self.render_wav(),
-            (_, Key::Char('s')) => {
-                self.save();
-                None
-            }
-            (_, Key::Char('z')) => {
-                self.status = if self.history.undo() {
-                    "undone".into()
-                } else {
-                    "nothing to undo".into()
-                };
-                None
-            }
-            (_, Key::Char('y')) => {
-                self.status = if self.history.redo() {
-                    "redone".into()
-                } else {
-                    "nothing to redo".into()
-                };
-                None
-            }
-            (_, Key::Char('+')) | (_, Key::Char('=')) => {
-                self.view.seconds_per_col = (self.view.seconds_per_col / 2.0).max(1.0 / 64.0);
-                None
-            }
-            (_, Key::Char('-')) => {
-                self.view.seconds_per_col = (self.view.seconds_per_col * 2.0).min(8.0);
-                None
-            }
-            (Focus::Roll, k) => {
-                self.roll_key(k);
-                None
-            }
-            (Focus::Params, k) => {
-                self.param_key(k);
+            _ => {
+                self.overlay = Overlay::None;
                 None
             }
         }
     }
 
+    fn busy_key(&mut self, key: Key) -> Option<Effect> {
+        match key {
+            Key::Esc => Some(Effect::Cancel),
+            Key::Char('q') => {
+                self.quit = true;
+                Some(Effect::Cancel)
+            }
+            _ => {
+                self.status = "busy: Esc cancels".into();
+                None
+            }
+        }
+    }
+
+    /// The action keys (any focus); `None` if `key` is not one.
+    fn action_key(&mut self, key: Key) -> Option<Option<Effect>> {
+        let Key::Char(c) = key else {
+            return None;
+        };
+        Some(match c {
+            'q' => {
+                self.quit = true;
+                self.playhead.is_some().then_some(Effect::StopPlaying)
+            }
+            'c' => self.generation(JobKind::Continue, None),
+            'C' => self.continue_from_cursor(),
+            'g' => self.generation(JobKind::Generate, None),
+            't' => self.grow_theme(),
+            'e' => self.extract_theme(),
+            'a' => self.accompany(None),
+            'k' => self.open_chords(),
+            ' ' => self.toggle_play(),
+            'w' => self.render_wav(),
+            's' => {
+                self.save();
+                None
+            }
+            'z' => {
+                self.status = if self.history.undo() {
+                    "undone"
+                } else {
+                    "nothing to undo"
+                }
+                .into();
+                None
+            }
+            'y' => {
+                self.status = if self.history.redo() {
+                    "redone"
+                } else {
+                    "nothing to redo"
+                }
+                .into();
+                None
+            }
+            _ => return None,
+        })
+    }
+
+    /// Keys that change what is shown; false if `key` is not one.
+    fn view_key(&mut self, key: Key) -> bool {
+        match key {
+            Key::Char('?') => self.overlay = Overlay::Help,
+            Key::Char('o') => self.open_picker(),
+            Key::Tab => {
+                self.focus = match self.focus {
+                    Focus::Roll => Focus::Params,
+                    Focus::Params => Focus::Roll,
+                }
+            }
+            Key::Char('+') | Key::Char('=') => {
+                self.view.seconds_per_col = (self.view.seconds_per_col / 2.0).max(1.0 / 64.0)
+            }
+            Key::Char('-') => {
+                self.view.seconds_per_col = (self.view.seconds_per_col * 2.0).min(8.0)
+            }
+            Key::Esc if self.selection.is_some() => {
+                self.selection = None;
+                self.status = "selection cleared".into();
+            }
+            Key::ShiftLeft | Key::ShiftRight => self.extend_selection(key == Key::ShiftRight),
+            _ => return false,
+        }
+        true
+    }
+
+    fn open_picker(&mut self) {
+        let dir = self
+            .path
+            .as_ref()
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or_else(|| PathBuf::from("."));
+        self.overlay = Overlay::Picker(Picker::open(&dir));
+    }
+
+    fn open_chords(&mut self) -> Option<Effect> {
+        match &self.chords {
+            Some(s) if !s.beats.is_empty() => self.overlay = Overlay::Chords,
+            _ => self.status = "no chords yet: accompany first (a)".into(),
+        }
+        None
+    }
+
+    /// The roll's page and cursor step, seconds.
+    fn steps(&self) -> (f64, f64) {
+        let page = self.view.seconds_per_col * self.roll_cols.max(1) as f64;
+        (page, page / 8.0)
+    }
+
+    /// Moves the cursor one step and stretches the selection with it (from the cursor when there
+    /// is none).
+    fn extend_selection(&mut self, right: bool) {
+        let (_, step) = self.steps();
+        let end = self.score().map_or(0.0, Score::duration);
+        let anchor = match self.selection {
+            Some((a, b)) if (self.cursor - a).abs() < 1e-9 => b,
+            Some((a, _)) => a,
+            None => self.cursor,
+        };
+        self.cursor = if right {
+            (self.cursor + step).min(end)
+        } else {
+            (self.cursor - step).max(0.0)
+        };
+        let (a, b) = (anchor.min(self.cursor), anchor.max(self.cursor));
+        self.selection = (b - a > 1e-9).then_some((a, b));
+        if let Some((a, b)) = self.selection {
+            self.status = format!(
+                "selected {}–{} · t grow a piece from it · C continue from its end · Esc clears",
+                crate::console::clock(a),
+                crate::console::clock(b)
+            );
+        }
+        self.follow_cursor();
+    }
+
     fn roll_key(&mut self, key: Key) {
-        let page = self.view.seconds_per_col * self.roll_cols as f64;
-        let step = page / 8.0;
+        let (_, step) = self.steps();
         let end = self.score().map_or(0.0, Score::duration);
         match key {
             Key::Left => self.cursor = (self.cursor - step).max(0.0),
@@ -478,7 +514,12 @@ impl App {
             Key::Down => self.view.top_pitch = self.view.top_pitch.saturating_sub(4).max(12),
             _ => {}
         }
-        // Keep the cursor in view.
+        self.follow_cursor();
+    }
+
+    /// Keeps the cursor in view.
+    fn follow_cursor(&mut self) {
+        let (page, _) = self.steps();
         if self.cursor < self.view.start || self.cursor >= self.view.start + page {
             self.view.start = (self.cursor - page / 4.0).max(0.0);
         }
@@ -495,26 +536,50 @@ impl App {
                 self.selected_param = (self.selected_param + 1) % n;
                 return;
             }
-            Key::Left => -1.0,
-            Key::Right => 1.0,
+            Key::Left => -1i64,
+            Key::Right => 1,
             _ => return,
         };
+        self.change_param(self.selected_param, sign);
+    }
+
+    /// Steps parameter row `i` by `sign` (±1).
+    pub fn change_param(&mut self, i: usize, sign: i64) {
+        let cycle = |v: usize, n: usize| (v as i64 + sign).rem_euclid(n.max(1) as i64) as usize;
+        let counts =
+            [Action::Continue, Action::Theme, Action::Accompany].map(|a| self.models_for(a).len());
+        let tracks = self.score().map_or(0, |s| s.tracks.len());
+        let timbres = self.timbres.clone();
+        let f = sign as f32;
         let p = &mut self.params;
-        match self.selected_param {
-            0 if !self.models.is_empty() => {
-                let m = self.models.len() as i64;
-                p.model = ((p.model as i64 + sign as i64).rem_euclid(m)) as usize;
+        match i {
+            0 => p.model = cycle(p.model, counts[0]),
+            1 => p.theme_model = cycle(p.theme_model, counts[1]),
+            2 => p.accompanist = cycle(p.accompanist, counts[2]),
+            3 => p.temperature = (p.temperature + 0.05 * f).clamp(0.05, 2.0),
+            4 => p.top_k = (p.top_k as i64 + 4 * sign).clamp(0, 128) as usize,
+            5 => p.top_p = ((p.top_p + 0.05 * f) * 100.0).round().clamp(5.0, 100.0) / 100.0,
+            6 => p.seconds = (p.seconds + 5.0 * sign as f64).clamp(5.0, 300.0),
+            7 => p.bars = (p.bars as i64 + 4 * sign).clamp(4, 128) as usize,
+            8 => p.seed = (p.seed as i64 + sign).max(0) as u64,
+            // auto, then each track.
+            9 => {
+                let v = p.track.map_or(0, |t| t + 1);
+                p.track = cycle(v, tracks + 1).checked_sub(1);
             }
-            1 => p.temperature = (p.temperature + 0.05 * sign as f32).clamp(0.05, 2.0),
-            2 => p.top_k = (p.top_k as i64 + 4 * sign as i64).clamp(0, 128) as usize,
-            3 => {
-                p.top_p = ((p.top_p + 0.05 * sign as f32) * 100.0)
-                    .round()
-                    .clamp(5.0, 100.0)
-                    / 100.0
+            10 => {
+                p.engine = match p.engine {
+                    Engine::Soundfont => Engine::Neural,
+                    Engine::Neural => Engine::Soundfont,
+                }
             }
-            4 => p.seconds = (p.seconds + 5.0 * sign).clamp(5.0, 300.0),
-            5 => p.seed = (p.seed as i64 + sign as i64).max(0) as u64,
+            11 => {
+                let at = timbres.iter().position(|t| *t == p.timbre).unwrap_or(0);
+                if let Some(t) = timbres.get(cycle(at, timbres.len())) {
+                    p.timbre = t.clone();
+                }
+            }
+            12 => p.live = !p.live,
             _ => {}
         }
     }
@@ -522,92 +587,37 @@ impl App {
     /// The value of parameter row `i`, as shown.
     pub fn param_value(&self, i: usize) -> String {
         let p = &self.params;
+        let name = |a: Action| {
+            self.model_for(a)
+                .map_or("(none)".into(), |m| m.name.clone())
+        };
         match i {
-            0 => self.model().map_or("(none)".into(), |m| m.name.clone()),
-            1 => format!("{:.2}", p.temperature),
-            2 if p.top_k == 0 => "off".into(),
-            2 => p.top_k.to_string(),
-            3 => format!("{:.2}", p.top_p),
-            4 => format!("{:.0} s", p.seconds),
-            5 => p.seed.to_string(),
+            0 => name(Action::Continue),
+            1 => name(Action::Theme),
+            2 => name(Action::Accompany),
+            3 => format!("{:.2}", p.temperature),
+            4 if p.top_k == 0 => "off".into(),
+            4 => p.top_k.to_string(),
+            5 => format!("{:.2}", p.top_p),
+            6 => format!("{:.0} s", p.seconds),
+            7 => p.bars.to_string(),
+            8 => p.seed.to_string(),
+            9 => match (p.track, self.score()) {
+                (None, _) => "auto".into(),
+                (Some(t), Some(s)) => s
+                    .tracks
+                    .get(t)
+                    .map_or(format!("track {t}"), |tr| format!("{t}: {}", tr.name)),
+                (Some(t), None) => format!("track {t}"),
+            },
+            10 => match p.engine {
+                Engine::Soundfont => "SoundFont".into(),
+                Engine::Neural => "neural".into(),
+            },
+            11 => p.timbre.clone(),
+            12 => if p.live { "on" } else { "off" }.into(),
             _ => String::new(),
         }
-    }
-
-    fn generation(&mut self, kind: JobKind) -> Option<Effect> {
-        let Some(model) = self.model().cloned() else {
-            self.status = "no model installed in models/".into();
-            return None;
-        };
-        let primer = match kind {
-            JobKind::Continue => match self.score() {
-                Some(s) => Some(s.clone()),
-                None => {
-                    self.status = "open a MIDI file first (o), or generate (g)".into();
-                    return None;
-                }
-            },
-            _ => None,
-        };
-        let spec = JobSpec {
-            kind,
-            model_dir: model.dir.clone(),
-            primer,
-            params: self.params.clone(),
-            wav_path: None,
-        };
-        self.start_job(kind, format!("{} with {}…", kind.verb(), model.name));
-        Some(Effect::Start(Box::new(spec)))
-    }
-
-    /// Accompanies the loaded music's melody with the accompaniment model.
-    fn accompany(&mut self) -> Option<Effect> {
-        let Some(dir) = self.accompanist.clone() else {
-            self.status = format!("accompany needs models/{ACCOMPANIST}");
-            return None;
-        };
-        let Some(score) = self.score().cloned() else {
-            self.status = "open a melody first (o)".into();
-            return None;
-        };
-        let spec = JobSpec {
-            kind: JobKind::Accompany,
-            model_dir: dir,
-            primer: Some(score),
-            params: self.params.clone(),
-            wav_path: None,
-        };
-        self.start_job(
-            JobKind::Accompany,
-            format!("accompanying with {ACCOMPANIST}…"),
-        );
-        Some(Effect::Start(Box::new(spec)))
-    }
-
-    fn start_job(&mut self, kind: JobKind, status: String) {
-        self.status = status.clone();
-        self.job = Some(Job {
-            kind,
-            progress: status,
-            preview: Vec::new(),
-            latest: 0.0,
-        });
-    }
-
-    fn render_wav(&mut self) -> Option<Effect> {
-        let Some(score) = self.score().cloned() else {
-            self.status = "nothing to render: open a file first".into();
-            return None;
-        };
-        let path = self.output_path("wav");
-        self.start_job(JobKind::Render, format!("rendering {}…", path.display()));
-        Some(Effect::Start(Box::new(JobSpec {
-            kind: JobKind::Render,
-            model_dir: PathBuf::new(),
-            primer: Some(score),
-            params: self.params.clone(),
-            wav_path: Some(path),
-        })))
     }
 
     /// `NAME-reprise.EXT` next to the opened file (or in the current directory).
@@ -645,79 +655,5 @@ impl App {
             return None;
         }
         Some(Effect::Play(self.cursor))
-    }
-
-    /// Takes a message from the running job.
-    pub fn job_message(&mut self, msg: JobMsg) {
-        match msg {
-            JobMsg::Progress(p) => {
-                if let Some(j) = self.job.as_mut() {
-                    j.progress = p;
-                }
-            }
-            JobMsg::Event(GenEvent::Note { channel, event, .. }) => self.preview(channel, event),
-            JobMsg::Event(GenEvent::Token(_)) => {}
-            JobMsg::Done(result) => {
-                self.job = None;
-                match result {
-                    Ok(JobResult::Generated {
-                        score,
-                        generated_from,
-                    }) => {
-                        let notes = score.notes.len();
-                        self.history.push(Doc {
-                            score,
-                            generated_from: Some(generated_from),
-                        });
-                        self.params.seed += 1;
-                        self.status = format!(
-                            "generated: {notes} notes, new music from {} · s save · z undo · space play",
-                            crate::console::clock(generated_from)
-                        );
-                    }
-                    Ok(JobResult::Rendered { path, seconds }) => {
-                        self.status = format!("wrote {} ({seconds:.1} s)", path.display());
-                    }
-                    Err(e) => self.status = e,
-                }
-            }
-        }
-    }
-
-    fn preview(&mut self, channel: u8, event: NoteEvent) {
-        let cols = self.roll_cols as f64 * self.view.seconds_per_col;
-        let Some(job) = self.job.as_mut() else { return };
-        match event {
-            NoteEvent::On {
-                pitch,
-                velocity,
-                time,
-            } => {
-                job.preview.push(PreviewNote {
-                    channel,
-                    pitch,
-                    velocity,
-                    start: time,
-                    end: None,
-                });
-                job.latest = job.latest.max(time);
-            }
-            NoteEvent::Off { pitch, time } => {
-                if let Some(n) = job
-                    .preview
-                    .iter_mut()
-                    .rev()
-                    .find(|n| n.channel == channel && n.pitch == pitch && n.end.is_none())
-                {
-                    n.end = Some(time);
-                }
-                job.latest = job.latest.max(time);
-            }
-        }
-        // Follow the new music.
-        let latest = job.latest;
-        if latest > self.view.start + cols * 0.9 {
-            self.view.start = (latest - cols * 0.5).max(0.0);
-        }
     }
 }

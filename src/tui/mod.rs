@@ -1,10 +1,20 @@
-//! `reprise tui`: a terminal UI over Reprise — a piano roll of the music, generation parameters,
-//! actions on single keys with a `?` help, and a status line. Generation and rendering run on a worker
-//! thread (Esc cancels) and the roll shows notes as they are generated; playback uses the live player.
-//! The terminal is restored on exit and on panic.
+//! `reprise tui`: a terminal UI over Reprise — a piano roll of the music with a span selection,
+//! generation, theme, accompaniment and sound parameters, actions on single keys with a `?` help, and
+//! a status line. Every action goes through the use-case layer (`ops`), as the CLI's commands do:
+//! jobs run on a worker thread (Esc cancels) and the roll shows notes as they are generated; playback
+//! uses `ops::play`, and playing while generating a player thread the runtime owns. The terminal is
+//! restored on exit and on panic.
+//!
+//! Files: `types` (keys, parameters, jobs: what the others share), `app` (state and keys), `jobs`
+//! (the actions that start jobs, and their results), `chords` (the chord editor), `picker`, `view`
+//! (drawing, from `&App`), `worker` (jobs as `ops` calls), `live` (the player fed while generating).
 
 pub mod app;
+pub mod chords;
+pub mod jobs;
+pub mod live;
 pub mod picker;
+pub mod types;
 pub mod view;
 pub mod worker;
 
@@ -16,18 +26,23 @@ use std::time::Duration;
 
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-use crate::audio::playback::{PlayOptions, Player};
 use crate::error::{Error, Result};
-use app::{App, Effect, Key};
-use worker::JobMsg;
+use crate::ops::models::Action;
+use crate::ops::play::{play, Play, Playing};
+use app::{App, Effect};
+use live::LiveSession;
+use types::{JobKind, JobMsg, JobResult, JobSpec, Key};
 
-/// Maps a terminal key to the app's keys (Ctrl-C quits).
+/// Maps a terminal key to the app's keys (Ctrl-C quits; shift+←/→ extend the selection).
 pub fn map_key(k: KeyEvent) -> Option<Key> {
     if k.modifiers.contains(KeyModifiers::CONTROL) && k.code == KeyCode::Char('c') {
         return Some(Key::Char('q'));
     }
+    let shift = k.modifiers.contains(KeyModifiers::SHIFT);
     Some(match k.code {
         KeyCode::Char(c) => Key::Char(c),
+        KeyCode::Left if shift => Key::ShiftLeft,
+        KeyCode::Right if shift => Key::ShiftRight,
         KeyCode::Left => Key::Left,
         KeyCode::Right => Key::Right,
         KeyCode::Up => Key::Up,
@@ -42,10 +57,29 @@ pub fn map_key(k: KeyEvent) -> Option<Key> {
     })
 }
 
+/// The installed models the UI offers: every one that continues, grows a theme or accompanies.
+pub fn installed_models() -> Vec<crate::ops::models::ModelEntry> {
+    let mut models = Vec::new();
+    for action in [Action::Continue, Action::Theme, Action::Accompany] {
+        for m in crate::ops::models::for_action(action) {
+            if !models.contains(&m) {
+                models.push(m);
+            }
+        }
+    }
+    models
+}
+
 /// Runs the UI until the user quits. `device` is the audio output (`null` for a silent clock).
 pub fn run(file: Option<PathBuf>, device: Option<String>) -> Result<()> {
-    let mut app = App::new(app::discover_models());
-    app.accompanist = app::find_accompanist();
+    let mut app = App::new(installed_models());
+    let synth = crate::ops::engine::Voice::default().synth_model;
+    if let Ok(dir) = crate::model::resolve_model_dir(&synth) {
+        let names = crate::synth::render::timbre_names(&dir);
+        if !names.is_empty() {
+            app.timbres = names;
+        }
+    }
     if let Some(f) = &file {
         app.load(f);
     }
@@ -55,13 +89,47 @@ pub fn run(file: Option<PathBuf>, device: Option<String>) -> Result<()> {
     result
 }
 
+/// What is sounding: a playback, or the player a generation feeds.
+enum Sound {
+    /// Playing the music (either engine).
+    Playing(Playing),
+    /// Playing while generating: the runtime forwards the generation's notes to it.
+    Live(LiveSession),
+}
+
+impl Sound {
+    fn position(&self) -> f64 {
+        match self {
+            Sound::Playing(p) => p.playback().position(),
+            Sound::Live(p) => p.position(),
+        }
+    }
+
+    fn is_done(&self) -> bool {
+        match self {
+            Sound::Playing(p) => p.playback().is_done(),
+            Sound::Live(p) => p.is_done(),
+        }
+    }
+
+    /// Stops (all notes off).
+    fn stop(self) {
+        match self {
+            Sound::Playing(p) => {
+                let _ = p.stop();
+            }
+            Sound::Live(p) => p.stop(),
+        }
+    }
+}
+
 /// What the UI owns besides its state: the job channel, the cancel flag, the player.
 struct Runtime {
     device: Option<String>,
     tx: mpsc::Sender<JobMsg>,
     rx: mpsc::Receiver<JobMsg>,
     cancel: Arc<AtomicBool>,
-    player: Option<Player>,
+    sound: Option<Sound>,
 }
 
 impl Runtime {
@@ -72,7 +140,7 @@ impl Runtime {
             tx,
             rx,
             cancel: Arc::new(AtomicBool::new(false)),
-            player: None,
+            sound: None,
         }
     }
 
@@ -82,16 +150,19 @@ impl Runtime {
             // At most a few hundred messages per frame, so keys stay responsive.
             for _ in 0..512 {
                 match self.rx.try_recv() {
-                    Ok(m) => app.job_message(m),
+                    Ok(m) => {
+                        self.forward(&m);
+                        app.job_message(m);
+                    }
                     Err(_) => break,
                 }
             }
             self.follow_player(app);
+            let size = terminal.size().map_err(io)?;
+            app.roll_cols = view::roll_columns(size.into());
             terminal.draw(|f| view::draw(f, app)).map_err(io)?;
             if app.quit && app.job.is_none() {
-                if let Some(p) = self.player.take() {
-                    p.stop();
-                }
+                self.stop_sound();
                 return Ok(());
             }
             if !event::poll(Duration::from_millis(33)).map_err(io)? {
@@ -108,69 +179,107 @@ impl Runtime {
         }
     }
 
-    fn follow_player(&mut self, app: &mut App) {
-        if let Some(p) = &self.player {
-            if p.is_done() {
-                if let Some(p) = self.player.take() {
-                    p.stop();
-                }
-                app.playhead = None;
-            } else {
-                app.playhead = Some(p.position());
+    fn stop_sound(&mut self) {
+        if let Some(s) = self.sound.take() {
+            s.stop();
+        }
+    }
+
+    /// Passes a generation's notes and result on to the player fed while generating.
+    fn forward(&self, m: &JobMsg) {
+        let Some(Sound::Live(live)) = &self.sound else {
+            return;
+        };
+        match m {
+            JobMsg::Event(e) => live.event(*e),
+            JobMsg::Done(Ok(JobResult::Generated { score, .. })) => {
+                live.finish(Some(score.clone()))
             }
+            JobMsg::Done(_) => live.finish(None),
+            JobMsg::Progress(_) | JobMsg::Accompanied { .. } => {}
+        }
+    }
+
+    fn follow_player(&mut self, app: &mut App) {
+        match &self.sound {
+            Some(s) if s.is_done() => {
+                self.stop_sound();
+                app.playhead = None;
+            }
+            Some(s) => app.playhead = Some(s.position()),
+            None => {}
         }
     }
 
     fn apply(&mut self, effect: Effect, app: &mut App) {
         match effect {
-            Effect::Start(spec) => {
-                self.cancel = Arc::new(AtomicBool::new(false));
-                let (tx, cancel) = (self.tx.clone(), self.cancel.clone());
-                let spawned = std::thread::Builder::new()
-                    .name("reprise-worker".into())
-                    .spawn(move || {
-                        worker::run_job(*spec, cancel, &mut |m| {
-                            let _ = tx.send(m);
-                        })
-                    });
-                if let Err(e) = spawned {
-                    app.job_message(JobMsg::Done(Err(format!("worker thread: {e}"))));
-                }
-            }
+            Effect::Start(spec) => self.start_job(*spec, app),
             Effect::Cancel => self.cancel.store(true, Ordering::Release),
             Effect::Play(from) => {
-                if let Some(p) = self.player.take() {
-                    p.stop();
-                }
-                match self.start_player(app, from) {
+                self.stop_sound();
+                match self.start_playing(app, from) {
                     Ok(p) => {
                         app.playhead = Some(from);
-                        app.status = "playing · space stops".into();
-                        self.player = Some(p);
+                        app.status =
+                            format!("playing ({}) · space stops", app.params.voice().describe());
+                        self.sound = Some(Sound::Playing(p));
                     }
                     Err(e) => app.status = e.to_string(),
                 }
             }
             Effect::StopPlaying => {
-                if let Some(p) = self.player.take() {
-                    p.stop();
-                }
+                self.stop_sound();
                 app.playhead = None;
                 app.status = "stopped".into();
             }
         }
     }
 
-    fn start_player(&self, app: &App, from: f64) -> Result<Player> {
+    fn start_job(&mut self, spec: JobSpec, app: &mut App) {
+        self.cancel = Arc::new(AtomicBool::new(false));
+        let generation = matches!(spec.kind, JobKind::Continue | JobKind::Generate);
+        if spec.params.live && generation {
+            self.stop_sound();
+            let base = match (&spec.primer, spec.from) {
+                (Some(s), Some(t)) => s.until(t),
+                (Some(s), None) => s.clone(),
+                (None, _) => crate::midi::Score::new(480, 500_000).expect("constant tempo"),
+            };
+            match LiveSession::start(base, self.device.clone()) {
+                Ok(p) => self.sound = Some(Sound::Live(p)),
+                Err(e) => {
+                    if let Some(job) = app.job.as_mut() {
+                        job.progress = format!("{} (not playing: {e})", job.progress);
+                    }
+                }
+            }
+        }
+        let (tx, cancel) = (self.tx.clone(), self.cancel.clone());
+        let spawned = std::thread::Builder::new()
+            .name("reprise-worker".into())
+            .spawn(move || {
+                worker::run_job(spec, cancel, &mut |m| {
+                    let _ = tx.send(m);
+                })
+            });
+        if let Err(e) = spawned {
+            app.job_message(JobMsg::Done(Err(format!("worker thread: {e}"))));
+        }
+    }
+
+    fn start_playing(&self, app: &App, from: f64) -> Result<Playing> {
         let score = app
             .score()
             .ok_or_else(|| Error::Invalid("nothing to play".into()))?;
-        let sf = crate::audio::soundfont::load(None)?;
-        let output = crate::audio::device::open_output(self.device.as_deref())?;
-        let opts = PlayOptions {
-            from_seconds: from,
-            ..Default::default()
-        };
-        Player::start(score, &sf, output, opts)
+        play(&Play {
+            score: score.clone(),
+            origin: app
+                .path
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("the music")),
+            voice: app.params.voice(),
+            device: self.device.clone(),
+            from,
+        })
     }
 }

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::app::Key;
+use super::types::Key;
 
 /// The picker's state.
 #[derive(Debug, Clone, PartialEq)]

@@ -14,21 +14,35 @@ use crate::console::clock;
 /// Width of the right-hand column (parameters and actions).
 const SIDE: u16 = 26;
 
-/// Draws the whole screen.
-pub fn draw(f: &mut Frame, app: &mut App) {
-    let [main, status] =
-        Layout::vertical([Constraint::Min(3), Constraint::Length(1)]).areas(f.area());
+/// The screen's panes: roll, parameters, actions, status line.
+fn panes(area: Rect) -> [Rect; 4] {
+    let [main, status] = Layout::vertical([Constraint::Min(3), Constraint::Length(1)]).areas(area);
     let [roll, side] =
         Layout::horizontal([Constraint::Min(20), Constraint::Length(SIDE)]).areas(main);
+    let rows = PARAM_NAMES.len() as u16 + 2;
     let [params, actions] =
-        Layout::vertical([Constraint::Length(8), Constraint::Min(3)]).areas(side);
+        Layout::vertical([Constraint::Length(rows), Constraint::Min(3)]).areas(side);
+    [roll, params, actions, status]
+}
+
+/// Columns of notes the roll has on a screen of this size (the runtime tells the app, for paging).
+pub fn roll_columns(area: Rect) -> u16 {
+    let [roll, ..] = panes(area);
+    roll.width.saturating_sub(2 + GUTTER)
+}
+
+/// Draws the whole screen (reads the state, changes nothing).
+pub fn draw(f: &mut Frame, app: &App) {
+    let [roll, params, actions, status] = panes(f.area());
     draw_roll(f, app, roll);
     draw_params(f, app, params);
     draw_actions(f, app, actions);
     draw_status(f, app, status);
     match &app.overlay {
-        Overlay::Help => draw_help(f, app),
+        Overlay::Help => draw_help(f),
         Overlay::Picker(_) => draw_picker(f, app),
+        Overlay::Chords => draw_chords(f, app),
+        Overlay::Info { title, lines } => draw_info(f, title, lines),
         Overlay::None => {}
     }
 }
@@ -41,7 +55,7 @@ fn focused(block: Block<'_>, on: bool) -> Block<'_> {
     }
 }
 
-fn draw_roll(f: &mut Frame, app: &mut App, area: Rect) {
+fn draw_roll(f: &mut Frame, app: &App, area: Rect) {
     let title = match &app.path {
         Some(p) => format!(
             " Reprise — {} ",
@@ -55,7 +69,6 @@ fn draw_roll(f: &mut Frame, app: &mut App, area: Rect) {
     );
     let inner = block.inner(area);
     f.render_widget(block, area);
-    app.roll_cols = inner.width.saturating_sub(GUTTER);
     render_roll(app, inner, f.buffer_mut());
 }
 
@@ -92,29 +105,86 @@ pub fn pitch_name(p: u8) -> String {
 /// One roll cell's two halves: (upper, lower) colours.
 type CellColors = (Option<Color>, Option<Color>);
 
+/// Background of the selected span.
+const SELECTION_BG: Color = Color::Rgb(30, 50, 90);
+
+/// The roll's geometry: where time and pitch land on the screen.
+struct Grid {
+    x0: u16,
+    y0: u16,
+    cols: usize,
+    rows: usize,
+    start: f64,
+    seconds_per_col: f64,
+    top_pitch: u8,
+}
+
+impl Grid {
+    fn new(app: &App, area: Rect) -> Grid {
+        Grid {
+            x0: area.x + GUTTER,
+            y0: area.y,
+            cols: (area.width - GUTTER) as usize,
+            rows: (area.height - 1) as usize,
+            start: app.view.start,
+            seconds_per_col: app.view.seconds_per_col,
+            top_pitch: app.view.top_pitch,
+        }
+    }
+
+    /// The column of time `t` (may be off screen).
+    fn col_of(&self, t: f64) -> f64 {
+        ((t - self.start) / self.seconds_per_col).floor()
+    }
+
+    /// The on-screen column of `t`, if any.
+    fn marker(&self, t: Option<f64>) -> Option<usize> {
+        t.map(|t| self.col_of(t))
+            .filter(|c| (0.0..self.cols as f64).contains(c))
+            .map(|c| c as usize)
+    }
+}
+
 /// The piano roll: time to the right, two pitches per row (upper and lower half blocks), a ruler on
 /// top, pitch names on the left, primer notes in track colours and generated notes in orange (brighter
-/// = louder), the cursor, the playhead and the start of the generated part.
+/// = louder), the selection, the cursor, the playhead and the start of the generated part.
 pub fn render_roll(app: &App, area: Rect, buf: &mut Buffer) {
     if area.height < 2 || area.width <= GUTTER + 1 {
         return;
     }
-    let v = app.view;
-    let cols = (area.width - GUTTER) as usize;
-    let rows = (area.height - 1) as usize;
-    let x0 = area.x + GUTTER;
-    let col_of = |t: f64| ((t - v.start) / v.seconds_per_col).floor();
-    // Ruler.
-    let ruler_y = area.y;
-    // A label every `interval` seconds (1, 2, 5, 10, … so that labels are ≥ 8 columns apart).
+    let g = Grid::new(app, area);
+    draw_ruler(&g, buf);
+    let cells = note_cells(app, &g);
+    let doc = app.history.current();
+    let markers = Markers {
+        cursor: g.marker(Some(app.cursor)),
+        playhead: g.marker(app.playhead),
+        boundary: g.marker(doc.and_then(|d| d.generated_from)),
+        selection: app
+            .selection
+            .map(|(a, b)| (g.col_of(a), g.col_of(b - 1e-9))),
+    };
+    for row in 0..g.rows {
+        draw_row(
+            &g,
+            buf,
+            row,
+            &cells[row * g.cols..(row + 1) * g.cols],
+            &markers,
+        );
+    }
+}
+
+/// Time labels along the top: a label every 1, 2, 5, 10, … seconds, at least 8 columns apart.
+fn draw_ruler(g: &Grid, buf: &mut Buffer) {
     let interval = [
         0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0,
     ]
     .into_iter()
-    .find(|i| i / v.seconds_per_col >= 8.0)
+    .find(|i| i / g.seconds_per_col >= 8.0)
     .unwrap_or(600.0);
-    let mut t = (v.start / interval).ceil() * interval;
-    while let Some(c) = Some(col_of(t)).filter(|&c| c < cols as f64) {
+    let mut t = (g.start / interval).ceil() * interval;
+    while let Some(c) = Some(g.col_of(t)).filter(|&c| c < g.cols as f64) {
         let c = c.max(0.0) as usize;
         let label = if interval < 1.0 {
             clock(t)
@@ -123,27 +193,29 @@ pub fn render_roll(app: &App, area: Rect, buf: &mut Buffer) {
         };
         let text = format!("┆{label}");
         let style = Style::default().fg(Color::DarkGray);
-        buf.set_stringn(x0 + c as u16, ruler_y, &text, cols - c, style);
+        buf.set_stringn(g.x0 + c as u16, g.y0, &text, g.cols - c, style);
         t += interval;
     }
-    // Cells.
-    let mut cells: Vec<CellColors> = vec![(None, None); cols * rows];
+}
+
+/// The colours of every cell: the music's notes, then the notes being generated.
+fn note_cells(app: &App, g: &Grid) -> Vec<CellColors> {
+    let mut cells: Vec<CellColors> = vec![(None, None); g.cols * g.rows];
     let mut paint = |pitch: u8, start: f64, end: f64, color: Color| {
-        let top = v.top_pitch as i32;
-        let d = top - pitch as i32;
-        if d < 0 || d >= 2 * rows as i32 {
+        let d = g.top_pitch as i32 - pitch as i32;
+        if d < 0 || d >= 2 * g.rows as i32 {
             return;
         }
         let (row, upper) = ((d / 2) as usize, d % 2 == 0);
         let (a, b) = (
-            col_of(start).max(0.0),
-            col_of(end - 1e-9).min(cols as f64 - 1.0),
+            g.col_of(start).max(0.0),
+            g.col_of(end - 1e-9).min(g.cols as f64 - 1.0),
         );
         if b < a {
             return;
         }
         for c in a as usize..=b as usize {
-            let cell = &mut cells[row * cols + c];
+            let cell = &mut cells[row * g.cols + c];
             if upper {
                 cell.0 = Some(color);
             } else {
@@ -151,8 +223,7 @@ pub fn render_roll(app: &App, area: Rect, buf: &mut Buffer) {
             }
         }
     };
-    let doc = app.history.current();
-    if let Some(doc) = doc {
+    if let Some(doc) = app.history.current() {
         let from = doc.generated_from.unwrap_or(f64::INFINITY);
         let mut notes: Vec<_> = doc.score.notes.iter().filter(|n| !n.is_drum()).collect();
         notes.sort_by_key(|n| n.velocity);
@@ -167,72 +238,75 @@ pub fn render_roll(app: &App, area: Rect, buf: &mut Buffer) {
     }
     if let Some(job) = &app.job {
         for n in &job.preview {
-            let end = n.end.unwrap_or(job.latest.max(n.start + v.seconds_per_col));
+            let end = n.end.unwrap_or(job.latest.max(n.start + g.seconds_per_col));
             paint(n.pitch, n.start, end, shade(NEW_COLOR, n.velocity));
         }
     }
-    let marker_col = |t: Option<f64>| {
-        t.map(col_of)
-            .filter(|c| (0.0..cols as f64).contains(c))
-            .map(|c| c as usize)
-    };
-    let cursor = marker_col(Some(app.cursor));
-    let playhead = marker_col(app.playhead);
-    let boundary = marker_col(doc.and_then(|d| d.generated_from));
-    for row in 0..rows {
-        let y = area.y + 1 + row as u16;
-        let upper_pitch = v.top_pitch as i32 - 2 * row as i32;
-        // Pitch labels at the Cs.
-        for (p, _) in [(upper_pitch, 0), (upper_pitch - 1, 1)] {
-            if (0..128).contains(&p) && p % 12 == 0 {
-                buf.set_stringn(
-                    area.x,
-                    y,
-                    pitch_name(p as u8),
-                    GUTTER as usize,
-                    Style::default().fg(Color::Gray),
-                );
-            }
+    cells
+}
+
+/// The columns of the roll's markers.
+struct Markers {
+    cursor: Option<usize>,
+    playhead: Option<usize>,
+    boundary: Option<usize>,
+    /// First and last column of the selection (may be off screen).
+    selection: Option<(f64, f64)>,
+}
+
+/// One row of the roll: its pitch label and its cells.
+fn draw_row(g: &Grid, buf: &mut Buffer, row: usize, cells: &[CellColors], m: &Markers) {
+    let y = g.y0 + 1 + row as u16;
+    let upper_pitch = g.top_pitch as i32 - 2 * row as i32;
+    // Pitch labels at the Cs.
+    for p in [upper_pitch, upper_pitch - 1] {
+        if (0..128).contains(&p) && p % 12 == 0 {
+            let style = Style::default().fg(Color::Gray);
+            buf.set_stringn(
+                g.x0 - GUTTER,
+                y,
+                pitch_name(p as u8),
+                GUTTER as usize,
+                style,
+            );
         }
-        for c in 0..cols {
-            let x = x0 + c as u16;
-            let (up, lo) = cells[row * cols + c];
-            let mut bg = Color::Reset;
-            if Some(c) == cursor {
-                bg = Color::Rgb(60, 60, 60);
+    }
+    let has_c = upper_pitch.rem_euclid(12) == 0 || (upper_pitch - 1).rem_euclid(12) == 0;
+    for (c, &(up, lo)) in cells.iter().enumerate() {
+        let selected = m
+            .selection
+            .is_some_and(|(a, b)| (a..=b).contains(&(c as f64)));
+        let bg = if Some(c) == m.playhead {
+            Color::Rgb(120, 30, 30)
+        } else if Some(c) == m.cursor {
+            Color::Rgb(60, 60, 60)
+        } else if selected {
+            SELECTION_BG
+        } else {
+            Color::Reset
+        };
+        let Some(cell) = buf.cell_mut((g.x0 + c as u16, y)) else {
+            continue;
+        };
+        match (up, lo) {
+            (Some(u), Some(l)) => cell.set_symbol("▀").set_fg(u).set_bg(l),
+            (Some(u), None) => cell.set_symbol("▀").set_fg(u).set_bg(bg),
+            (None, Some(l)) => cell.set_symbol("▄").set_fg(l).set_bg(bg),
+            (None, None) => {
+                let symbol = if Some(c) == m.boundary {
+                    "┊"
+                } else if Some(c) == m.playhead || Some(c) == m.cursor {
+                    "│"
+                } else if selected {
+                    "░"
+                } else if has_c {
+                    "·"
+                } else {
+                    " "
+                };
+                cell.set_symbol(symbol).set_fg(Color::DarkGray).set_bg(bg)
             }
-            if Some(c) == playhead {
-                bg = Color::Rgb(120, 30, 30);
-            }
-            let Some(cell) = buf.cell_mut((x, y)) else {
-                continue;
-            };
-            match (up, lo) {
-                (Some(u), Some(l)) => {
-                    cell.set_symbol("▀").set_fg(u).set_bg(l);
-                }
-                (Some(u), None) => {
-                    cell.set_symbol("▀").set_fg(u).set_bg(bg);
-                }
-                (None, Some(l)) => {
-                    cell.set_symbol("▄").set_fg(l).set_bg(bg);
-                }
-                (None, None) => {
-                    let symbol = if Some(c) == boundary {
-                        "┊"
-                    } else if Some(c) == playhead || Some(c) == cursor {
-                        "│"
-                    } else if (upper_pitch.rem_euclid(12) == 0)
-                        || ((upper_pitch - 1).rem_euclid(12) == 0)
-                    {
-                        "·"
-                    } else {
-                        " "
-                    };
-                    cell.set_symbol(symbol).set_fg(Color::DarkGray).set_bg(bg);
-                }
-            }
-        }
+        };
     }
 }
 
@@ -260,11 +334,24 @@ fn draw_params(f: &mut Frame, app: &App, area: Rect) {
     f.render_widget(Paragraph::new(lines).block(block), area);
 }
 
-/// The action keys, as shown (Accompany only when its model is installed).
+/// The action keys, as shown (theme and accompaniment only when a model for them is installed).
 pub fn actions(app: &App) -> Vec<(&'static str, &'static str)> {
-    let mut a = vec![("o", "open MIDI"), ("c", "continue"), ("g", "generate")];
-    if app.has_model("pop909-accomp") {
+    use crate::ops::models::Action;
+    let mut a = vec![
+        ("o", "open MIDI"),
+        ("c", "continue"),
+        ("C", "from cursor"),
+        ("g", "generate"),
+    ];
+    if app.model_for(Action::Theme).is_some() {
+        a.push(("t", "grow theme"));
+    }
+    a.push(("e", "find theme"));
+    if app.model_for(Action::Accompany).is_some() || app.accompanist.is_some() {
         a.push(("a", "accompany"));
+        if app.chords.is_some() {
+            a.push(("k", "edit chords"));
+        }
     }
     a.extend([
         (
@@ -340,48 +427,117 @@ fn centred(area: Rect, w: u16, h: u16) -> Rect {
 }
 
 /// The help text, one line per key.
-pub const HELP: [(&str, &str); 17] = [
-    ("o", "open a MIDI file (file picker)"),
-    ("c", "continue the music with the chosen model"),
-    ("g", "generate new music from nothing"),
-    ("Esc", "cancel a running generation or render"),
-    ("space", "play from the cursor / stop"),
-    ("w", "render to WAV next to the file"),
-    ("s", "save MIDI next to the file (NAME-reprise.mid)"),
-    ("z / y", "undo / redo a generation"),
-    ("Tab", "switch between roll and parameters"),
-    ("← →", "roll: move the cursor · params: change"),
-    ("↑ ↓", "roll: scroll pitches · params: choose"),
+pub const HELP: [(&str, &str); 30] = [
+    ("o", "open a MIDI file"),
+    ("c", "continue from the end"),
+    ("C", "continue from the cursor"),
+    ("", "  (or the selection's end)"),
+    ("g", "generate from nothing"),
+    ("t", "grow a piece from the"),
+    ("", "  selection as its theme"),
+    ("e", "find the theme, select it"),
+    ("a", "accompany the melody"),
+    ("k", "chords: ←→ beat ↑↓ root"),
+    ("", "  m quality n none b bar"),
+    ("", "  Enter accompany again"),
+    ("Esc", "cancel a job / clear sel."),
+    ("space", "play from cursor / stop"),
+    ("w", "render WAV next to file"),
+    ("s", "save NAME-reprise.mid"),
+    ("z / y", "undo / redo"),
+    ("Tab", "roll ⇄ parameters"),
+    ("← →", "roll: cursor · params:"),
+    ("", "  change the value"),
+    ("⇧← ⇧→", "select a span"),
+    ("↑ ↓", "roll: pitches · params:"),
+    ("", "  choose a row"),
     ("Home End", "cursor to start / end"),
     ("+ -", "zoom in / out"),
-    ("?", "this help"),
-    ("q", "quit"),
-    ("", ""),
-    ("", "orange = generated · ┊ = where it starts"),
+    ("?  q", "this help · quit"),
+    ("params", "engine, timbre: play and"),
+    ("", "  render · play live: hear"),
+    ("", "  it while generating"),
+    ("", "orange new · ┊ its start"),
 ];
 
-fn draw_help(f: &mut Frame, app: &App) {
-    let area = centred(f.area(), 60, HELP.len() as u16 + 4);
-    let mut lines: Vec<Line> = HELP
-        .iter()
+fn help_lines(rows: &[(&str, &str)]) -> Vec<Line<'static>> {
+    rows.iter()
         .map(|(k, what)| {
             Line::from(vec![
-                Span::styled(format!("{k:>9}  "), Style::default().fg(Color::Yellow)),
-                Span::raw(*what),
+                Span::styled(format!("{k:>8} "), Style::default().fg(Color::Yellow)),
+                Span::raw(what.to_string()),
             ])
         })
+        .collect()
+}
+
+/// The help, in two columns so that it fits 80×24.
+fn draw_help(f: &mut Frame) {
+    let half = HELP.len().div_ceil(2);
+    let area = centred(f.area(), 78, half as u16 + 2);
+    f.render_widget(Clear, area);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(" Keys — any key closes ");
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let [left, right] =
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(inner);
+    f.render_widget(Paragraph::new(help_lines(&HELP[..half])), left);
+    f.render_widget(Paragraph::new(help_lines(&HELP[half..])), right);
+}
+
+/// The chord editor: one line per bar, the beat being edited reversed.
+fn draw_chords(f: &mut Frame, app: &App) {
+    let Some(sheet) = &app.chords else {
+        return;
+    };
+    let per_bar = crate::accompany::chords::BEATS_PER_BAR;
+    let height = f.area().height.saturating_sub(4).max(3);
+    let visible = height.saturating_sub(2) as usize;
+    let cursor_bar = sheet.cursor / per_bar;
+    let first = cursor_bar.saturating_sub(visible.saturating_sub(1));
+    let lines: Vec<Line> = (first..sheet.bars().min(first + visible))
+        .map(|bar| {
+            let mut spans = vec![Span::styled(
+                format!("bar {:>3}  ", bar + 1),
+                Style::default().fg(Color::Gray),
+            )];
+            for (i, name) in sheet.bar_text(bar).into_iter().enumerate() {
+                let style = if bar * per_bar + i == sheet.cursor {
+                    Style::default().add_modifier(Modifier::REVERSED)
+                } else {
+                    Style::default()
+                };
+                spans.push(Span::styled(format!("{name:<7}"), style));
+            }
+            Line::from(spans)
+        })
         .collect();
-    if app.has_model("pop909-accomp") {
-        lines.push(Line::from(
-            "        a  accompany the melody with a piano part",
-        ));
-    }
+    let area = centred(f.area(), 60, height);
     f.render_widget(Clear, area);
     f.render_widget(
-        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
+        Paragraph::new(lines).block(
             Block::default()
                 .borders(Borders::ALL)
-                .title(" Keys — any key closes "),
+                .title(" Chords (4 beats a bar) ")
+                .title_bottom(" ←→ beat ↑↓ root m quality n none b bar Enter redo "),
+        ),
+        area,
+    );
+}
+
+/// A few lines to read, any key closes.
+fn draw_info(f: &mut Frame, title: &str, lines: &[String]) {
+    let area = centred(f.area(), 76, lines.len() as u16 + 4);
+    let text: Vec<Line> = lines.iter().map(|l| Line::from(l.as_str())).collect();
+    f.render_widget(Clear, area);
+    f.render_widget(
+        Paragraph::new(text).wrap(Wrap { trim: false }).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .title(format!(" {title} "))
+                .title_bottom(" any key closes "),
         ),
         area,
     );

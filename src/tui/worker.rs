@@ -1,152 +1,91 @@
-//! Background jobs of the terminal UI: generation and WAV rendering, reporting progress and notes as
-//! they come. `run_job` is plain blocking code: the runtime calls it on a worker thread, tests inline.
+//! Background jobs of the terminal UI, each one call into the use-case layer (`ops`): generation,
+//! themes, accompaniment and WAV rendering, reporting progress and notes as they come. `run_job` is
+//! plain blocking code: the runtime calls it on a worker thread, tests inline.
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use crate::audio::{render_wav, soundfont, RenderOptions};
-use crate::generate::tasks::{self, GenEvent, Length, Request};
-use crate::generate::SamplerConfig;
+use crate::error::{Error, Result};
+use crate::generate::tasks::{GenEvent, Length};
 use crate::midi::Score;
-use crate::model::MusicTransformer;
+use crate::ops::accompany::{accompany, Accompany, ChordSource, Progress};
+use crate::ops::generate::{generate as generate_music, load_model, Generate, Primer, Sampling};
+use crate::ops::render::{render, Render};
+use crate::ops::theme::{compose, extract, Compose, Extract};
 
-use super::app::Params;
-
-/// What a job does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JobKind {
-    /// Continue the current music.
-    Continue,
-    /// Generate from nothing.
-    Generate,
-    /// Render the current music to WAV.
-    Render,
-    /// Write a piano part for the current music's melody.
-    Accompany,
-}
-
-impl JobKind {
-    /// The action's name for the status line.
-    pub fn verb(self) -> &'static str {
-        match self {
-            JobKind::Continue => "continuing",
-            JobKind::Generate => "generating",
-            JobKind::Render => "rendering",
-            JobKind::Accompany => "accompanying",
-        }
-    }
-}
-
-/// Everything a job needs (owned: it moves to the worker thread).
-#[derive(Debug, Clone)]
-pub struct JobSpec {
-    /// What to do.
-    pub kind: JobKind,
-    /// The model (generations).
-    pub model_dir: PathBuf,
-    /// The primer (continue) or the music to render.
-    pub primer: Option<Score>,
-    /// Generation settings.
-    pub params: Params,
-    /// Where to write (render).
-    pub wav_path: Option<PathBuf>,
-}
-
-/// What a job produced.
-#[derive(Debug, Clone)]
-pub enum JobResult {
-    /// New music; the new part starts at `generated_from` seconds.
-    Generated {
-        /// The whole music.
-        score: Score,
-        /// Start of the new part.
-        generated_from: f64,
-    },
-    /// A WAV file.
-    Rendered {
-        /// Where.
-        path: PathBuf,
-        /// Its length.
-        seconds: f64,
-    },
-}
-
-/// Messages from a job to the UI.
-#[derive(Debug, Clone)]
-pub enum JobMsg {
-    /// A progress line.
-    Progress(String),
-    /// A token or note of the generation.
-    Event(GenEvent),
-    /// The end: the result or a one-line error.
-    Done(Result<JobResult, String>),
-}
+use super::types::JobSpec;
+pub use super::types::{JobKind, JobMsg, JobResult};
 
 /// Runs `spec`, sending messages to `send`; stops early (with "cancelled") once `cancel` is set.
 pub fn run_job(spec: JobSpec, cancel: Arc<AtomicBool>, send: &mut dyn FnMut(JobMsg)) {
     let result = match spec.kind {
         JobKind::Continue | JobKind::Generate => generate(&spec, cancel, send),
-        JobKind::Render => render_job(&spec, &cancel, send),
+        JobKind::Render => render_job(&spec, send),
         JobKind::Accompany => accompany_job(&spec, cancel, send),
+        JobKind::Theme => theme_job(&spec, cancel, send),
+        JobKind::Extract => extract_job(&spec),
     };
     send(JobMsg::Done(result.map_err(|e| e.to_string())));
+}
+
+fn music(spec: &JobSpec) -> Result<&Score> {
+    spec.primer
+        .as_ref()
+        .ok_or_else(|| Error::Internal(format!("{} without music", spec.kind.verb())))
+}
+
+/// The generation request `spec` describes.
+fn request(spec: &JobSpec, cancel: Arc<AtomicBool>) -> Generate {
+    let p = &spec.params;
+    let primer = spec.primer.clone().map(|score| Primer {
+        origin: spec.origin.clone(),
+        from: spec.from,
+        ..Primer::new(score)
+    });
+    Generate {
+        model: Some(spec.model_dir.to_string_lossy().into_owned()),
+        length: Length::Seconds(p.seconds),
+        sampling: Sampling {
+            temperature: p.temperature,
+            top_k: (p.top_k > 0).then_some(p.top_k),
+            top_p: Some(p.top_p),
+            seed: p.seed,
+        },
+        cancel: Some(cancel),
+        ..Generate::new(primer, p.seed)
+    }
 }
 
 fn generate(
     spec: &JobSpec,
     cancel: Arc<AtomicBool>,
     send: &mut dyn FnMut(JobMsg),
-) -> crate::Result<JobResult> {
-    let model = MusicTransformer::load(&spec.model_dir, &candle_core::Device::Cpu)?;
-    let p = &spec.params;
-    let req = Request {
-        length: Length::Seconds(p.seconds),
-        sampler: SamplerConfig {
-            temperature: p.temperature,
-            top_k: (p.top_k > 0).then_some(p.top_k),
-            top_p: p.top_p,
-            seed: p.seed,
-        },
-        samples: 1,
-        bpm: 100.0,
-        primer_seconds: 20.0,
-        only_new: false,
-        cancel: Some(cancel),
-        key_guide: crate::generate::tasks::DEFAULT_KEY_GUIDE,
-    };
-    let primer = spec.primer.as_ref();
-    let mut tokens = 0usize;
-    let mut notes = 0usize;
-    let out = tasks::run(&model, primer, &req, &mut |_, e| {
+) -> Result<JobResult> {
+    let req = request(spec, cancel);
+    let (model, dir) = load_model(&req)?;
+    let (mut tokens, mut notes) = (0usize, 0usize);
+    let out = generate_music(&req, &model, dir, &mut |_, e| {
         match e {
             GenEvent::Token(_) => tokens += 1,
             GenEvent::Note { .. } => notes += 1,
         }
         if tokens.is_multiple_of(32) {
             send(JobMsg::Progress(format!(
-                "{} … {tokens} tokens, {} note events · Esc cancels",
+                "{} … {tokens} tokens, {notes} note events · Esc cancels",
                 spec.kind.verb(),
-                notes
             )));
         }
         send(JobMsg::Event(e));
     })?;
-    let generated_from = primer.map_or(0.0, |s| {
-        s.notes
-            .iter()
-            .filter(|n| !n.is_drum())
-            .map(|n| n.end)
-            .fold(0.0, f64::max)
-    });
     let score = out
         .scores
         .into_iter()
         .next()
-        .ok_or_else(|| crate::Error::Internal("generation returned nothing".into()))?;
+        .ok_or_else(|| Error::Internal("generation returned nothing".into()))?;
     Ok(JobResult::Generated {
         score,
-        generated_from,
+        generated_from: out.generated_from,
     })
 }
 
@@ -154,27 +93,23 @@ fn accompany_job(
     spec: &JobSpec,
     cancel: Arc<AtomicBool>,
     send: &mut dyn FnMut(JobMsg),
-) -> crate::Result<JobResult> {
+) -> Result<JobResult> {
     use crate::accompany::generate::{AccompanyRequest, DEFAULT_HARMONIZER};
-    use crate::ops::accompany::{accompany, Accompany, ChordSource, Progress};
-    let score = spec
-        .primer
-        .as_ref()
-        .ok_or_else(|| crate::Error::Internal("accompany job without music".into()))?;
-    let p = &spec.params;
-    let mut request = AccompanyRequest::new(SamplerConfig {
-        temperature: p.temperature,
-        top_k: (p.top_k > 0).then_some(p.top_k),
-        top_p: p.top_p,
-        seed: p.seed,
-    });
+    let song = music(spec)?;
+    let mut request = AccompanyRequest::new(spec.params.sampler());
     request.cancel = Some(cancel);
     let action = Accompany {
-        song: score.clone(),
-        origin: "the loaded file".into(),
+        song: song.clone(),
+        origin: spec
+            .origin
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("the music")),
         model_dir: spec.model_dir.clone(),
-        track: None,
-        chords: ChordSource::Harmonizer(DEFAULT_HARMONIZER.into()),
+        track: spec.params.track,
+        chords: match &spec.chords {
+            Some(beats) => ChordSource::Beats(beats.clone()),
+            None => ChordSource::Harmonizer(DEFAULT_HARMONIZER.into()),
+        },
         samples: 1,
         request,
     };
@@ -184,39 +119,109 @@ fn accompany_job(
             "accompanying … bar {done} of {all} · Esc cancels"
         ))),
     })?;
+    send(JobMsg::Accompanied {
+        song: song.clone(),
+        melody: out.melody,
+        harmonized: out.harmonized,
+        chords: out.chords,
+    });
     Ok(JobResult::Generated {
         score: out
             .scores
             .into_iter()
             .next()
-            .ok_or_else(|| crate::Error::Internal("accompaniment returned nothing".into()))?,
+            .ok_or_else(|| Error::Internal("accompaniment returned nothing".into()))?,
         generated_from: 0.0,
     })
 }
 
-fn render_job(
+fn theme_job(
     spec: &JobSpec,
-    _cancel: &AtomicBool,
+    cancel: Arc<AtomicBool>,
     send: &mut dyn FnMut(JobMsg),
-) -> crate::Result<JobResult> {
-    let (Some(score), Some(path)) = (spec.primer.as_ref(), spec.wav_path.as_ref()) else {
-        return Err(crate::Error::Internal(
-            "render job without music or path".into(),
-        ));
+) -> Result<JobResult> {
+    let req = Compose {
+        theme: music(spec)?.clone(),
+        model: spec.model_dir.to_string_lossy().into_owned(),
+        bars: spec.params.bars,
+        tempo: None,
+        sampler: spec.params.sampler(),
+        baseline: false,
+        theme_every: None,
+        guidance: crate::generate::theme::DEFAULT_GUIDANCE,
+        cancel: Some(cancel),
     };
-    crate::atomic_file::check_writable(path)?;
-    let sf = soundfont::load(None)?;
-    let opts = RenderOptions::default();
-    let (seconds, _) = render_wav(score, &sf, &opts, path, &mut |f| {
-        send(JobMsg::Progress(format!(
-            "rendering {} … {:.0} %",
-            path.display(),
-            f * 100.0
-        )))
+    let mut tokens = 0usize;
+    let out = compose(&req, &mut |_| {
+        tokens += 1;
+        if tokens.is_multiple_of(64) {
+            send(JobMsg::Progress(format!(
+                "growing a piece from the theme … {tokens} tokens · Esc cancels"
+            )));
+        }
     })?;
-    // Streamed to disk: a render is short next to generation and finishes once started.
+    if let Some(note) = out.note {
+        send(JobMsg::Progress(note));
+    }
+    Ok(JobResult::Generated {
+        score: out.piece,
+        generated_from: 0.0,
+    })
+}
+
+fn extract_job(spec: &JobSpec) -> Result<JobResult> {
+    let song = music(spec)?;
+    let out = extract(&Extract {
+        song: song.clone(),
+        origin: spec.origin.clone(),
+        eps: 0.2,
+        min_points: 3,
+    })?;
+    let t = &out.theme;
+    let tick = |bar: usize| t.bars.get(bar.min(t.bars.len().saturating_sub(1))).copied();
+    let end_bar = t.bar + crate::theme::retrieval::SEGMENT_BARS;
+    let (Some(a), Some(b)) = (tick(t.bar), tick(end_bar)) else {
+        return Err(Error::Internal("a theme outside the song's bars".into()));
+    };
+    Ok(JobResult::Extracted {
+        lines: out.to_string().lines().map(str::to_string).collect(),
+        span: (song.tempo_map.seconds(a), song.tempo_map.seconds(b)),
+    })
+}
+
+fn render_job(spec: &JobSpec, send: &mut dyn FnMut(JobMsg)) -> Result<JobResult> {
+    let (score, Some(path)) = (music(spec)?, spec.wav_path.as_ref()) else {
+        return Err(Error::Internal("render job without a path".into()));
+    };
+    let req = Render {
+        score: score.clone(),
+        origin: spec.origin.clone(),
+        output: path.clone(),
+        voice: spec.params.voice(),
+        options: Default::default(),
+    };
+    // The progress callback must be Send: it hands fractions over a channel read here.
+    let (tx, rx) = std::sync::mpsc::channel::<f64>();
+    let result = std::thread::scope(|s| {
+        let job = s.spawn(|| {
+            let tx = tx;
+            render(&req, &mut |f| {
+                let _ = tx.send(f);
+            })
+        });
+        for f in rx {
+            send(JobMsg::Progress(format!(
+                "rendering {} … {:.0} %",
+                path.display(),
+                f * 100.0
+            )));
+        }
+        job.join()
+            .unwrap_or_else(|_| Err(Error::Internal("the render panicked".into())))
+    })?;
     Ok(JobResult::Rendered {
-        path: path.clone(),
-        seconds,
+        path: result.path,
+        seconds: result.seconds,
+        engine: result.engine,
     })
 }
