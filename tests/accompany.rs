@@ -349,9 +349,10 @@ fn accompaniment_trains_writes_reports_and_runs_in_the_tui() {
 
     // The TUI's `a` key on the loaded melody.
     use reprise::tui::app::{App, Effect, Key};
-    use reprise::tui::worker::{run_job, JobMsg, JobResult};
-    let mut app = App::new(Vec::new());
-    app.accompanist = Some(model_dir.clone());
+    use reprise::tui::types::{JobMsg, JobResult};
+    use reprise::tui::worker::run_job;
+    let entry = reprise::ops::models::inspect(&model_dir).unwrap();
+    let mut app = App::new(vec![entry]);
     app.load(&melody);
     let Some(Effect::Start(spec)) = app.key(Key::Char('a')) else {
         panic!("the a key should start a job: {}", app.status);

@@ -207,8 +207,6 @@ pub struct App {
     pub timbres: Vec<String>,
     /// The chords of the last accompaniment (the `k` editor).
     pub chords: Option<ChordSheet>,
-    /// An accompaniment model folder to use instead of the installed ones (e.g. one just trained).
-    pub accompanist: Option<PathBuf>,
     /// Set by quit.
     pub quit: bool,
     /// Width of the roll in columns (the runtime sets it from the terminal's size; for paging).
@@ -234,7 +232,6 @@ impl App {
             models,
             timbres: vec!["piano".into()],
             chords: None,
-            accompanist: None,
             quit: false,
             roll_cols: 56,
         };

@@ -111,10 +111,7 @@ impl App {
         let chosen = self
             .model_for(Action::Accompany)
             .map(|m| (m.name.clone(), m.dir.clone()));
-        let Some((name, dir)) = chosen.or_else(|| {
-            let dir = self.accompanist.clone()?;
-            Some((dir.display().to_string(), dir))
-        }) else {
+        let Some((name, dir)) = chosen else {
             self.status = "no accompaniment model is installed".into();
             return None;
         };

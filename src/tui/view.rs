@@ -347,7 +347,7 @@ pub fn actions(app: &App) -> Vec<(&'static str, &'static str)> {
         a.push(("t", "grow theme"));
     }
     a.push(("e", "find theme"));
-    if app.model_for(Action::Accompany).is_some() || app.accompanist.is_some() {
+    if app.model_for(Action::Accompany).is_some() {
         a.push(("a", "accompany"));
         if app.chords.is_some() {
             a.push(("k", "edit chords"));

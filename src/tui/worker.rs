@@ -15,7 +15,7 @@ use crate::ops::render::{render, Render};
 use crate::ops::theme::{compose, extract, Compose, Extract};
 
 use super::types::JobSpec;
-pub use super::types::{JobKind, JobMsg, JobResult};
+use super::types::{JobKind, JobMsg, JobResult};
 
 /// Runs `spec`, sending messages to `send`; stops early (with "cancelled") once `cancel` is set.
 pub fn run_job(spec: JobSpec, cancel: Arc<AtomicBool>, send: &mut dyn FnMut(JobMsg)) {
