@@ -701,3 +701,105 @@ fn chord_files_with_impossible_times_are_refused() {
         assert_bad_input(&o, name, "line 1: times must be");
     }
 }
+
+#[test]
+fn models_completions_and_man_pages_come_from_the_same_definitions() {
+    let out = reprise(&["models"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    for (name, arch) in [
+        ("jsb-chorales", "Music Transformer (chorale grid)"),
+        ("pop909-theme", "Theme Transformer (themes)"),
+        ("gla-synth", "GLA neural synth"),
+    ] {
+        let line = text.lines().find(|l| l.starts_with(name)).unwrap_or("");
+        assert!(line.contains(arch), "{text}");
+    }
+    let out = reprise(&["completions", "bash"]);
+    let script = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && script.contains("complete -F"),
+        "{script}"
+    );
+    assert!(script.contains("--key-guide") && script.contains("compose"));
+    let f = Fixture::new();
+    let dir = f.path("man");
+    let out = reprise(&["man", "-o", dir.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let page = std::fs::read_to_string(dir.join("reprise-continue.1")).unwrap();
+    assert!(page.contains(".TH") && page.contains("primer"), "{page}");
+    assert!(dir.join("reprise.1").is_file() && dir.join("reprise-theme.1").is_file());
+}
+
+#[test]
+fn a_model_asked_for_what_it_cannot_do_says_what_it_is() {
+    let f = Fixture::new();
+    let out = f.path("o.mid");
+    let o = reprise(&[
+        "continue",
+        &sample("piano-phrase.mid"),
+        "--model",
+        "pop909-theme",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_bad_input(
+        &o,
+        "pop909-theme",
+        "Theme Transformer (themes): it cannot continue music",
+    );
+    let not_a_model = f.path("empty-dir");
+    std::fs::create_dir(&not_a_model).unwrap();
+    std::fs::write(
+        not_a_model.join("config.json"),
+        "{\"architecture\": \"wavenet\"}",
+    )
+    .unwrap();
+    let o = reprise(&[
+        "continue",
+        &sample("piano-phrase.mid"),
+        "--model",
+        not_a_model.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_bad_input(&o, "config.json", "names no architecture Reprise knows");
+    assert!(!out.exists());
+}
+
+#[test]
+fn continue_at_a_point_leaves_out_what_came_after_it() {
+    let f = Fixture::new();
+    let out = f.path("at.mid");
+    let o = reprise(&[
+        "continue",
+        &sample("piano-phrase.mid"),
+        "--at",
+        "4",
+        "--seconds",
+        "2",
+        "--seed",
+        "1",
+        "-q",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let primer = reprise::midi::read_file(Path::new(&sample("piano-phrase.mid"))).unwrap();
+    let s = reprise::midi::read_file(&out).unwrap();
+    let new_track = s.tracks.len() - 1;
+    let kept: Vec<_> = s.notes.iter().filter(|n| n.track != new_track).collect();
+    assert!(kept.iter().all(|n| n.start < 4.0 && n.end <= 4.0 + 1e-3));
+    assert_eq!(
+        kept.len(),
+        primer.notes.iter().filter(|n| n.start < 4.0).count()
+    );
+    assert!(s
+        .notes
+        .iter()
+        .any(|n| n.track == new_track && n.start >= 3.0));
+}

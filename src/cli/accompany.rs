@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use reprise::accompany::generate::{DEFAULT_GUIDANCE, DEFAULT_HARMONIZER};
 use reprise::accompany::AccompanyRequest;
 use reprise::generate::SamplerConfig;
-use reprise::ops::accompany::{accompany, fit_line, report, Accompany, ChordSource, Progress, Report};
+use reprise::ops::accompany::{
+    accompany, fit_line, report, Accompany, ChordSource, Progress, Report,
+};
 
 use super::args::SamplingArgs;
 use super::common::{bad_flag, clock_seed, nucleus, output_paths, progress_bar, within};
@@ -106,7 +108,11 @@ pub fn run(a: AccompanyArgs) -> anyhow::Result<()> {
         return Err(bad_flag(
             "--track",
             t,
-            &format!("is not a track of {} (it has {})", melody.display(), song.tracks.len()),
+            &format!(
+                "is not a track of {} (it has {})",
+                melody.display(),
+                song.tracks.len()
+            ),
         ));
     }
     let action = Accompany {
@@ -155,7 +161,8 @@ pub fn run(a: AccompanyArgs) -> anyhow::Result<()> {
 /// `--chords` needs a model that reads chords: said with the flag's name.
 fn check_flags(a: &AccompanyArgs, model_dir: &std::path::Path) -> anyhow::Result<()> {
     if a.chords.is_some() {
-        let cfg = reprise::model::theme_transformer::ThemeConfig::load(&model_dir.join("config.json"))?;
+        let cfg =
+            reprise::model::theme_transformer::ThemeConfig::load(&model_dir.join("config.json"))?;
         if !cfg.chords {
             anyhow::bail!(reprise::Error::Invalid(format!(
                 "--chords: the model in {} reads no chords",

@@ -128,7 +128,10 @@ fn synth(model: &str, config: Option<&Path>, seconds: f64) -> anyhow::Result<()>
         Some(path) => {
             let cfg = reprise::train::TrainConfig::load(path)?;
             let reprise::train::ModelConfig::Synth(sc) = cfg.model else {
-                anyhow::bail!(reprise::Error::bad_file(path, "is not a synth training config"));
+                anyhow::bail!(reprise::Error::bad_file(
+                    path,
+                    "is not a synth training config"
+                ));
             };
             let what = format!("{} (untrained weights of this shape)", path.display());
             (NeuralEngine::untrained(&sc)?, what)

@@ -71,7 +71,10 @@ where
     T: FromStr + PartialOrd + Display + Copy + Send + Sync + 'static,
 {
     move |s: &str| {
-        let x: T = s.trim().parse().map_err(|_| format!("{s} is not a number"))?;
+        let x: T = s
+            .trim()
+            .parse()
+            .map_err(|_| format!("{s} is not a number"))?;
         if lo <= x && x <= hi {
             Ok(x)
         } else {
@@ -83,7 +86,10 @@ where
 /// A number above zero, at most `hi` (temperatures, rates).
 pub fn above_zero(hi: f64) -> impl Fn(&str) -> Result<f64, String> + Clone + Send + Sync {
     move |s: &str| {
-        let x: f64 = s.trim().parse().map_err(|_| format!("{s} is not a number"))?;
+        let x: f64 = s
+            .trim()
+            .parse()
+            .map_err(|_| format!("{s} is not a number"))?;
         if x > 0.0 && x <= hi {
             Ok(x)
         } else {
@@ -94,7 +100,10 @@ pub fn above_zero(hi: f64) -> impl Fn(&str) -> Result<f64, String> + Clone + Sen
 
 /// A nucleus size: "P must be in (0, 1]".
 pub fn nucleus(s: &str) -> Result<f32, String> {
-    let x: f32 = s.trim().parse().map_err(|_| format!("{s} is not a number"))?;
+    let x: f32 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s} is not a number"))?;
     if x > 0.0 && x <= 1.0 {
         Ok(x)
     } else {
@@ -104,7 +113,10 @@ pub fn nucleus(s: &str) -> Result<f32, String> {
 
 /// A sampling temperature: "T must be > 0".
 pub fn temperature(s: &str) -> Result<f32, String> {
-    let x: f32 = s.trim().parse().map_err(|_| format!("{s} is not a number"))?;
+    let x: f32 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s} is not a number"))?;
     if x > 0.0 && x.is_finite() {
         Ok(x)
     } else {

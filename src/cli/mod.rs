@@ -146,9 +146,12 @@ pub fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
         Cmd::Train(a) => train::train(a)?,
         Cmd::Eval(a) => train::eval(a)?,
         Cmd::Bench(b) => bench::run(b)?,
-        Cmd::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "reprise", &mut std::io::stdout())
-        }
+        Cmd::Completions { shell } => clap_complete::generate(
+            shell,
+            &mut Cli::command(),
+            "reprise",
+            &mut std::io::stdout(),
+        ),
         Cmd::Man { output } => man(&output)?,
     }
     Ok(ExitCode::SUCCESS)

@@ -52,14 +52,21 @@ pub fn run(a: RenderArgs) -> anyhow::Result<()> {
     };
     check(&req)?;
     let bar = progress_bar(a.quiet, &format!("rendering ({})", req.voice.describe()));
-    if !a.quiet && bar.is_hidden() {
-        eprintln!(
+    // Said once the engine has loaded and the first block is on its way, so a bad SoundFont or
+    // timbre still gets its one-line error alone.
+    let mut announce = (!a.quiet && bar.is_hidden()).then(|| {
+        format!(
             "rendering {} ({:.1} s of music)",
             a.input.display(),
             req.score.duration()
-        );
-    }
-    let done = render(&req, &mut |f| bar.set_position((f * 1000.0) as u64))?;
+        )
+    });
+    let done = render(&req, &mut |f| {
+        if let Some(line) = announce.take() {
+            eprintln!("{line}");
+        }
+        bar.set_position((f * 1000.0) as u64)
+    })?;
     bar.finish_and_clear();
     if !a.quiet {
         eprintln!(

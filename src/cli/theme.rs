@@ -165,7 +165,9 @@ fn compose_cmd(a: ComposeArgs) -> anyhow::Result<()> {
         }
     })
     .map_err(|e| match e {
-        reprise::Error::Invalid(m) if m.contains("no melody") => reprise::Error::bad_file(&a.theme, m),
+        reprise::Error::Invalid(m) if m.contains("no melody") => {
+            reprise::Error::bad_file(&a.theme, m)
+        }
         e => e,
     })?;
     bar.finish_and_clear();

@@ -45,7 +45,8 @@ pub fn clone_timbre(a: CloneArgs) -> anyhow::Result<()> {
     };
     let bar = step_bar(a.quiet, "cloning", a.steps as u64);
     let quiet = a.quiet;
-    let done = clone(&req, &mut |p| match p {
+    let done = clone(&req, &mut |p| {
+        match p {
         Progress::Candidate { name, loss } if !quiet => {
             bar.suspend(|| eprintln!("  trained timbre {name:<12} loss {loss:.4}"))
         }
@@ -64,6 +65,7 @@ pub fn clone_timbre(a: CloneArgs) -> anyhow::Result<()> {
             bar.set_message(format!("loss {loss:.4}"));
         }
         _ => {}
+    }
     })?;
     bar.finish_and_clear();
     if !quiet {
@@ -112,12 +114,10 @@ pub fn synth_eval(a: SynthEvalArgs) -> anyhow::Result<()> {
         clone_steps: a.clone_steps,
         clone_lr: a.clone_lr,
     };
-    let result = reprise::ops::evaluate::synth(
-        &a.model,
-        &settings,
-        a.save_clones.as_deref(),
-        &mut |m| eprintln!("{m}"),
-    )?;
+    let result =
+        reprise::ops::evaluate::synth(&a.model, &settings, a.save_clones.as_deref(), &mut |m| {
+            eprintln!("{m}")
+        })?;
     print!("{}", result.report(&settings));
     Ok(())
 }

@@ -57,7 +57,10 @@ pub fn train(a: TrainArgs) -> anyhow::Result<()> {
         bar.set_position(s.step as u64);
         match s.valid_nll {
             Some(v) if bar.is_hidden() && !quiet => {
-                eprintln!("epoch {} step {}: valid {measure} {v:.4}{unit}", s.epoch, s.step)
+                eprintln!(
+                    "epoch {} step {}: valid {measure} {v:.4}{unit}",
+                    s.epoch, s.step
+                )
             }
             Some(v) => bar.println(format!(
                 "epoch {} step {}: valid {measure} {v:.4}{unit}",

@@ -418,7 +418,10 @@ impl Score {
     /// The notes that start in `[from, to)` seconds, moved to start at tick 0, at the tempo and
     /// time signature in force at `from` (e.g. a selected span used as a theme). Tracks are kept.
     pub fn excerpt(&self, from: f64, to: f64) -> Result<Score> {
-        let (a, b) = (self.tempo_map.tick(from.max(0.0)), self.tempo_map.tick(to.max(0.0)));
+        let (a, b) = (
+            self.tempo_map.tick(from.max(0.0)),
+            self.tempo_map.tick(to.max(0.0)),
+        );
         let us = (60e6 / self.tempo_map.bpm(a)).round() as u32;
         let mut out = Score::new(self.ppq(), us)?;
         out.tracks = self.tracks.clone();
@@ -427,7 +430,9 @@ impl Score {
         }
         for n in self.notes.iter().filter(|n| (a..b).contains(&n.start_tick)) {
             let (start, end) = (n.start_tick - a, n.end_tick.min(b) - a);
-            out.push_note_ticks(n.track, n.channel, n.program, n.pitch, n.velocity, start, end);
+            out.push_note_ticks(
+                n.track, n.channel, n.program, n.pitch, n.velocity, start, end,
+            );
         }
         out.sort();
         Ok(out)

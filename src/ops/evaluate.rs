@@ -49,7 +49,9 @@ pub fn continuation(
     validate_key_guide(req.key_guide)?;
     let entry = resolve(&req.model, Action::Continue)?;
     let Loaded::Music(model) = load(&entry)? else {
-        return Err(Error::Internal("a piano model that is not a Music Transformer".into()));
+        return Err(Error::Internal(
+            "a piano model that is not a Music Transformer".into(),
+        ));
     };
     let r = ReportRequest {
         songs: req.songs,

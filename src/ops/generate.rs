@@ -191,7 +191,9 @@ pub fn load_model(req: &Generate) -> Result<(MusicTransformer, PathBuf)> {
     let entry = resolve(&name, action)?;
     match load(&entry)? {
         Loaded::Music(m) => Ok((m, entry.dir)),
-        _ => Err(Error::Internal("a generation model that is not a Music Transformer".into())),
+        _ => Err(Error::Internal(
+            "a generation model that is not a Music Transformer".into(),
+        )),
     }
 }
 

@@ -67,7 +67,9 @@ impl Architecture {
             Architecture::MusicTransformer(VocabKind::Performance) => {
                 "Music Transformer (piano performance)"
             }
-            Architecture::MusicTransformer(VocabKind::Remi) => "Music Transformer (beat-aware piano)",
+            Architecture::MusicTransformer(VocabKind::Remi) => {
+                "Music Transformer (beat-aware piano)"
+            }
             Architecture::ThemeTransformer(ThemeTask::Theme) => "Theme Transformer (themes)",
             Architecture::ThemeTransformer(ThemeTask::Accompany) => {
                 "Theme Transformer (accompaniment)"
@@ -84,12 +86,13 @@ impl Architecture {
             (
                 Architecture::MusicTransformer(_),
                 Action::Continue | Action::Generate
-            ) | (Architecture::ThemeTransformer(ThemeTask::Theme), Action::Theme)
-                | (
-                    Architecture::ThemeTransformer(ThemeTask::Accompany),
-                    Action::Accompany
-                )
-                | (Architecture::ChordTagger, Action::Harmonize)
+            ) | (
+                Architecture::ThemeTransformer(ThemeTask::Theme),
+                Action::Theme
+            ) | (
+                Architecture::ThemeTransformer(ThemeTask::Accompany),
+                Action::Accompany
+            ) | (Architecture::ChordTagger, Action::Harmonize)
                 | (Architecture::GlaSynth, Action::Synthesize)
         )
     }
@@ -129,7 +132,10 @@ pub enum Loaded {
 pub fn inspect(dir: &Path) -> Result<ModelEntry> {
     let config = dir.join("config.json");
     if !config.is_file() {
-        return Err(Error::bad_file(dir, "is not a model folder (no config.json)"));
+        return Err(Error::bad_file(
+            dir,
+            "is not a model folder (no config.json)",
+        ));
     }
     let text = crate::input::read_text(&config, "model config")?;
     let value: serde_json::Value = serde_json::from_str(&text)
@@ -161,11 +167,15 @@ pub fn inspect(dir: &Path) -> Result<ModelEntry> {
         }
     };
     if !dir.join("model.safetensors").is_file() {
-        return Err(Error::bad_file(dir, "has a config.json but no model.safetensors"));
+        return Err(Error::bad_file(
+            dir,
+            "has a config.json but no model.safetensors",
+        ));
     }
-    let name = dir
-        .file_name()
-        .map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let name = dir.file_name().map_or_else(
+        || dir.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
     Ok(ModelEntry {
         name,
         dir: dir.to_path_buf(),
@@ -195,8 +205,12 @@ pub fn resolve(name_or_dir: &str, action: Action) -> Result<ModelEntry> {
 pub fn load(entry: &ModelEntry) -> Result<Loaded> {
     let cpu = Device::Cpu;
     Ok(match entry.architecture {
-        Architecture::MusicTransformer(_) => Loaded::Music(MusicTransformer::load(&entry.dir, &cpu)?),
-        Architecture::ThemeTransformer(_) => Loaded::Theme(ThemeTransformer::load(&entry.dir, &cpu)?),
+        Architecture::MusicTransformer(_) => {
+            Loaded::Music(MusicTransformer::load(&entry.dir, &cpu)?)
+        }
+        Architecture::ThemeTransformer(_) => {
+            Loaded::Theme(ThemeTransformer::load(&entry.dir, &cpu)?)
+        }
         Architecture::ChordTagger => Loaded::Harmonizer(Harmonizer::load(&entry.dir)?),
         Architecture::GlaSynth => Loaded::Synth(crate::synth::render::load_network(&entry.dir)?),
     })
@@ -292,15 +306,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let e = inspect(dir.path()).unwrap_err().to_string();
         assert!(e.contains("not a model folder"), "{e}");
-        std::fs::write(dir.path().join("config.json"), r#"{"architecture": "wavenet"}"#).unwrap();
+        std::fs::write(
+            dir.path().join("config.json"),
+            r#"{"architecture": "wavenet"}"#,
+        )
+        .unwrap();
         let e = inspect(dir.path()).unwrap_err().to_string();
         assert!(e.contains("\"wavenet\"") && e.contains("known"), "{e}");
     }
 
     #[test]
     fn a_model_asked_for_what_it_cannot_do_says_what_it_is() {
-        let e = resolve("pop909-theme", Action::Continue).unwrap_err().to_string();
-        assert!(e.contains("Theme Transformer (themes): it cannot continue music"), "{e}");
+        let e = resolve("pop909-theme", Action::Continue)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("Theme Transformer (themes): it cannot continue music"),
+            "{e}"
+        );
         assert!(resolve("pop909-chords", Action::Harmonize).is_ok());
     }
 }

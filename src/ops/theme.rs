@@ -56,7 +56,9 @@ pub struct Composed {
 pub fn load_theme_model(name: &str) -> Result<ThemeTransformer> {
     match load(&resolve(name, Action::Theme)?)? {
         Loaded::Theme(m) => Ok(m),
-        _ => Err(Error::Internal("a theme model that is not a Theme Transformer".into())),
+        _ => Err(Error::Internal(
+            "a theme model that is not a Theme Transformer".into(),
+        )),
     }
 }
 
@@ -146,12 +148,11 @@ pub fn extract(req: &Extract) -> Result<Extracted> {
         ..Default::default()
     };
     let downbeats = req.origin.as_deref().and_then(crate::pop909::downbeats);
-    let theme = find_theme(&req.song, downbeats.as_deref(), &settings).map_err(|e| match &req
-        .origin
-    {
-        Some(o) => Error::bad_file(o, e.to_string()),
-        None => e,
-    })?;
+    let theme =
+        find_theme(&req.song, downbeats.as_deref(), &settings).map_err(|e| match &req.origin {
+            Some(o) => Error::bad_file(o, e.to_string()),
+            None => e,
+        })?;
     Ok(Extracted {
         score: theme.to_score(&req.song)?,
         theme,
@@ -283,7 +284,9 @@ pub fn evaluate(req: &Evaluate, tick: &(dyn Fn() + Sync)) -> Result<RecurrenceTa
         .flatten()
         .collect();
     if rows.is_empty() {
-        return Err(Error::Invalid("no theme found in the songs asked for".into()));
+        return Err(Error::Invalid(
+            "no theme found in the songs asked for".into(),
+        ));
     }
     Ok(RecurrenceTable {
         rows,
@@ -353,7 +356,10 @@ mod tests {
         assert_eq!(r.all, vec![0, 4]);
         assert!(r.late.is_empty());
         let table = r.to_string();
-        assert!(table.contains("theme recurs 2 times (bars 1, 5)"), "{table}");
+        assert!(
+            table.contains("theme recurs 2 times (bars 1, 5)"),
+            "{table}"
+        );
         assert!(report(&piece, None, &theme, 1.5).is_err());
     }
 

@@ -4,8 +4,8 @@
 pub mod accomp;
 pub mod corpus;
 pub mod dataset;
-pub mod harmony;
 pub mod eval;
+pub mod harmony;
 pub mod lm;
 pub mod plot;
 mod run;
