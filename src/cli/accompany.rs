@@ -140,9 +140,14 @@ pub fn run(a: AccompanyArgs) -> anyhow::Result<()> {
     .map_err(|e| with_track_flag(e, a.track))?;
     bar.finish_and_clear();
     reprise::midi::write_files(&out.scores, &outputs)?;
-    if a.quiet {
-        return Ok(());
+    if !a.quiet {
+        say(&out, &outputs);
     }
+    Ok(())
+}
+
+/// What was chosen and written.
+fn say(out: &reprise::ops::accompany::Accompanied, outputs: &[PathBuf]) {
     eprintln!("{}", out.melody);
     if let Some(line) = &out.harmonized {
         eprintln!("chords: the harmonizer's (--chords FILE gives your own)\n{line}");
@@ -155,7 +160,6 @@ pub fn run(a: AccompanyArgs) -> anyhow::Result<()> {
             score.duration(),
         );
     }
-    Ok(())
 }
 
 /// `--chords` needs a model that reads chords: said with the flag's name.
