@@ -153,6 +153,7 @@ fn accompaniment_trains_writes_reports_and_runs_in_the_tui() {
         resume: false,
         max_minutes: None,
         init: None,
+        valid_share: None,
     };
     let mut losses = Vec::new();
     train(&opts, &mut |s| {
@@ -186,6 +187,7 @@ fn accompaniment_trains_writes_reports_and_runs_in_the_tui() {
         resume: false,
         max_minutes: None,
         init: Some(model_dir.clone()),
+        valid_share: None,
     };
     let mut first_tuned = f64::NAN;
     train(&tuned, &mut |s| {
@@ -386,6 +388,7 @@ fn a_model_that_reads_chords_follows_the_chords_it_is_given() {
         resume: false,
         max_minutes: None,
         init: None,
+        valid_share: None,
     };
     train(&opts, &mut |_| {}).unwrap();
     let model_dir = out.join("model");
@@ -399,6 +402,7 @@ fn a_model_that_reads_chords_follows_the_chords_it_is_given() {
         resume: false,
         max_minutes: None,
         init: None,
+        valid_share: None,
     };
     train(&tagger_opts, &mut |_| {}).unwrap();
     let tagger_dir = tagger_out.join("model");

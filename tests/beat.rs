@@ -106,6 +106,7 @@ fn the_beat_aware_model_trains_continues_on_the_grid_and_reports() {
         resume: false,
         max_minutes: None,
         init: None,
+        valid_share: None,
     };
     let mut losses = Vec::new();
     train(&opts, &mut |s| {

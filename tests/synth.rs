@@ -43,6 +43,7 @@ fn synth_trains_and_exports_its_timbres() {
         resume: false,
         max_minutes: None,
         init: None,
+        valid_share: None,
     };
     let mut losses = Vec::new();
     train(&opts, &mut |s| {

@@ -94,6 +94,7 @@ fn theme_model_trains_on_songs_with_found_themes() {
         resume: false,
         max_minutes: None,
         init: None,
+        valid_share: None,
     };
     let mut losses = Vec::new();
     let state = train(&opts, &mut |s| {

@@ -63,6 +63,7 @@ fn options(data: &Path, total: usize, out: &Path, resume: bool) -> TrainOptions 
         resume,
         max_minutes: None,
         init: None,
+        valid_share: None,
     }
 }
 

@@ -15,8 +15,9 @@ pub struct TrainArgs {
     /// Training config (JSON): model hyper-parameters and the optimisation schedule.
     #[arg(long)]
     config: PathBuf,
-    /// Data: the JSB Coconet JSON file for chorale models; the POP909 directory for piano, theme,
-    /// accompaniment and chord models; for the neural synth, the SF2 SoundFont it learns to play.
+    /// Data: the JSB Coconet JSON file for chorale models; for piano models the POP909 directory or
+    /// any folder of MIDI files (.mid, .midi, .kar, searched recursively); the POP909 directory for
+    /// theme, accompaniment and chord models; for the neural synth, the SF2 SoundFont it learns.
     #[arg(long)]
     data: PathBuf,
     /// Run directory: checkpoint.safetensors, log.csv, loss.png, and the best model in model/.
@@ -31,6 +32,13 @@ pub struct TrainArgs {
     /// Start from an exported model's weights (e.g. models/jsb-chorales) instead of random ones.
     #[arg(long, conflicts_with = "resume")]
     init: Option<PathBuf>,
+    /// A plain folder of MIDI files as data: the share held out for validation, chosen by a hash
+    /// of each file's path (stable when files are added).
+    #[arg(long, value_parser = within(0.0f64, 0.9))]
+    valid_share: Option<f64>,
+    /// With a MIDI folder: list every skipped file and why.
+    #[arg(long)]
+    verbose: bool,
     /// Print nothing but errors.
     #[arg(short, long)]
     quiet: bool,
@@ -45,8 +53,12 @@ pub fn train(a: TrainArgs) -> anyhow::Result<()> {
         resume: a.resume,
         max_minutes: a.max_minutes,
         init: a.init,
+        valid_share: a.valid_share,
     };
     let quiet = a.quiet;
+    if !quiet {
+        scan_summary(&opts, a.verbose)?;
+    }
     let bar = step_bar(quiet, "training", opts.config.total_steps as u64);
     let (measure, unit, per) = match opts.config.model {
         ModelConfig::Synth(_) => ("STFT loss", "", "frames/s"),
@@ -84,6 +96,26 @@ pub fn train(a: TrainArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Before training on a plain MIDI folder: what was found, read and skipped, and the splits.
+fn scan_summary(opts: &TrainOptions, verbose: bool) -> anyhow::Result<()> {
+    use reprise::train::{dataset::is_midi_folder, folder};
+    let ModelConfig::Music(t) = &opts.config.model else {
+        return Ok(());
+    };
+    if !is_midi_folder(&opts.data) || t.vocab == reprise::model::VocabKind::Grid {
+        return Ok(());
+    }
+    let share = opts.valid_share.unwrap_or(folder::DEFAULT_VALID_SHARE);
+    let (_, summary) = folder::load(t.vocab, &opts.data, "train", share)?;
+    eprintln!("{summary}");
+    if verbose {
+        for (file, why) in &summary.skipped_files {
+            eprintln!("  skipped {file}: {why}");
+        }
+    }
+    Ok(())
+}
+
 /// Mean negative log-likelihood per token (nats) of a model on a data split, or the piano
 /// continuation report.
 #[derive(clap::Args)]
@@ -91,7 +123,8 @@ pub struct EvalArgs {
     /// Model name (in models/) or directory.
     #[arg(long)]
     model: String,
-    /// Data: the JSB Coconet JSON file for chorale models; the POP909 directory for the others.
+    /// Data: the JSB Coconet JSON file for chorale models; the POP909 directory for the others, or
+    /// for piano models any folder of MIDI files (its valid split: 10 % of the files by path hash).
     #[arg(long)]
     data: PathBuf,
     /// Split to score.
@@ -102,6 +135,10 @@ pub struct EvalArgs {
     /// with each window's own melody and with the next window's.
     #[arg(long)]
     theme_ablation: bool,
+    /// A plain folder of MIDI files as data: the share of its files in the valid split (as given
+    /// to `train --valid-share`).
+    #[arg(long, value_parser = within(0.0f64, 0.9))]
+    valid_share: Option<f64>,
     /// Piano models: the continuation report on POP909's validation songs (--data): each song's
     /// first 20 s from its first note as the primer, the next 30 s of the model's continuation
     /// against the real next 30 s and against looping the primer's last 10 s.
@@ -132,6 +169,7 @@ pub fn eval(a: EvalArgs) -> anyhow::Result<()> {
             data: a.data,
             split: a.split,
             ablation: a.theme_ablation,
+            valid_share: a.valid_share,
         };
         println!("{}", reprise::train::eval::evaluate(&req)?);
         return Ok(());

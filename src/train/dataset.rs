@@ -31,9 +31,29 @@ impl Sequences {
     }
 }
 
-/// Loads one split of a data set for a vocabulary: for the grid, the Coconet JSON file.
+/// Loads one split of a data set for a vocabulary: for the grid, the Coconet JSON file; for the
+/// piano vocabularies POP909 (its numbered splits) or any folder of MIDI files (split by path hash).
 pub fn load_split(kind: VocabKind, path: &Path, split: &str) -> Result<Sequences> {
-    let seqs = load_any_split(kind, path, split)?;
+    load_split_with(kind, path, split, super::folder::DEFAULT_VALID_SHARE)
+}
+
+/// [`load_split`], with the share of a plain MIDI folder's files that is held out for validation.
+pub fn load_split_with(
+    kind: VocabKind,
+    path: &Path,
+    split: &str,
+    valid_share: f64,
+) -> Result<Sequences> {
+    let seqs = if is_midi_folder(path) {
+        let p = super::folder::load(kind, path, split, valid_share)?.0;
+        Sequences {
+            seqs: p.seqs,
+            starts: p.starts,
+            seconds: p.seconds,
+        }
+    } else {
+        load_any_split(kind, path, split)?
+    };
     if seqs.seqs.iter().all(|s| s.len() < 2) {
         return Err(Error::bad_file(
             path,
@@ -41,6 +61,11 @@ pub fn load_split(kind: VocabKind, path: &Path, split: &str) -> Result<Sequences
         ));
     }
     Ok(seqs)
+}
+
+/// A folder that is not POP909's layout: any tree of MIDI files.
+pub fn is_midi_folder(path: &Path) -> bool {
+    path.is_dir() && !crate::pop909::is_pop909(path)
 }
 
 fn load_any_split(kind: VocabKind, path: &Path, split: &str) -> Result<Sequences> {

@@ -20,6 +20,8 @@ pub struct Eval {
     pub split: String,
     /// Theme and accompaniment models: NLL with each window's own theme or melody against another's.
     pub ablation: bool,
+    /// A plain MIDI folder as data: the share of files in the valid split (`None`: 10 %).
+    pub valid_share: Option<f64>,
 }
 
 /// The result, one line.
@@ -57,7 +59,12 @@ pub fn evaluate(req: &Eval) -> Result<Scored> {
             let (nll, tokens, pieces) = super::theme::evaluate_split(&m, data, split)?;
             format!("{split} NLL {nll:.4} nats/token over {tokens} tokens ({pieces} pieces)")
         }
-        Loaded::Music(m) => music_line(&m, data, split)?,
+        Loaded::Music(m) => {
+            let share = req
+                .valid_share
+                .unwrap_or(super::folder::DEFAULT_VALID_SHARE);
+            music_line(&m, data, split, share)?
+        }
         Loaded::Synth(_) => {
             return Err(Error::Invalid(format!(
                 "{} is the neural synth: it has no NLL (synth-eval measures it)",
@@ -110,8 +117,8 @@ fn ablation_line(m: &ThemeTransformer, data: &Path, split: &str) -> Result<Strin
     ))
 }
 
-fn music_line(m: &MusicTransformer, data: &Path, split: &str) -> Result<String> {
-    let seqs = super::dataset::load_split(m.config().vocab, data, split)?;
+fn music_line(m: &MusicTransformer, data: &Path, split: &str, share: f64) -> Result<String> {
+    let seqs = super::dataset::load_split_with(m.config().vocab, data, split, share)?;
     let (nll, tokens) = super::evaluate(m, &seqs, 8192, None).map_err(Error::tensor)?;
     let total = nll * tokens as f64;
     let per_unit = match crate::pop909::bar_count(data, split) {

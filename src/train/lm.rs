@@ -34,8 +34,11 @@ impl LmJob {
         opts: &TrainOptions,
     ) -> Result<Self> {
         let device = Device::Cpu;
-        let train = dataset::load_split(model_cfg.vocab, &opts.data, "train")?;
-        let valid = dataset::load_split(model_cfg.vocab, &opts.data, "valid")?;
+        let share = opts
+            .valid_share
+            .unwrap_or(super::folder::DEFAULT_VALID_SHARE);
+        let train = dataset::load_split_with(model_cfg.vocab, &opts.data, "train", share)?;
+        let valid = dataset::load_split_with(model_cfg.vocab, &opts.data, "valid", share)?;
         super::write_data_stats(&opts.out.join("data.json"), &train, &valid)?;
         let varmap = VarMap::new();
         let vb = super::seeded::var_builder(&varmap, cfg.seed, DType::F32, &device);

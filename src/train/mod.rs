@@ -5,6 +5,7 @@ pub mod accomp;
 pub mod corpus;
 pub mod dataset;
 pub mod eval;
+pub mod folder;
 pub mod harmony;
 pub mod lm;
 pub mod plot;
@@ -236,6 +237,8 @@ pub struct TrainOptions {
     pub max_minutes: Option<f64>,
     /// Start a new run from an exported model's weights (same config) instead of random ones.
     pub init: Option<PathBuf>,
+    /// A plain MIDI folder as data: the share of files held out for validation (`None`: 10 %).
+    pub valid_share: Option<f64>,
 }
 
 /// The checkpoint's file name in a run directory.

@@ -1,0 +1,327 @@
+//! Any folder of MIDI files as training data (issue 21): found recursively (`.mid`, `.midi`, `.kar`,
+//! symlinked folders followed once), split into train and valid by a hash of each file's path
+//! relative to the folder (so the split is stable when files are added), read, encoded for the
+//! model's vocabulary, and summarised. Unreadable files are skipped and counted, never fatal.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::midi::Score;
+use crate::model::VocabKind;
+use crate::tokens::{PerformanceVocab, RemiVocab, Vocab, BOS};
+
+/// The share of files that go to the valid split unless told otherwise.
+pub const DEFAULT_VALID_SHARE: f64 = 0.1;
+
+/// The most files one scan takes (a bound on memory and time; say so rather than hang).
+pub const MAX_FILES: usize = 200_000;
+
+/// A MIDI file found under the folder.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Found {
+    /// Its path relative to the folder, with `/` separators (what the split hashes).
+    pub relative: String,
+    /// Its path.
+    pub path: PathBuf,
+}
+
+/// Every MIDI file under `root`, sorted by relative path; a symlinked folder is followed once.
+pub fn find_midi(root: &Path) -> Result<Vec<Found>> {
+    if !root.is_dir() {
+        return Err(Error::bad_file(root, "is not a folder"));
+    }
+    let mut found = Vec::new();
+    let mut seen = HashSet::new();
+    walk(root, root, &mut seen, &mut found)?;
+    found.sort();
+    Ok(found)
+}
+
+fn walk(
+    root: &Path,
+    dir: &Path,
+    seen: &mut HashSet<PathBuf>,
+    found: &mut Vec<Found>,
+) -> Result<()> {
+    let real = std::fs::canonicalize(dir).map_err(|e| Error::io(dir, e))?;
+    if !seen.insert(real) {
+        return Ok(());
+    }
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            walk(root, &path, seen, found)?;
+        } else if is_midi_name(&path) && path.is_file() {
+            if found.len() >= MAX_FILES {
+                return Err(Error::bad_file(
+                    root,
+                    format!("holds more than {MAX_FILES} MIDI files: train on a sub-folder"),
+                ));
+            }
+            let relative = path
+                .strip_prefix(root)
+                .unwrap_or(&path)
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/");
+            found.push(Found { relative, path });
+        }
+    }
+    Ok(())
+}
+
+fn is_midi_name(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "mid" | "midi" | "kar"))
+}
+
+/// True when `relative` belongs to the valid split: FNV-1a of the path, as a share of 2⁶⁴, below
+/// `valid_share`. Adding files never moves another file between splits.
+pub fn is_valid(relative: &str, valid_share: f64) -> bool {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in relative.bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    (h as f64 / u64::MAX as f64) < valid_share
+}
+
+/// What a scan found: counts for the user and the encoded pieces of one split.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    /// MIDI files found.
+    pub found: usize,
+    /// Files read and encoded (both splits).
+    pub read: usize,
+    /// Skipped files by reason.
+    pub skipped: BTreeMap<String, usize>,
+    /// Each skipped file and why (for `--verbose`).
+    pub skipped_files: Vec<(String, String)>,
+    /// Tracks in the files read.
+    pub tracks: usize,
+    /// General MIDI programs heard (drums left out).
+    pub programs: BTreeSet<u8>,
+    /// Notes in the files read (drums included).
+    pub notes: usize,
+    /// Seconds of music in the files read.
+    pub seconds: f64,
+    /// Files and tokens per split: (train files, train tokens, valid files, valid tokens).
+    pub splits: (usize, usize, usize, usize),
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let skipped: usize = self.skipped.values().sum();
+        writeln!(
+            f,
+            "{} MIDI files found, {} read, {skipped} skipped",
+            self.found, self.read
+        )?;
+        for (why, n) in &self.skipped {
+            writeln!(f, "  skipped {n}: {why}")?;
+        }
+        let (tf, tt, vf, vt) = self.splits;
+        write!(
+            f,
+            "{} tracks, {} programs, {} notes, {:.2} h of music; train {tf} files, {tt} tokens; valid {vf} files, {vt} tokens",
+            self.tracks,
+            self.programs.len(),
+            self.notes,
+            self.seconds / 3600.0
+        )
+    }
+}
+
+/// One split's pieces: `[BOS, tokens…]` each, where crops may start, seconds of music.
+#[derive(Debug, Clone, Default)]
+pub struct Pieces {
+    /// Token sequences.
+    pub seqs: Vec<Vec<u32>>,
+    /// Crop starts per piece (empty: anywhere).
+    pub starts: Vec<Vec<usize>>,
+    /// Seconds of music.
+    pub seconds: f64,
+}
+
+/// One split of the folder as token sequences for `kind`, and the scan's summary (both splits).
+pub fn load(
+    kind: VocabKind,
+    root: &Path,
+    split: &str,
+    valid_share: f64,
+) -> Result<(Pieces, Summary)> {
+    if !(0.0..1.0).contains(&valid_share) {
+        return Err(Error::Invalid(format!(
+            "a valid share of {valid_share}: it must be in [0, 1)"
+        )));
+    }
+    let want_valid = match split {
+        "train" => false,
+        "valid" => true,
+        other => {
+            return Err(Error::bad_file(
+                root,
+                format!("no split '{other}' (a MIDI folder has train and valid)"),
+            ))
+        }
+    };
+    let files = find_midi(root)?;
+    let mut summary = Summary {
+        found: files.len(),
+        ..Default::default()
+    };
+    let encoded = encode_all(kind, &files)?;
+    let mut out = Pieces::default();
+    for (file, result) in files.iter().zip(encoded) {
+        let valid = is_valid(&file.relative, valid_share);
+        match result {
+            Err(why) => {
+                *summary.skipped.entry(reason(&why)).or_default() += 1;
+                summary.skipped_files.push((file.relative.clone(), why));
+            }
+            Ok((score, seq)) => {
+                count(&mut summary, &score, seq.len() - 1, valid);
+                if valid == want_valid {
+                    out.starts.push(starts(kind, &seq));
+                    out.seqs.push(seq);
+                    out.seconds += score.duration();
+                }
+            }
+        }
+    }
+    if summary.read == 0 {
+        return Err(Error::bad_file(
+            root,
+            format!(
+                "holds no MIDI file Reprise could learn from ({} found)",
+                summary.found
+            ),
+        ));
+    }
+    Ok((out, summary))
+}
+
+fn count(summary: &mut Summary, score: &Score, tokens: usize, valid: bool) {
+    summary.read += 1;
+    summary.tracks += score.tracks.len();
+    summary.notes += score.notes.len();
+    summary.seconds += score.duration();
+    let pitched = score.notes.iter().filter(|n| !n.is_drum());
+    summary.programs.extend(pitched.map(|n| n.program));
+    let (tf, tt, vf, vt) = &mut summary.splits;
+    if valid {
+        *vf += 1;
+        *vt += tokens;
+    } else {
+        *tf += 1;
+        *tt += tokens;
+    }
+}
+
+/// A file read and encoded, or why it cannot be used.
+type Encoded = std::result::Result<(Score, Vec<u32>), String>;
+
+/// Reads and encodes every file on all cores; a file that cannot be used gives its reason.
+fn encode_all(kind: VocabKind, files: &[Found]) -> Result<Vec<Encoded>> {
+    use rayon::prelude::*;
+    if kind == VocabKind::Grid {
+        return Err(Error::Invalid(
+            "a folder of MIDI files trains the piano vocabularies (performance or beat-aware REMI); chorale grid models read the JSB JSON file".into(),
+        ));
+    }
+    Ok(files
+        .par_iter()
+        .map(|f| encode_file(kind, &f.path))
+        .collect())
+}
+
+fn encode_file(kind: VocabKind, path: &Path) -> std::result::Result<(Score, Vec<u32>), String> {
+    let score = crate::midi::read_file(path).map_err(|e| match e {
+        Error::BadFile { msg, .. } => msg,
+        Error::Io { source, .. } => source.to_string(),
+        e => e.to_string(),
+    })?;
+    if score.notes.iter().all(|n| n.is_drum()) {
+        return Err("no pitched notes (drums only or empty)".into());
+    }
+    let tokens = match kind {
+        VocabKind::Remi => RemiVocab {
+            one_part: true,
+            ..Default::default()
+        }
+        .encode(&score),
+        _ => PerformanceVocab::default().encode(&score),
+    }
+    .map_err(|e| e.to_string())?;
+    if tokens.len() < 2 {
+        return Err("too short to learn from".into());
+    }
+    let mut seq = vec![BOS];
+    seq.extend(tokens);
+    Ok((score, seq))
+}
+
+/// The reason, without what is particular to one file (numbers), so that reasons can be counted.
+fn reason(why: &str) -> String {
+    let head = why.split([':', '(']).next().unwrap_or(why).trim();
+    head.chars()
+        .map(|c| if c.is_ascii_digit() { '#' } else { c })
+        .collect()
+}
+
+/// Crop starts: at Bar tokens for REMI (as a continuation's prompt starts), anywhere otherwise.
+fn starts(kind: VocabKind, seq: &[u32]) -> Vec<usize> {
+    match kind {
+        VocabKind::Remi => (0..seq.len())
+            .filter(|&i| i == 0 || seq[i] == crate::tokens::remi::BAR)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_split_is_stable_and_near_the_share() {
+        let names: Vec<String> = (0..2000)
+            .map(|i| format!("album {}/track {i}.mid", i % 7))
+            .collect();
+        let valid = names.iter().filter(|n| is_valid(n, 0.1)).count();
+        assert!((150..250).contains(&valid), "{valid} of 2000");
+        // A file's split depends on its own path only.
+        assert_eq!(is_valid("a/b.mid", 0.1), is_valid("a/b.mid", 0.1));
+        assert!(names.iter().all(|n| !is_valid(n, 0.0)));
+    }
+
+    #[test]
+    fn reasons_are_counted_without_their_particulars() {
+        assert_eq!(
+            reason("truncated file: chunk 2 claims 900 bytes"),
+            reason("truncated file: chunk 1 claims 12 bytes")
+        );
+        assert_eq!(
+            reason("no pitched notes (drums only or empty)"),
+            "no pitched notes"
+        );
+    }
+
+    #[test]
+    fn midi_names_in_any_case_are_found_and_others_not() {
+        for (name, yes) in [
+            ("a.mid", true),
+            ("b.MIDI", true),
+            ("c.kar", true),
+            ("d.txt", false),
+            ("mid", false),
+        ] {
+            assert_eq!(is_midi_name(Path::new(name)), yes, "{name}");
+        }
+    }
+}
