@@ -78,6 +78,38 @@ pub(crate) mod test_util {
         }
     }
 
+    /// A tiny Music Transformer config (d 16, one layer, 2 heads, context 16, no beat embedding).
+    pub fn tiny_lm_config(
+        vocab: crate::model::VocabKind,
+        vocab_size: usize,
+    ) -> crate::model::TransformerConfig {
+        crate::model::TransformerConfig {
+            vocab,
+            vocab_size,
+            d_model: 16,
+            n_layers: 1,
+            n_heads: 2,
+            d_ff: 32,
+            max_len: 16,
+            dropout: 0.0,
+            beat_embedding: false,
+        }
+    }
+
+    /// A tiny neural-synth config (d 32, 4 heads, 2 layers, state rank 2, chunks of 16).
+    pub fn tiny_synth_config() -> crate::synth::model::SynthConfig {
+        use crate::synth::model::SynthConfig;
+        SynthConfig {
+            architecture: SynthConfig::ARCHITECTURE.into(),
+            d_model: 32,
+            heads: 4,
+            layers: 2,
+            state_rank: 2,
+            d_ff: 64,
+            chunk: 16,
+        }
+    }
+
     /// The largest absolute difference between two tensors of one shape.
     pub fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
         (a - b)

@@ -8,7 +8,6 @@ use std::collections::HashMap;
 use crate::audio::playback::Player;
 use crate::generate::tasks::GenEvent;
 use crate::midi::{Score, TrackRole};
-use crate::tokens::NoteEvent;
 
 /// Turns one sample's note events into appended notes.
 pub struct LiveFeed<'a> {
@@ -44,26 +43,17 @@ impl<'a> LiveFeed<'a> {
         else {
             return;
         };
-        match event {
-            NoteEvent::On {
-                pitch,
-                velocity,
-                time,
-            } => {
-                self.open
-                    .insert((channel, pitch), (program, velocity, time));
-                self.latest = self.latest.max(time);
-            }
-            NoteEvent::Off { pitch, time } => {
-                self.latest = self.latest.max(time);
-                if let Some((program, velocity, start)) = self.open.remove(&(channel, pitch)) {
-                    let mut part = Score::new(480, 500_000).expect("constant tempo is valid");
-                    let t = part.add_track("live", TrackRole::Other);
-                    part.push_note_seconds(t, channel, program, pitch, velocity, start, time);
-                    self.player.append(&part, self.ready_until());
-                    self.appended += 1;
-                }
-            }
+        let (pitch, time) = (event.pitch(), event.time());
+        self.latest = self.latest.max(time);
+        if let Some(velocity) = event.velocity() {
+            self.open
+                .insert((channel, pitch), (program, velocity, time));
+        } else if let Some((program, velocity, start)) = self.open.remove(&(channel, pitch)) {
+            let mut part = Score::new(480, 500_000).expect("constant tempo is valid");
+            let t = part.add_track("live", TrackRole::Other);
+            part.push_note_seconds(t, channel, program, pitch, velocity, start, time);
+            self.player.append(&part, self.ready_until());
+            self.appended += 1;
         }
     }
 

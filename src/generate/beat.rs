@@ -8,7 +8,7 @@
 
 use super::decode::Steer;
 use super::piano::{free_channel, piano_reduction};
-use super::request::{GenEvent, Length, Output, Request};
+use super::request::{GenEvent, Length, Output, Request, Task};
 use super::MAX_NOTE_SECONDS;
 use crate::error::{Error, Result};
 use crate::metrics::{self, find_key, Key};
@@ -207,12 +207,8 @@ struct Prompt {
 
 /// Continues `primer` (or generates from nothing) with a beat-aware model, after the primer's last
 /// note on the grid of its time signatures.
-pub fn run(
-    model: &MusicTransformer,
-    primer: Option<&Score>,
-    req: &Request,
-    on_event: &mut dyn FnMut(usize, GenEvent),
-) -> Result<Output> {
+pub fn run(task: Task, on_event: &mut dyn FnMut(usize, GenEvent)) -> Result<Output> {
+    let Task { model, primer, req } = task;
     match primer {
         Some(p) => continue_at(model, p, &Placement::after(p), req, on_event),
         None => {
@@ -566,6 +562,11 @@ mod tests {
     use candle_core::{DType, Device};
     use candle_nn::{VarBuilder, VarMap};
 
+    /// `run`, the events unseen.
+    fn silent(model: &MusicTransformer, primer: Option<&Score>, req: &Request) -> Result<Output> {
+        run(Task { model, primer, req }, &mut |_, _| {})
+    }
+
     fn tiny() -> (VarMap, MusicTransformer) {
         let cfg = TransformerConfig {
             vocab: VocabKind::Remi,
@@ -634,7 +635,7 @@ mod tests {
     fn a_continuation_starts_after_the_primer_on_its_grid_and_holds_no_key_too_long() {
         let (_vm, m) = tiny();
         let primer = waltz();
-        let out = run(&m, Some(&primer), &request(12.0, 3), &mut |_, _| {}).unwrap();
+        let out = silent(&m, Some(&primer), &request(12.0, 3)).unwrap();
         assert_eq!(out.scores.len(), 2);
         let grid = BarGrid::of_score(&primer);
         let from = primer.end_tick(); // 3 280: the last note's end
@@ -702,7 +703,7 @@ mod tests {
             let mut req = request(12.0, 7);
             req.only_new = true;
             req.key_guide = g;
-            let out = run(&m, Some(&primer), &req, &mut |_, _| {}).unwrap();
+            let out = silent(&m, Some(&primer), &req).unwrap();
             let notes: Vec<_> = out.scores.iter().flat_map(|s| &s.notes).collect();
             assert!(notes.len() > 20);
             let off = notes.iter().filter(|n| !scale[usize::from(n.pitch % 12)]);
@@ -713,7 +714,7 @@ mod tests {
         assert_eq!(outside(10.0), 0.0);
         let mut req = request(1.0, 1);
         req.key_guide = f32::NAN;
-        assert!(run(&m, Some(&primer), &req, &mut |_, _| {}).is_err());
+        assert!(silent(&m, Some(&primer), &req).is_err());
     }
 
     #[test]
@@ -721,9 +722,9 @@ mod tests {
         let (_vm, m) = tiny();
         let mut req = request(6.0, 5);
         req.only_new = true;
-        let out = run(&m, Some(&waltz()), &req, &mut |_, _| {}).unwrap();
+        let out = silent(&m, Some(&waltz()), &req).unwrap();
         assert!(out.scores.iter().all(|s| s.tracks.len() == 1));
-        let out = run(&m, None, &req, &mut |_, _| {}).unwrap();
+        let out = silent(&m, None, &req).unwrap();
         let s = &out.scores[0];
         assert_eq!(s.tracks.len(), 1);
         assert!(s.notes.iter().all(|n| n.start < 6.0));
@@ -735,7 +736,13 @@ mod tests {
         let mut req = request(8.0, 11);
         req.samples = 1;
         let mut events = Vec::new();
-        let out = run(&m, Some(&waltz()), &req, &mut |_, e| {
+        let primer = waltz();
+        let task = Task {
+            model: &m,
+            primer: Some(&primer),
+            req: &req,
+        };
+        let out = run(task, &mut |_, e| {
             if let GenEvent::Note { event, .. } = e {
                 events.push(event);
             }

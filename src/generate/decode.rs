@@ -157,15 +157,22 @@ mod tests {
     use candle_core::{DType, Device};
     use candle_nn::{VarBuilder, VarMap};
 
-    fn tiny() -> (VarMap, MusicTransformer) {
+    /// A random grid-vocabulary model: width, layers, heads, feed-forward width, context.
+    fn grid_model(
+        d_model: usize,
+        n_layers: usize,
+        n_heads: usize,
+        d_ff: usize,
+        max_len: usize,
+    ) -> (VarMap, MusicTransformer) {
         let cfg = TransformerConfig {
             vocab: VocabKind::Grid,
             vocab_size: 132,
-            d_model: 32,
-            n_layers: 2,
-            n_heads: 4,
-            d_ff: 64,
-            max_len: 24,
+            d_model,
+            n_layers,
+            n_heads,
+            d_ff,
+            max_len,
             dropout: 0.0,
             beat_embedding: false,
         };
@@ -173,6 +180,10 @@ mod tests {
         let m = MusicTransformer::new(&cfg, VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu))
             .unwrap();
         (vm, m)
+    }
+
+    fn tiny() -> (VarMap, MusicTransformer) {
+        grid_model(32, 2, 4, 64, 24)
     }
 
     #[test]
@@ -184,42 +195,16 @@ mod tests {
             top_p: 1.0,
             seed: 9,
         };
-        let a = generate(
-            &m,
-            &[1, 60, 64],
-            1,
-            20,
-            &mut Sampler::new(cfg).unwrap(),
-            &mut unsteered(),
-        )
-        .unwrap();
-        let b = generate_uncached(
-            &m,
-            &[1, 60, 64],
-            20,
-            &mut Sampler::new(cfg).unwrap(),
-            &mut unsteered(),
-        )
-        .unwrap();
+        let prompt = [1, 60, 64];
+        let (mut sa, mut sb) = (Sampler::new(cfg).unwrap(), Sampler::new(cfg).unwrap());
+        let a = generate(&m, &prompt, 1, 20, &mut sa, &mut unsteered()).unwrap();
+        let b = generate_uncached(&m, &prompt, 20, &mut sb, &mut unsteered()).unwrap();
         assert_eq!(a[0], b);
     }
 
     #[test]
     fn ten_thousand_tokens_do_not_crash() {
-        let cfg = TransformerConfig {
-            vocab: VocabKind::Grid,
-            vocab_size: 132,
-            d_model: 16,
-            n_layers: 1,
-            n_heads: 2,
-            d_ff: 16,
-            max_len: 12,
-            dropout: 0.0,
-            beat_embedding: false,
-        };
-        let vm = VarMap::new();
-        let m = MusicTransformer::new(&cfg, VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu))
-            .unwrap();
+        let (_vm, m) = grid_model(16, 1, 2, 16, 12);
         let mut sampler = Sampler::new(SamplerConfig::default()).unwrap();
         let out = generate(&m, &[1], 1, 10_000, &mut sampler, &mut unsteered()).unwrap();
         assert_eq!(out[0].len(), 10_000);
@@ -228,44 +213,38 @@ mod tests {
     #[test]
     fn long_generation_slides_and_respects_the_grammar() {
         let (_vm, m) = tiny();
-        let only_rest_or_c = || Some((0..132).map(|i| i == 3 || i == 64).collect());
-        let cfg = SamplerConfig {
-            seed: 3,
-            ..Default::default()
+        // Three samples of 300 tokens, each drawn only from rest (3) or C (64).
+        let rest_or_c = |on_token: &mut dyn FnMut(usize, u32) -> bool| {
+            let cfg = SamplerConfig {
+                seed: 3,
+                ..Default::default()
+            };
+            let mask = Some((0..132).map(|i| i == 3 || i == 64).collect());
+            let mut steer = FixedMask {
+                mask,
+                on_token: Some(on_token),
+            };
+            generate(
+                &m,
+                &[1],
+                3,
+                300,
+                &mut Sampler::new(cfg).unwrap(),
+                &mut steer,
+            )
+            .unwrap()
         };
         let mut seen = 0;
-        let out = generate(
-            &m,
-            &[1],
-            3,
-            300,
-            &mut Sampler::new(cfg).unwrap(),
-            &mut FixedMask {
-                mask: only_rest_or_c(),
-                on_token: Some(&mut |_, _| {
-                    seen += 1;
-                    true
-                }),
-            },
-        )
-        .unwrap();
+        let out = rest_or_c(&mut |_, _| {
+            seen += 1;
+            true
+        });
         assert_eq!(seen, 900);
         assert!(out
             .iter()
             .all(|s| s.len() == 300 && s.iter().all(|&t| t == 3 || t == 64)));
         // Same seed, same result.
-        let again = generate(
-            &m,
-            &[1],
-            3,
-            300,
-            &mut Sampler::new(cfg).unwrap(),
-            &mut FixedMask {
-                mask: only_rest_or_c(),
-                on_token: Some(&mut |_, _| true),
-            },
-        )
-        .unwrap();
+        let again = rest_or_c(&mut |_, _| true);
         assert_eq!(out, again);
     }
 

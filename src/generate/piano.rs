@@ -4,11 +4,11 @@
 //! lines up in a sequencer. Note events are reported while they are generated.
 
 use super::decode::Steer;
-use super::request::{GenEvent, Length, Output, Request};
+use super::request::{GenEvent, Length, Output, Request, Task};
 use crate::error::{Error, Result};
 use crate::midi::score::DRUM_CHANNEL;
 use crate::midi::{apply_sustain, gm, Score, TrackRole};
-use crate::model::MusicTransformer;
+
 use crate::tokens::performance::{grammar, PerformanceStream, PerformanceVocab};
 use crate::tokens::{NoteEvent, Vocab, BOS};
 
@@ -32,12 +32,8 @@ struct Prompt {
 }
 
 /// Continues `primer` (or generates from nothing) with a performance model.
-pub fn run(
-    model: &MusicTransformer,
-    primer: Option<&Score>,
-    req: &Request,
-    on_event: &mut dyn FnMut(usize, GenEvent),
-) -> Result<Output> {
+pub fn run(task: Task, on_event: &mut dyn FnMut(usize, GenEvent)) -> Result<Output> {
+    let Task { model, primer, req } = task;
     let mut notes = Vec::new();
     let prompt = match primer {
         Some(score) => prompt_from(

@@ -67,6 +67,17 @@ impl Request {
     }
 }
 
+/// One generation to run: the model, the primer it continues (none: from nothing), and the request.
+#[derive(Clone, Copy)]
+pub struct Task<'a> {
+    /// The model, of any vocabulary.
+    pub model: &'a MusicTransformer,
+    /// The score to continue.
+    pub primer: Option<&'a Score>,
+    /// What to generate.
+    pub req: &'a Request,
+}
+
 /// What a running generation reports, per sample, as it goes.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum GenEvent {

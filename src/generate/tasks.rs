@@ -11,7 +11,8 @@ use super::sampler::Sampler;
 use crate::tokens::NoteEvent;
 
 pub use super::request::{
-    validate_key_guide, GenEvent, Length, Output, Request, DEFAULT_BEAT_TOP_P, DEFAULT_KEY_GUIDE,
+    validate_key_guide, GenEvent, Length, Output, Request, Task, DEFAULT_BEAT_TOP_P,
+    DEFAULT_KEY_GUIDE,
 };
 
 /// Continues `primer` (or starts from nothing) with `model`, whatever its vocabulary; `on_event(sample,
@@ -28,22 +29,19 @@ pub fn run(
             req.samples
         )));
     }
+    let task = Task { model, primer, req };
     match model.config().vocab {
-        VocabKind::Grid => run_grid(model, primer, req, on_event),
-        VocabKind::Performance => super::piano::run(model, primer, req, on_event),
-        VocabKind::Remi => super::beat::run(model, primer, req, on_event),
+        VocabKind::Grid => run_grid(task, on_event),
+        VocabKind::Performance => super::piano::run(task, on_event),
+        VocabKind::Remi => super::beat::run(task, on_event),
     }
 }
 
 /// Generates with a grid (chorale) model. With a primer, its voices are read into the grid (see
 /// `GridVocab::voice_source`), the part that fits the context is the prompt, and each output is the whole
 /// primer followed by the continuation, at the primer's tempo.
-fn run_grid(
-    model: &MusicTransformer,
-    primer: Option<&Score>,
-    req: &Request,
-    on_event: &mut dyn FnMut(usize, GenEvent),
-) -> Result<Output> {
+fn run_grid(task: Task, on_event: &mut dyn FnMut(usize, GenEvent)) -> Result<Output> {
+    let Task { model, primer, req } = task;
     if req.only_new {
         return Err(Error::Invalid(
             "leaving the primer out is for performance (piano) models; chorale outputs hold the primer"

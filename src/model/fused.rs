@@ -17,6 +17,47 @@ fn rows<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> candle_core::Result<(&'a
     Ok((&data[start..end], width.max(1)))
 }
 
+/// The `cpu_fwd` of a `CustomOp2`/`CustomOp3` over contiguous f32 inputs, one storage-layout pair
+/// per input: `self.kernel([inputs], width)` computes the output from their data, the first input
+/// setting the row width and the output's shape.
+macro_rules! cpu_fwd_over_rows {
+    ($($s:ident, $l:ident);+) => {
+        fn cpu_fwd(
+            &self,
+            $($s: &CpuStorage, $l: &Layout),+
+        ) -> candle_core::Result<(CpuStorage, Shape)> {
+            let inputs = [$(rows($s, $l, self.name())?),+];
+            let shape = [$($l),+][0].shape().clone();
+            let out = self.kernel(inputs.map(|(data, _)| data), inputs[0].1);
+            Ok((CpuStorage::F32(out), shape))
+        }
+    };
+}
+
+/// An output as long as `x`, filled chunk by chunk of `w` in parallel by `f(out, x)`.
+fn map_chunks(x: &[f32], w: usize, f: impl Fn(&mut [f32], &[f32]) + Sync) -> Vec<f32> {
+    let mut y = vec![0f32; x.len()];
+    y.par_chunks_mut(w)
+        .zip(x.par_chunks(w))
+        .for_each(|(yc, xc)| f(yc, xc));
+    y
+}
+
+/// An output as long as `x`, filled chunk by chunk of `w` in parallel by `f(out, x, g)`, `g` being
+/// chunked alongside `x`.
+fn map_chunks2(
+    x: &[f32],
+    g: &[f32],
+    w: usize,
+    f: impl Fn(&mut [f32], &[f32], &[f32]) + Sync,
+) -> Vec<f32> {
+    let mut y = vec![0f32; x.len()];
+    y.par_chunks_mut(w)
+        .zip(x.par_chunks(w).zip(g.par_chunks(w)))
+        .for_each(|(yc, (xc, gc))| f(yc, xc, gc));
+    y
+}
+
 /// `softmax(scale · x)` over the last dimension, differentiable.
 pub fn scaled_softmax(x: &Tensor, scale: f32) -> candle_core::Result<Tensor> {
     x.contiguous()?.apply_op1(ScaledSoftmax { scale })
@@ -33,22 +74,19 @@ impl CustomOp1 for ScaledSoftmax {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let (x, w) = rows(s, l, self.name())?;
-        let mut y = vec![0f32; x.len()];
-        y.par_chunks_mut(w)
-            .zip(x.par_chunks(w))
-            .for_each(|(yr, xr)| {
-                let max = xr.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-                let mut sum = 0f32;
-                for (o, &v) in yr.iter_mut().zip(xr) {
-                    // Below −87 exp underflows f32; libm's slow path for that costs more than
-                    // the whole row, and masked scores always land there.
-                    let a = (v - max) * self.scale;
-                    *o = if a < -87.0 { 0.0 } else { a.exp() };
-                    sum += *o;
-                }
-                let inv = 1.0 / sum;
-                yr.iter_mut().for_each(|o| *o *= inv);
-            });
+        let y = map_chunks(x, w, |yr, xr| {
+            let max = xr.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+            let mut sum = 0f32;
+            for (o, &v) in yr.iter_mut().zip(xr) {
+                // Below −87 exp underflows f32; libm's slow path for that costs more than
+                // the whole row, and masked scores always land there.
+                let a = (v - max) * self.scale;
+                *o = if a < -87.0 { 0.0 } else { a.exp() };
+                sum += *o;
+            }
+            let inv = 1.0 / sum;
+            yr.iter_mut().for_each(|o| *o *= inv);
+        });
         Ok((CpuStorage::F32(y), l.shape().clone()))
     }
 
@@ -56,40 +94,48 @@ impl CustomOp1 for ScaledSoftmax {
         let g = g.contiguous()?;
         Ok(Some(y.apply_op2_no_bwd(
             &g,
-            &SoftmaxGrad { scale: self.scale },
+            &Grad::Softmax { scale: self.scale },
         )?))
     }
 }
 
-/// `dx = scale · y ⊙ (g − Σ g⊙y)` row by row.
-struct SoftmaxGrad {
-    scale: f32,
+/// The backward kernels of the one-input ops, from the tensor the op keeps (its output `y` for the
+/// softmax, its input `x` for GELU) and the upstream gradient `g`:
+/// - softmax: `dx = scale · y ⊙ (g − Σ g⊙y)` row by row;
+/// - GELU: `dx = g · (s + x·s(1−s)·2z')`.
+enum Grad {
+    Softmax { scale: f32 },
+    Gelu,
 }
 
-impl CustomOp2 for SoftmaxGrad {
+impl CustomOp2 for Grad {
     fn name(&self) -> &'static str {
-        "scaled-softmax-grad"
+        match self {
+            Grad::Softmax { .. } => "scaled-softmax-grad",
+            Grad::Gelu => "gelu-grad",
+        }
     }
 
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (y, w) = rows(s1, l1, self.name())?;
-        let (g, _) = rows(s2, l2, self.name())?;
-        let mut dx = vec![0f32; y.len()];
-        dx.par_chunks_mut(w)
-            .zip(y.par_chunks(w).zip(g.par_chunks(w)))
-            .for_each(|(dr, (yr, gr))| {
+    cpu_fwd_over_rows!(s1, l1; s2, l2);
+}
+
+impl Grad {
+    /// `dx` from the kept tensor `t` and the upstream gradient `g`, in rows of `w`.
+    fn kernel(&self, [t, g]: [&[f32]; 2], w: usize) -> Vec<f32> {
+        match *self {
+            Grad::Softmax { scale } => map_chunks2(t, g, w, |dr, yr, gr| {
                 let dot: f32 = yr.iter().zip(gr).map(|(a, b)| a * b).sum();
                 for ((d, &yv), &gv) in dr.iter_mut().zip(yr).zip(gr) {
-                    *d = self.scale * yv * (gv - dot);
+                    *d = scale * yv * (gv - dot);
                 }
-            });
-        Ok((CpuStorage::F32(dx), l1.shape().clone()))
+            }),
+            Grad::Gelu => map_chunks2(t, g, 4096, |dc, xc, gc| {
+                for ((d, &v), &gv) in dc.iter_mut().zip(xc).zip(gc) {
+                    let (s, dz2) = gelu_parts(v);
+                    *d = gv * (s + v * s * (1.0 - s) * dz2);
+                }
+            }),
+        }
     }
 }
 
@@ -101,11 +147,17 @@ pub fn layer_norm(
     bias: &Tensor,
     eps: f32,
 ) -> candle_core::Result<Tensor> {
-    x.contiguous()?.apply_op3(weight, bias, LayerNorm { eps })
+    x.contiguous()?
+        .apply_op3(weight, bias, LayerNorm::Forward { eps })
 }
 
-struct LayerNorm {
-    eps: f32,
+/// The layer norm's two kernels over `(x, weight, third)`:
+/// - forward, the third input being the bias;
+/// - gradient, the third input being the upstream gradient `g`:
+///   `dx = inv/n · (n·ĝ − Σĝ − x̂·Σ(ĝ⊙x̂))` with `ĝ = g ⊙ weight` (no backward of its own).
+enum LayerNorm {
+    Forward { eps: f32 },
+    Grad { eps: f32 },
 }
 
 /// Mean and 1/std of one row.
@@ -118,32 +170,13 @@ fn moments(xr: &[f32], eps: f32) -> (f32, f32) {
 
 impl CustomOp3 for LayerNorm {
     fn name(&self) -> &'static str {
-        "layer-norm"
+        match self {
+            LayerNorm::Forward { .. } => "layer-norm",
+            LayerNorm::Grad { .. } => "layer-norm-grad",
+        }
     }
 
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (x, w) = rows(s1, l1, self.name())?;
-        let (gamma, _) = rows(s2, l2, self.name())?;
-        let (beta, _) = rows(s3, l3, self.name())?;
-        let mut y = vec![0f32; x.len()];
-        y.par_chunks_mut(w)
-            .zip(x.par_chunks(w))
-            .for_each(|(yr, xr)| {
-                let (mean, inv) = moments(xr, self.eps);
-                for (i, (o, &v)) in yr.iter_mut().zip(xr).enumerate() {
-                    *o = (v - mean) * inv * gamma[i] + beta[i];
-                }
-            });
-        Ok((CpuStorage::F32(y), l1.shape().clone()))
-    }
+    cpu_fwd_over_rows!(s1, l1; s2, l2; s3, l3);
 
     fn bwd(
         &self,
@@ -153,8 +186,11 @@ impl CustomOp3 for LayerNorm {
         _y: &Tensor,
         g: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let LayerNorm::Forward { eps } = *self else {
+            return Err(candle_core::Error::BackwardNotSupported { op: self.name() });
+        };
         let g = g.contiguous()?;
-        let dx = x.apply_op3_no_bwd(weight, &g, &LayerNormGrad { eps: self.eps })?;
+        let dx = x.apply_op3_no_bwd(weight, &g, &LayerNorm::Grad { eps })?;
         // dweight = Σ g ⊙ x̂ over all rows, dbias = Σ g.
         let width = x.dim(D::Minus1)?;
         let g2 = g.reshape(((), width))?;
@@ -171,46 +207,33 @@ impl CustomOp3 for LayerNorm {
     }
 }
 
-/// `dx = inv/n · (n·ĝ − Σĝ − x̂·Σ(ĝ⊙x̂))` with `ĝ = g ⊙ weight`.
-struct LayerNormGrad {
-    eps: f32,
-}
-
-impl CustomOp3 for LayerNormGrad {
-    fn name(&self) -> &'static str {
-        "layer-norm-grad"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (x, w) = rows(s1, l1, self.name())?;
-        let (gamma, _) = rows(s2, l2, self.name())?;
-        let (g, _) = rows(s3, l3, self.name())?;
-        let mut dx = vec![0f32; x.len()];
-        let n = w as f32;
-        dx.par_chunks_mut(w)
-            .zip(x.par_chunks(w).zip(g.par_chunks(w)))
-            .for_each(|(dr, (xr, gr))| {
-                let (mean, inv) = moments(xr, self.eps);
-                let (mut sum_g, mut sum_gx) = (0f32, 0f32);
-                for i in 0..w {
-                    let gh = gr[i] * gamma[i];
-                    sum_g += gh;
-                    sum_gx += gh * (xr[i] - mean) * inv;
+impl LayerNorm {
+    /// The output from `x`, the weight and the third input, in rows of `w`.
+    fn kernel(&self, [x, gamma, third]: [&[f32]; 3], w: usize) -> Vec<f32> {
+        match *self {
+            LayerNorm::Forward { eps } => map_chunks(x, w, |yr, xr| {
+                let (mean, inv) = moments(xr, eps);
+                for (i, (o, &v)) in yr.iter_mut().zip(xr).enumerate() {
+                    *o = (v - mean) * inv * gamma[i] + third[i];
                 }
-                for i in 0..w {
-                    let xh = (xr[i] - mean) * inv;
-                    dr[i] = inv / n * (n * gr[i] * gamma[i] - sum_g - xh * sum_gx);
-                }
-            });
-        Ok((CpuStorage::F32(dx), l1.shape().clone()))
+            }),
+            LayerNorm::Grad { eps } => {
+                let n = w as f32;
+                map_chunks2(x, third, w, |dr, xr, gr| {
+                    let (mean, inv) = moments(xr, eps);
+                    let (mut sum_g, mut sum_gx) = (0f32, 0f32);
+                    for i in 0..w {
+                        let gh = gr[i] * gamma[i];
+                        sum_g += gh;
+                        sum_gx += gh * (xr[i] - mean) * inv;
+                    }
+                    for i in 0..w {
+                        let xh = (xr[i] - mean) * inv;
+                        dr[i] = inv / n * (n * gr[i] * gamma[i] - sum_g - xh * sum_gx);
+                    }
+                })
+            }
+        }
     }
 }
 
@@ -243,58 +266,31 @@ impl CustomOp1 for Gelu {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let (x, _) = rows(s, l, self.name())?;
-        let mut y = vec![0f32; x.len()];
-        y.par_chunks_mut(4096)
-            .zip(x.par_chunks(4096))
-            .for_each(|(yc, xc)| {
-                for (o, &v) in yc.iter_mut().zip(xc) {
-                    *o = v * gelu_parts(v).0;
-                }
-            });
+        let y = map_chunks(x, 4096, |yc, xc| {
+            for (o, &v) in yc.iter_mut().zip(xc) {
+                *o = v * gelu_parts(v).0;
+            }
+        });
         Ok((CpuStorage::F32(y), l.shape().clone()))
     }
 
     fn bwd(&self, x: &Tensor, _y: &Tensor, g: &Tensor) -> candle_core::Result<Option<Tensor>> {
-        Ok(Some(x.apply_op2_no_bwd(&g.contiguous()?, &GeluGrad)?))
-    }
-}
-
-/// `dx = g · (s + x·s(1−s)·2z')`.
-struct GeluGrad;
-
-impl CustomOp2 for GeluGrad {
-    fn name(&self) -> &'static str {
-        "gelu-grad"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (x, _) = rows(s1, l1, self.name())?;
-        let (g, _) = rows(s2, l2, self.name())?;
-        let mut dx = vec![0f32; x.len()];
-        dx.par_chunks_mut(4096)
-            .zip(x.par_chunks(4096).zip(g.par_chunks(4096)))
-            .for_each(|(dc, (xc, gc))| {
-                for ((d, &v), &gv) in dc.iter_mut().zip(xc).zip(gc) {
-                    let (s, dz2) = gelu_parts(v);
-                    *d = gv * (s + v * s * (1.0 - s) * dz2);
-                }
-            });
-        Ok((CpuStorage::F32(dx), l1.shape().clone()))
+        Ok(Some(x.apply_op2_no_bwd(&g.contiguous()?, &Grad::Gelu)?))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::{Device, Var};
+    use candle_core::{backprop::GradStore, Device, Var};
 
     use crate::test_util::max_diff;
+
+    /// The gradients of `Σ w ⊙ fused` and of `Σ w ⊙ reference`.
+    fn grads(fused: Tensor, reference: Tensor, w: &Tensor) -> (GradStore, GradStore) {
+        let grad = |t: Tensor| (t * w).unwrap().sum_all().unwrap().backward().unwrap();
+        (grad(fused), grad(reference))
+    }
 
     #[test]
     fn softmax_matches_composed_ops_and_their_gradient() {
@@ -306,13 +302,7 @@ mod tests {
         let composed =
             candle_nn::ops::softmax(&(x.as_tensor() * scale as f64).unwrap(), D::Minus1).unwrap();
         assert!(max_diff(&fused, &composed) < 1e-6);
-        let gf = (fused * &w).unwrap().sum_all().unwrap().backward().unwrap();
-        let gc = (composed * &w)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
+        let (gf, gc) = grads(fused, composed, &w);
         let (gf, gc) = (gf.get(&x).unwrap(), gc.get(&x).unwrap());
         assert!(max_diff(gf, gc) < 1e-5, "{}", max_diff(gf, gc));
         assert!(
@@ -346,13 +336,7 @@ mod tests {
             .broadcast_add(beta.as_tensor())
             .unwrap();
         assert!(max_diff(&fused, &composed) < 1e-5);
-        let gf = (fused * &w).unwrap().sum_all().unwrap().backward().unwrap();
-        let gc = (composed * &w)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
+        let (gf, gc) = grads(fused, composed, &w);
         for v in [&x, &gamma, &beta] {
             let d = max_diff(gf.get(v).unwrap(), gc.get(v).unwrap());
             assert!(d < 1e-4, "{d}");
@@ -367,13 +351,7 @@ mod tests {
         let fused = gelu(x.as_tensor()).unwrap();
         let reference = x.as_tensor().gelu().unwrap();
         assert!(max_diff(&fused, &reference) < 1e-5);
-        let gf = (fused * &w).unwrap().sum_all().unwrap().backward().unwrap();
-        let gc = (reference * &w)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
+        let (gf, gc) = grads(fused, reference, &w);
         let d = max_diff(gf.get(&x).unwrap(), gc.get(&x).unwrap());
         assert!(d < 1e-4, "{d}");
     }

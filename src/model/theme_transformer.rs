@@ -371,11 +371,11 @@ struct DecoderInputs<'a> {
     memory: &'a [(Tensor, Tensor)],
     /// Additive cross-attention bias: the theme's padding mask `[B, 1, 1, T]`, plus the time bias
     /// `[B, H, L, T]` when the model has one.
-    cross_bias: &'a Tensor,
+    cross_bias: Tensor,
     /// `[B, L, D]` positional encodings of the theme counter.
-    counter_pe: &'a Tensor,
+    counter_pe: Tensor,
     /// `[B, L, 1]` gates.
-    gate: &'a Tensor,
+    gate: Tensor,
 }
 
 impl DecoderLayer {
@@ -412,17 +412,22 @@ impl DecoderLayer {
         self.ln1.forward(&(x + dropout(mixed, p, train)?)?, train)
     }
 
-    /// `mix`, then the feed-forward sub-layer `LN(h + FFN(h))`.
-    fn combine(
+    /// The layer's output from its input `x` and its self-attention output `s`: cross-attention
+    /// from `x` plus the counter encoding to layer `i`'s encoded theme, `mix`, then the feed-forward
+    /// sub-layer `LN(h + FFN(h))`.
+    fn cross_and_combine(
         &self,
+        i: usize,
         x: &Tensor,
         s: &Tensor,
-        c: &Tensor,
-        gate: &Tensor,
+        inputs: &DecoderInputs,
         p: f32,
         train: bool,
     ) -> candle_core::Result<Tensor> {
-        let h = self.mix(x, s, c, gate, p, train)?;
+        let q = (x + &inputs.counter_pe)?;
+        let (k, v) = &inputs.memory[i];
+        let c = self.cross.forward(&q, (k, v), &inputs.cross_bias, train)?;
+        let h = self.mix(x, s, &c, &inputs.gate, p, train)?;
         let f = feed_forward(&self.ff1, &self.ff2, &h)?;
         self.ln2.forward(&(&h + dropout(f, p, train)?)?, train)
     }
@@ -583,6 +588,23 @@ impl ThemeTransformer {
         distance.broadcast_mul(&slopes)?.broadcast_add(&memory.pad)
     }
 
+    /// What the decoder layers need besides their input, for queries at `counter` (see
+    /// `cross_bias`) with their counter encodings and gates.
+    fn decoder_inputs<'a>(
+        &self,
+        memory: &'a ThemeMemory,
+        counter: &Tensor,
+        counter_pe: Tensor,
+        gate: Tensor,
+    ) -> candle_core::Result<DecoderInputs<'a>> {
+        Ok(DecoderInputs {
+            memory: &memory.kv,
+            cross_bias: self.cross_bias(counter, memory)?,
+            counter_pe,
+            gate,
+        })
+    }
+
     /// Logits `[B, L, V]` of decoder ids `[B, L]` with their theme counters `[B, L]` (u32) and gates
     /// `[B, L]` (f32), given the encoded theme.
     pub fn decode(
@@ -600,23 +622,12 @@ impl ThemeTransformer {
         let counter_pe =
             sinusoidal(&flat, self.cfg.d_model, &self.device)?.reshape((b, l, self.cfg.d_model))?;
         let gate = gate.to_dtype(DType::F32)?.unsqueeze(D::Minus1)?;
-        let cross_bias = self.cross_bias(
-            &counter.to_dtype(DType::F32)?.reshape((b, 1, l, 1))?,
-            memory,
-        )?;
-        let inputs = DecoderInputs {
-            memory: &memory.kv,
-            cross_bias: &cross_bias,
-            counter_pe: &counter_pe,
-            gate: &gate,
-        };
+        let query_time = counter.to_dtype(DType::F32)?.reshape((b, 1, l, 1))?;
+        let inputs = self.decoder_inputs(memory, &query_time, counter_pe, gate)?;
         let mut x = self.decoder_input(ids, &rows, memory)?;
         for (i, layer) in self.decoder.iter().enumerate() {
             let s = layer.self_attn.forward(&x, key_mask, train)?;
-            let q = (&x + inputs.counter_pe)?;
-            let (k, v) = &inputs.memory[i];
-            let c = layer.cross.forward(&q, (k, v), inputs.cross_bias, train)?;
-            x = layer.combine(&x, &s, &c, inputs.gate, self.cfg.dropout, train)?;
+            x = layer.cross_and_combine(i, &x, &s, &inputs, self.cfg.dropout, train)?;
         }
         self.head.forward(&x)
     }
@@ -652,17 +663,12 @@ impl ThemeTransformer {
             .broadcast_as((b, n, 1))?
             .contiguous()?;
         let query_time: Vec<f32> = counter.iter().map(|&c| c as f32).collect();
-        let cross_bias = self.cross_bias(
-            &Tensor::from_vec(query_time, (1, 1, n, 1), &self.device)?,
-            memory,
-        )?;
+        let query_time = Tensor::from_vec(query_time, (1, 1, n, 1), &self.device)?;
+        let inputs = self.decoder_inputs(memory, &query_time, counter_pe, gate)?;
         let mut x = self.decoder_input(ids, &vec![counter.to_vec(); b], memory)?;
         for (i, (layer, c)) in self.decoder.iter().zip(&mut cache.layers).enumerate() {
             let s = layer.self_attn.forward_cached(&x, c)?;
-            let q = (&x + &counter_pe)?;
-            let (k, v) = &memory.kv[i];
-            let cross = layer.cross.forward(&q, (k, v), &cross_bias, false)?;
-            x = layer.combine(&x, &s, &cross, &gate, 0.0, false)?;
+            x = layer.cross_and_combine(i, &x, &s, &inputs, 0.0, false)?;
         }
         self.head.forward(&x)
     }
@@ -682,40 +688,17 @@ mod tests {
     #[test]
     fn counter_runs_from_theme_start_through_theme_end() {
         use remi::{BAR, THEME_END, THEME_START};
-        let ids = [
-            BAR,
-            5,
-            THEME_START,
-            BAR,
-            7,
-            9,
-            THEME_END,
-            BAR,
-            THEME_START,
-            BAR,
-            THEME_END,
-            4,
-        ];
+        // Both sequences end a first theme region, hold a second one of one bar, then a token
+        // outside.
+        let ends = [THEME_END, BAR, THEME_START, BAR, THEME_END, 4];
+        let ids = [&[BAR, 5, THEME_START, BAR, 7, 9][..], &ends].concat();
         let (c, g) = theme_positions(&ids, false);
         assert_eq!(c, [0, 0, 1, 2, 3, 4, 5, 0, 1, 2, 3, 0]);
         assert_eq!(g, [0., 0., 1., 1., 1., 1., 1., 0., 1., 1., 1., 0.]);
         // Counting time: 1 at Theme_Start and its first Bar, Position 5 → 6, 7 → 8, and a new
         // region starts again from 1.
-        let ids = [
-            BAR,
-            remi::POSITION + 2,
-            THEME_START,
-            BAR,
-            remi::POSITION + 5,
-            remi::POSITION + 7,
-            BAR,
-            THEME_END,
-            BAR,
-            THEME_START,
-            BAR,
-            THEME_END,
-            4,
-        ];
+        let p = |n| remi::POSITION + n;
+        let ids = [&[BAR, p(2), THEME_START, BAR, p(5), p(7), BAR][..], &ends].concat();
         let (c, g) = theme_positions(&ids, true);
         assert_eq!(c, [0, 0, 1, 1, 6, 8, 17, 17, 0, 1, 1, 1, 0]);
         assert_eq!(g.iter().filter(|&&x| x > 0.0).count(), 9);

@@ -23,52 +23,30 @@ pub struct Instrument {
     pub range: (u8, u8),
 }
 
+impl Instrument {
+    const fn new(program: u8, name: &'static str, range: (u8, u8)) -> Self {
+        Instrument {
+            program,
+            name,
+            range,
+        }
+    }
+}
+
 /// The six trained instruments, one per family.
 pub const TRAINED: [Instrument; 6] = [
-    Instrument {
-        program: 0,
-        name: "piano",
-        range: (36, 96),
-    },
-    Instrument {
-        program: 48,
-        name: "strings",
-        range: (40, 88),
-    },
-    Instrument {
-        program: 73,
-        name: "flute",
-        range: (60, 96),
-    },
-    Instrument {
-        program: 19,
-        name: "organ",
-        range: (36, 84),
-    },
-    Instrument {
-        program: 24,
-        name: "guitar",
-        range: (40, 84),
-    },
-    Instrument {
-        program: 61,
-        name: "brass",
-        range: (40, 80),
-    },
+    Instrument::new(0, "piano", (36, 96)),
+    Instrument::new(48, "strings", (40, 88)),
+    Instrument::new(73, "flute", (60, 96)),
+    Instrument::new(19, "organ", (36, 84)),
+    Instrument::new(24, "guitar", (40, 84)),
+    Instrument::new(61, "brass", (40, 80)),
 ];
 
 /// Two instruments kept out of training, for the cloning test.
 pub const HELD_OUT: [Instrument; 2] = [
-    Instrument {
-        program: 68,
-        name: "oboe",
-        range: (58, 91),
-    },
-    Instrument {
-        program: 11,
-        name: "vibraphone",
-        range: (53, 89),
-    },
+    Instrument::new(68, "oboe", (58, 91)),
+    Instrument::new(11, "vibraphone", (53, 89)),
 ];
 
 /// One rendered note.

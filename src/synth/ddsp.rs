@@ -442,18 +442,18 @@ mod tests {
         (f0, amp, dist, noise)
     }
 
+    /// The harmonic audio of `f0`, `amp` and `dist`, starting at phase 0.
+    fn harmonic_from_zero(f0: &Tensor, amp: &Tensor, dist: &Tensor) -> Tensor {
+        let phase0 = Tensor::zeros(1, DType::F32, f0.device()).unwrap();
+        harmonic(f0, amp, dist, &phase0).unwrap().0
+    }
+
     #[test]
     fn a_pure_harmonic_frame_peaks_at_its_frequency() {
         // 3rd harmonic of 440 Hz: a peak at 1320 Hz and nothing much elsewhere.
         let c = controls(440.0, 0.5, 2, 0.0);
         let (f0, amp, dist, _) = tensors(&c, 64);
-        let (audio, _) = harmonic(
-            &f0,
-            &amp,
-            &dist,
-            &Tensor::zeros(1, DType::F32, &Device::Cpu).unwrap(),
-        )
-        .unwrap();
+        let audio = harmonic_from_zero(&f0, &amp, &dist);
         let spec = stft_magnitude(&audio, 2048).unwrap();
         let frame: Vec<f32> = spec.get(0).unwrap().get(2).unwrap().to_vec1().unwrap();
         let peak = frame
@@ -467,13 +467,7 @@ mod tests {
         // Harmonics at or above Nyquist are silent.
         let high = controls(8000.0, 0.5, 1, 0.0); // 16 kHz > 11.025 kHz
         let (f0, amp, dist, _) = tensors(&high, 16);
-        let (audio, _) = harmonic(
-            &f0,
-            &amp,
-            &dist,
-            &Tensor::zeros(1, DType::F32, &Device::Cpu).unwrap(),
-        )
-        .unwrap();
+        let audio = harmonic_from_zero(&f0, &amp, &dist);
         let peak: f32 = audio.abs().unwrap().max_all().unwrap().to_scalar().unwrap();
         assert_eq!(peak, 0.0);
     }
@@ -494,47 +488,20 @@ mod tests {
             })
             .collect();
         let dev = Device::Cpu;
-        let f0 = Tensor::from_vec(
-            per_frame.iter().map(|c| c.f0).collect::<Vec<_>>(),
-            (1, frames),
-            &dev,
-        )
-        .unwrap();
-        let amp = Tensor::from_vec(
-            per_frame.iter().map(|c| c.amplitude).collect::<Vec<_>>(),
-            (1, frames),
-            &dev,
-        )
-        .unwrap();
-        let dist = Tensor::from_vec(
-            per_frame
-                .iter()
-                .flat_map(|c| c.distribution.clone())
-                .collect::<Vec<_>>(),
-            (1, frames, HARMONICS),
-            &dev,
-        )
-        .unwrap();
-        let bands = Tensor::from_vec(
-            per_frame
-                .iter()
-                .flat_map(|c| c.noise.clone())
-                .collect::<Vec<_>>(),
-            (1, frames, NOISE_BANDS),
-            &dev,
-        )
-        .unwrap();
+        // One control of every frame, side by side, as a tensor of `shape`.
+        let stack = |shape: &[usize], control: fn(&FrameControls) -> Vec<f32>| {
+            let values: Vec<f32> = per_frame.iter().flat_map(control).collect();
+            Tensor::from_vec(values, shape, &dev).unwrap()
+        };
+        let f0 = stack(&[1, frames], |c| vec![c.f0]);
+        let amp = stack(&[1, frames], |c| vec![c.amplitude]);
+        let dist = stack(&[1, frames, HARMONICS], |c| c.distribution.clone());
+        let bands = stack(&[1, frames, NOISE_BANDS], |c| c.noise.clone());
         let mut voice = Voice::new(7);
         let mut white = vec![0f32; frames * HOP];
         voice.white(&mut white);
         let noise_t = Tensor::from_vec(white.clone(), (1, frames * HOP), &dev).unwrap();
-        let (h, _) = harmonic(
-            &f0,
-            &amp,
-            &dist,
-            &Tensor::zeros(1, DType::F32, &dev).unwrap(),
-        )
-        .unwrap();
+        let h = harmonic_from_zero(&f0, &amp, &dist);
         let n = filtered_noise(&noise_t, &bands).unwrap();
         let candle: Vec<f32> = (h + n).unwrap().squeeze(0).unwrap().to_vec1().unwrap();
         // The streaming voice renders frame f when it receives frame f + 1's controls.

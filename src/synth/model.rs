@@ -458,15 +458,7 @@ mod tests {
     use candle_nn::VarMap;
 
     fn cfg() -> SynthConfig {
-        SynthConfig {
-            architecture: SynthConfig::ARCHITECTURE.into(),
-            d_model: 32,
-            heads: 4,
-            layers: 2,
-            state_rank: 2,
-            d_ff: 64,
-            chunk: 16,
-        }
+        crate::test_util::tiny_synth_config()
     }
 
     #[test]

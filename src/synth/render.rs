@@ -407,16 +407,7 @@ mod tests {
     use super::*;
 
     fn engine() -> NeuralEngine {
-        NeuralEngine::untrained(&SynthConfig {
-            architecture: SynthConfig::ARCHITECTURE.into(),
-            d_model: 32,
-            heads: 4,
-            layers: 2,
-            state_rank: 2,
-            d_ff: 64,
-            chunk: 16,
-        })
-        .unwrap()
+        NeuralEngine::untrained(&crate::test_util::tiny_synth_config()).unwrap()
     }
 
     fn play(engine: &NeuralEngine, notes: &[BankNote]) -> Vec<f32> {

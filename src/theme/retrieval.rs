@@ -47,34 +47,26 @@ pub struct MelodyNote {
 
 /// The melody of a score and where it came from.
 pub fn melody(score: &Score) -> (Vec<MelodyNote>, &'static str) {
-    let from_track: Vec<MelodyNote> = score
-        .notes
-        .iter()
-        .filter(|n| {
-            !n.is_drum() && score.tracks.get(n.track).map(|t| t.role) == Some(TrackRole::Melody)
-        })
-        .map(|n| MelodyNote {
-            pitch: n.pitch,
-            velocity: n.velocity,
-            start: n.start_tick,
-            end: n.end_tick,
-        })
-        .collect();
+    // The pitched notes that `keep` accepts, as melody notes.
+    let pitched = |keep: &dyn Fn(&crate::midi::Note) -> bool| -> Vec<MelodyNote> {
+        score
+            .notes
+            .iter()
+            .filter(|n| !n.is_drum() && keep(n))
+            .map(|n| MelodyNote {
+                pitch: n.pitch,
+                velocity: n.velocity,
+                start: n.start_tick,
+                end: n.end_tick,
+            })
+            .collect()
+    };
+    let from_track =
+        pitched(&|n| score.tracks.get(n.track).map(|t| t.role) == Some(TrackRole::Melody));
     if !from_track.is_empty() {
         return (monophonic(from_track), "the MELODY track");
     }
-    let all = score
-        .notes
-        .iter()
-        .filter(|n| !n.is_drum())
-        .map(|n| MelodyNote {
-            pitch: n.pitch,
-            velocity: n.velocity,
-            start: n.start_tick,
-            end: n.end_tick,
-        })
-        .collect();
-    (monophonic(all), "the top voice")
+    (monophonic(pitched(&|_| true)), "the top voice")
 }
 
 /// The skyline: at each onset the highest note; each note ends where the next begins.

@@ -157,6 +157,30 @@ pub enum NoteEvent {
     },
 }
 
+impl NoteEvent {
+    /// The event's time, seconds.
+    pub fn time(&self) -> f64 {
+        match *self {
+            NoteEvent::On { time, .. } | NoteEvent::Off { time, .. } => time,
+        }
+    }
+
+    /// The key.
+    pub fn pitch(&self) -> u8 {
+        match *self {
+            NoteEvent::On { pitch, .. } | NoteEvent::Off { pitch, .. } => pitch,
+        }
+    }
+
+    /// The velocity of a key going down; `None` for a key coming up.
+    pub fn velocity(&self) -> Option<u8> {
+        match *self {
+            NoteEvent::On { velocity, .. } => Some(velocity),
+            NoteEvent::Off { .. } => None,
+        }
+    }
+}
+
 /// What the stream saw, on the 10 ms grid.
 enum StepEvent {
     Opened { pitch: u8, bin: u8, on: u64 },

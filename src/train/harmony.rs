@@ -8,7 +8,6 @@ use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarMap;
-use rand::seq::SliceRandom;
 use rand::Rng;
 
 use super::run::Job;
@@ -243,25 +242,22 @@ impl Job for HarmonyJob {
     }
 
     fn start_epoch(&mut self, epoch: usize) -> Result<usize> {
-        let cfg = &self.cfg;
-        let mut rng = super::epoch_rng(cfg.seed, epoch);
-        let mut crops: Vec<Crop> = Vec::new();
-        for (s, song) in self.train.iter().enumerate() {
-            let n = song.labels.len();
-            let len = n.min(cfg.crop_len);
-            for _ in 0..n.div_ceil(cfg.crop_len) {
+        let transpose = self.cfg.transpose > 0;
+        self.batches = super::crop_batches(
+            &mut super::epoch_rng(self.cfg.seed, epoch),
+            self.train.iter().map(|song| song.labels.len()),
+            self.cfg.crop_len,
+            self.cfg.batch_tokens,
+            |rng, n, len| {
                 let start = rng.random_range(0..=n - len);
-                let k = if cfg.transpose > 0 {
+                let k = if transpose {
                     rng.random_range(0..12)
                 } else {
                     0
                 };
-                crops.push((s, start, len, k));
-            }
-        }
-        crops.shuffle(&mut rng);
-        let per_batch = (cfg.batch_tokens / cfg.crop_len).max(1);
-        self.batches = crops.chunks(per_batch).map(<[Crop]>::to_vec).collect();
+                (start, k)
+            },
+        );
         Ok(self.batches.len())
     }
 

@@ -3,22 +3,21 @@
 
 use std::path::Path;
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{Device, Tensor};
 use candle_nn::VarMap;
 
 use super::dataset::{self, make_batch, Sequences};
 use super::run::Job;
-use super::{evaluate, export, init_from, masked_nll, vocab_for, TrainConfig, TrainOptions};
+use super::{
+    evaluate, export, init_from, masked_nll, vocab_for, TrainConfig, TrainOptions, Trainee,
+};
 use crate::error::{Error, Result};
 use crate::model::{MusicTransformer, TransformerConfig};
 use crate::tokens::Vocab;
 
 /// A Music Transformer with its data.
 pub(crate) struct LmJob {
-    cfg: TrainConfig,
-    model_cfg: TransformerConfig,
-    varmap: VarMap,
-    model: MusicTransformer,
+    trainee: Trainee<TransformerConfig, MusicTransformer>,
     train: Sequences,
     valid: Sequences,
     vocab: Box<dyn Vocab>,
@@ -40,17 +39,11 @@ impl LmJob {
         let train = dataset::load_split_with(model_cfg.vocab, &opts.data, "train", share)?;
         let valid = dataset::load_split_with(model_cfg.vocab, &opts.data, "valid", share)?;
         super::write_data_stats(&opts.out.join("data.json"), &train, &valid)?;
-        let varmap = VarMap::new();
-        let vb = super::seeded::var_builder(&varmap, cfg.seed, DType::F32, &device);
-        let model = MusicTransformer::new(model_cfg, vb).map_err(Error::tensor)?;
-        if let (false, Some(dir)) = (opts.resume, &opts.init) {
-            init_from(&varmap, model_cfg, dir, &device)?;
-        }
+        let init =
+            |varmap: &VarMap, c: &TransformerConfig, dir: &Path| init_from(varmap, c, dir, &device);
+        let trainee = Trainee::new(cfg, model_cfg, opts, &device, MusicTransformer::new, init)?;
         Ok(LmJob {
-            cfg: cfg.clone(),
-            model_cfg: model_cfg.clone(),
-            varmap,
-            model,
+            trainee,
             train,
             valid,
             vocab: vocab_for(model_cfg.vocab),
@@ -62,11 +55,11 @@ impl LmJob {
 
 impl Job for LmJob {
     fn varmap(&self) -> &VarMap {
-        &self.varmap
+        &self.trainee.varmap
     }
 
     fn start_epoch(&mut self, epoch: usize) -> Result<usize> {
-        let cfg = &self.cfg;
+        let cfg = &self.trainee.cfg;
         let mut rng = super::epoch_rng(cfg.seed, epoch);
         self.batches = dataset::epoch_batches(
             &self.train,
@@ -85,7 +78,7 @@ impl Job for LmJob {
     fn loss(&mut self, i: usize) -> Result<(Tensor, usize)> {
         let batch = make_batch(&self.batches[i], &self.device).map_err(Error::tensor)?;
         let run = || -> candle_core::Result<Tensor> {
-            let logits = self.model.forward(&batch.input, None, true)?;
+            let logits = self.trainee.model.forward(&batch.input, None, true)?;
             let (sum, count) = masked_nll(&logits, &batch.target, &batch.mask)?;
             sum / count.to_scalar::<f32>()? as f64
         };
@@ -93,13 +86,18 @@ impl Job for LmJob {
     }
 
     fn validate(&self) -> Result<f64> {
-        let limit = (self.cfg.valid_tokens > 0).then_some(self.cfg.valid_tokens);
-        evaluate(&self.model, &self.valid, self.cfg.batch_tokens, limit)
-            .map(|(nll, _)| nll)
-            .map_err(Error::tensor)
+        let limit = (self.trainee.cfg.valid_tokens > 0).then_some(self.trainee.cfg.valid_tokens);
+        evaluate(
+            &self.trainee.model,
+            &self.valid,
+            self.trainee.cfg.batch_tokens,
+            limit,
+        )
+        .map(|(nll, _)| nll)
+        .map_err(Error::tensor)
     }
 
     fn export(&self, dir: &Path) -> Result<()> {
-        export(&self.varmap, &self.model_cfg, dir)
+        export(&self.trainee.varmap, &self.trainee.model_cfg, dir)
     }
 }

@@ -646,6 +646,66 @@ pub(crate) fn epoch_rng(seed: u64, epoch: usize) -> rand_chacha::ChaCha8Rng {
     )
 }
 
+/// What a training job trains: its configs, its variables and the model over them.
+pub(crate) struct Trainee<C, M> {
+    pub(crate) cfg: TrainConfig,
+    pub(crate) model_cfg: C,
+    pub(crate) varmap: VarMap,
+    pub(crate) model: M,
+}
+
+impl<C: Clone, M> Trainee<C, M> {
+    /// A new model of `model_cfg`, made by `build` over variables seeded with `cfg.seed` on
+    /// `device`; unless the run resumes, `init(varmap, model_cfg, dir)` then sets them from the
+    /// `--init` model when there is one.
+    pub(crate) fn new(
+        cfg: &TrainConfig,
+        model_cfg: &C,
+        opts: &TrainOptions,
+        device: &Device,
+        build: impl FnOnce(&C, candle_nn::VarBuilder) -> candle_core::Result<M>,
+        init: impl FnOnce(&VarMap, &C, &Path) -> Result<()>,
+    ) -> Result<Self> {
+        let varmap = VarMap::new();
+        let vb = seeded::var_builder(&varmap, cfg.seed, DType::F32, device);
+        let model = build(model_cfg, vb).map_err(Error::tensor)?;
+        if let (false, Some(dir)) = (opts.resume, &opts.init) {
+            init(&varmap, model_cfg, dir)?;
+        }
+        Ok(Trainee {
+            cfg: cfg.clone(),
+            model_cfg: model_cfg.clone(),
+            varmap,
+            model,
+        })
+    }
+}
+
+/// The batches of one epoch of random crops: from each piece, given by its length `n`,
+/// `⌈n / crop⌉` crops of `min(n, crop)` items, each placed by `draw(rng, n, len) -> (start, key)`;
+/// all shuffled and cut into batches of `batch_items / crop` (at least one). A crop is
+/// `(piece, start, length, key)`.
+pub(crate) fn crop_batches<K: Clone>(
+    rng: &mut rand_chacha::ChaCha8Rng,
+    lengths: impl IntoIterator<Item = usize>,
+    crop: usize,
+    batch_items: usize,
+    mut draw: impl FnMut(&mut rand_chacha::ChaCha8Rng, usize, usize) -> (usize, K),
+) -> Vec<Vec<(usize, usize, usize, K)>> {
+    use rand::seq::SliceRandom;
+    let mut crops = Vec::new();
+    for (piece, n) in lengths.into_iter().enumerate() {
+        let len = n.min(crop);
+        for _ in 0..n.div_ceil(crop) {
+            let (start, key) = draw(rng, n, len);
+            crops.push((piece, start, len, key));
+        }
+    }
+    crops.shuffle(rng);
+    let per_batch = (batch_items / crop).max(1);
+    crops.chunks(per_batch).map(<[_]>::to_vec).collect()
+}
+
 /// Writes `value` as JSON to `path` (all-or-nothing).
 pub(crate) fn write_json(path: &Path, value: &serde_json::Value) -> Result<()> {
     let text = value.to_string();
@@ -697,34 +757,24 @@ mod tests {
     fn init_adds_a_zero_beat_embedding() {
         let dir = tempfile::tempdir().unwrap();
         let dev = Device::Cpu;
-        let plain = TransformerConfig {
-            vocab: VocabKind::Remi,
-            vocab_size: VocabKind::Remi.size(),
-            d_model: 16,
-            n_layers: 1,
-            n_heads: 2,
-            d_ff: 32,
-            max_len: 16,
-            dropout: 0.0,
-            beat_embedding: false,
+        let plain = crate::test_util::tiny_lm_config(VocabKind::Remi, VocabKind::Remi.size());
+        // The variables of a fresh model of `cfg`.
+        let model = |cfg: &TransformerConfig| {
+            let vm = VarMap::new();
+            MusicTransformer::new(
+                cfg,
+                candle_nn::VarBuilder::from_varmap(&vm, DType::F32, &dev),
+            )
+            .unwrap();
+            vm
         };
-        let old = VarMap::new();
-        MusicTransformer::new(
-            &plain,
-            candle_nn::VarBuilder::from_varmap(&old, DType::F32, &dev),
-        )
-        .unwrap();
+        let old = model(&plain);
         export(&old, &plain, dir.path()).unwrap();
         let beat = TransformerConfig {
             beat_embedding: true,
             ..plain.clone()
         };
-        let new = VarMap::new();
-        MusicTransformer::new(
-            &beat,
-            candle_nn::VarBuilder::from_varmap(&new, DType::F32, &dev),
-        )
-        .unwrap();
+        let new = model(&beat);
         init_from(&new, &beat, dir.path(), &dev).unwrap();
         let data = new.data().lock().unwrap();
         let table = data["beat_embed.weight"].as_tensor();

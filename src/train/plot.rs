@@ -92,23 +92,28 @@ fn format_tick(y: f64, step: f64) -> String {
     format!("{y:.decimals$}")
 }
 
-/// 5×7 glyphs for digits, '.', '-' (one byte per row, low 5 bits, leftmost pixel = bit 4).
+/// The characters [`FONT`] draws, in its order.
+const FONT_CHARS: &str = "0123456789.-";
+
+/// 5×7 glyphs of [`FONT_CHARS`] side by side, one blank column apart, row by row (`#` = ink).
+const FONT: [&str; 7] = [
+    ".###. ..#.. .###. ##### ...#. ##### ..##. ##### .###. .###. ..... .....",
+    "#...# .##.. #...# ...#. ..##. #.... .#... ....# #...# #...# ..... .....",
+    "#..## ..#.. ....# ..#.. .#.#. ####. #.... ...#. #...# #...# ..... .....",
+    "#.#.# ..#.. ...#. ...#. #..#. ....# ####. ..#.. .###. .#### ..... #####",
+    "##..# ..#.. ..#.. ....# ##### ....# #...# .#... #...# ....# ..... .....",
+    "#...# ..#.. .#... #...# ...#. #...# #...# .#... #...# ...#. .##.. .....",
+    ".###. .###. ##### .###. ...#. .###. .###. .#... .###. .##.. .##.. .....",
+];
+
+/// The glyph of `c` if the font has one: one byte per row, low 5 bits, leftmost pixel = bit 4.
 fn glyph(c: char) -> Option<[u8; 7]> {
-    Some(match c {
-        '0' => [14, 17, 19, 21, 25, 17, 14],
-        '1' => [4, 12, 4, 4, 4, 4, 14],
-        '2' => [14, 17, 1, 2, 4, 8, 31],
-        '3' => [31, 2, 4, 2, 1, 17, 14],
-        '4' => [2, 6, 10, 18, 31, 2, 2],
-        '5' => [31, 16, 30, 1, 1, 17, 14],
-        '6' => [6, 8, 16, 30, 17, 17, 14],
-        '7' => [31, 1, 2, 4, 8, 8, 8],
-        '8' => [14, 17, 17, 14, 17, 17, 14],
-        '9' => [14, 17, 17, 15, 1, 2, 12],
-        '.' => [0, 0, 0, 0, 0, 12, 12],
-        '-' => [0, 0, 0, 31, 0, 0, 0],
-        _ => return None,
-    })
+    let at = FONT_CHARS.find(c)? * 6;
+    Some(FONT.map(|row| {
+        row.as_bytes()[at..at + 5]
+            .iter()
+            .fold(0, |bits, &p| bits << 1 | u8::from(p == b'#'))
+    }))
 }
 
 /// Draws `s` with its top-left corner at (x, y), 6 pixels per character.
@@ -151,6 +156,15 @@ fn line(img: &mut [u8], a: (f64, f64), b: (f64, f64), rgb: [u8; 3]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn glyphs_read_from_the_font_picture() {
+        assert_eq!(glyph('0'), Some([14, 17, 19, 21, 25, 17, 14]));
+        assert_eq!(glyph('9'), Some([14, 17, 17, 15, 1, 2, 12]));
+        assert_eq!(glyph('.'), Some([0, 0, 0, 0, 0, 12, 12]));
+        assert_eq!(glyph('-'), Some([0, 0, 0, 31, 0, 0, 0]));
+        assert_eq!(glyph('x'), None);
+    }
 
     #[test]
     fn writes_a_png_with_labels() {

@@ -113,20 +113,10 @@ impl SimpleBackend for Seeded {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{MusicTransformer, TransformerConfig, VocabKind};
+    use crate::model::{MusicTransformer, VocabKind};
 
     fn build(seed: u64) -> Vec<(String, Vec<f32>)> {
-        let cfg = TransformerConfig {
-            vocab: VocabKind::Remi,
-            vocab_size: 40,
-            d_model: 16,
-            n_layers: 1,
-            n_heads: 2,
-            d_ff: 32,
-            max_len: 16,
-            dropout: 0.0,
-            beat_embedding: false,
-        };
+        let cfg = crate::test_util::tiny_lm_config(VocabKind::Remi, 40);
         let vm = VarMap::new();
         MusicTransformer::new(&cfg, var_builder(&vm, seed, DType::F32, &Device::Cpu)).unwrap();
         let mut vars: Vec<(String, Vec<f32>)> = vm

@@ -5,15 +5,14 @@
 
 use std::path::Path;
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{Device, Tensor};
 use candle_nn::VarMap;
-use rand::seq::SliceRandom;
 use rand::Rng;
 use rayon::prelude::*;
 
 pub use super::corpus::{ThemeCorpus, ThemePiece};
 use super::run::Job;
-use super::{export_weights, masked_nll, TrainConfig, TrainOptions};
+use super::{export_weights, masked_nll, TrainConfig, TrainOptions, Trainee};
 use crate::accompany::bars::transpose_encoder;
 use crate::error::{Error, Result};
 use crate::model::theme_transformer::{theme_positions, ThemeConfig, ThemeTask, ThemeTransformer};
@@ -324,10 +323,7 @@ fn init_theme_from(varmap: &VarMap, cfg: &ThemeConfig, dir: &Path) -> Result<()>
 
 /// A Theme Transformer with its data.
 pub(crate) struct ThemeJob {
-    cfg: TrainConfig,
-    model_cfg: ThemeConfig,
-    varmap: VarMap,
-    model: ThemeTransformer,
+    trainee: Trainee<ThemeConfig, ThemeTransformer>,
     train: ThemeCorpus,
     valid: ThemeCorpus,
     batches: Vec<Vec<Crop>>,
@@ -355,17 +351,16 @@ impl ThemeJob {
             &opts.out.join("data.json"),
             &serde_json::json!({ "train": stats(&train), "valid": stats(&valid) }),
         )?;
-        let varmap = VarMap::new();
-        let vb = super::seeded::var_builder(&varmap, cfg.seed, DType::F32, &Device::Cpu);
-        let model = ThemeTransformer::new(model_cfg, vb).map_err(Error::tensor)?;
-        if let (false, Some(dir)) = (opts.resume, &opts.init) {
-            init_theme_from(&varmap, model_cfg, dir)?;
-        }
+        let trainee = Trainee::new(
+            cfg,
+            model_cfg,
+            opts,
+            &Device::Cpu,
+            ThemeTransformer::new,
+            init_theme_from,
+        )?;
         Ok(ThemeJob {
-            cfg: cfg.clone(),
-            model_cfg: model_cfg.clone(),
-            varmap,
-            model,
+            trainee,
             train,
             valid,
             batches: Vec::new(),
@@ -375,38 +370,31 @@ impl ThemeJob {
 
 impl Job for ThemeJob {
     fn varmap(&self) -> &VarMap {
-        &self.varmap
+        &self.trainee.varmap
     }
 
     fn start_epoch(&mut self, epoch: usize) -> Result<usize> {
-        let cfg = &self.cfg;
-        let mut rng = super::epoch_rng(cfg.seed, epoch);
-        let mut crops: Vec<Crop> = Vec::new();
-        for (p, piece) in self.train.pieces.iter().enumerate() {
-            let n = piece.ids.len();
-            for _ in 0..n.div_ceil(cfg.crop_len + 1) {
-                let len = n.min(cfg.crop_len + 1);
+        let t = self.trainee.cfg.transpose;
+        self.batches = super::crop_batches(
+            &mut super::epoch_rng(self.trainee.cfg.seed, epoch),
+            self.train.pieces.iter().map(|piece| piece.ids.len()),
+            self.trainee.cfg.crop_len + 1,
+            self.trainee.cfg.batch_tokens,
+            |rng, n, len| {
                 let start = if n > len {
                     rng.random_range(0..=n - len)
                 } else {
                     0
                 };
-                let k = if cfg.transpose > 0 {
-                    rng.random_range(-cfg.transpose..=cfg.transpose)
-                } else {
-                    0
-                };
-                crops.push((p, start, len, k));
-            }
-        }
-        crops.shuffle(&mut rng);
-        let per_batch = (cfg.batch_tokens / (cfg.crop_len + 1)).max(1);
-        self.batches = crops.chunks(per_batch).map(<[Crop]>::to_vec).collect();
+                let k = if t > 0 { rng.random_range(-t..=t) } else { 0 };
+                (start, k)
+            },
+        );
         Ok(self.batches.len())
     }
 
     fn loss(&mut self, i: usize) -> Result<(Tensor, usize)> {
-        let weight = self.cfg.region_weight;
+        let weight = self.trainee.cfg.region_weight;
         let batch = make_batch(
             &self.train,
             &self.batches[i],
@@ -415,17 +403,17 @@ impl Job for ThemeJob {
             weight,
             &Device::Cpu,
         )?;
-        let (sum, count) = batch_nll(&self.model, &batch, true).map_err(Error::tensor)?;
+        let (sum, count) = batch_nll(&self.trainee.model, &batch, true).map_err(Error::tensor)?;
         let count = count.to_scalar::<f32>().map_err(Error::tensor)? as f64;
         Ok(((sum / count.max(1.0)).map_err(Error::tensor)?, batch.tokens))
     }
 
     fn validate(&self) -> Result<f64> {
-        let limit = (self.cfg.valid_tokens > 0).then_some(self.cfg.valid_tokens);
+        let limit = (self.trainee.cfg.valid_tokens > 0).then_some(self.trainee.cfg.valid_tokens);
         evaluate_theme(
-            &self.model,
+            &self.trainee.model,
             &self.valid,
-            self.cfg.batch_tokens,
+            self.trainee.cfg.batch_tokens,
             limit,
             false,
         )
@@ -433,8 +421,8 @@ impl Job for ThemeJob {
     }
 
     fn export(&self, dir: &Path) -> Result<()> {
-        export_weights(&self.varmap, dir)?;
-        self.model_cfg.save(&dir.join("config.json"))
+        export_weights(&self.trainee.varmap, dir)?;
+        self.trainee.model_cfg.save(&dir.join("config.json"))
     }
 }
 

@@ -257,32 +257,23 @@ impl App {
     fn preview(&mut self, channel: u8, event: NoteEvent) {
         let cols = self.roll_cols as f64 * self.view.seconds_per_col;
         let Some(job) = self.job.as_mut() else { return };
-        match event {
-            NoteEvent::On {
+        let (pitch, time) = (event.pitch(), event.time());
+        job.latest = job.latest.max(time);
+        if let Some(velocity) = event.velocity() {
+            job.preview.push(PreviewNote {
+                channel,
                 pitch,
                 velocity,
-                time,
-            } => {
-                job.preview.push(PreviewNote {
-                    channel,
-                    pitch,
-                    velocity,
-                    start: time,
-                    end: None,
-                });
-                job.latest = job.latest.max(time);
-            }
-            NoteEvent::Off { pitch, time } => {
-                if let Some(n) = job
-                    .preview
-                    .iter_mut()
-                    .rev()
-                    .find(|n| n.channel == channel && n.pitch == pitch && n.end.is_none())
-                {
-                    n.end = Some(time);
-                }
-                job.latest = job.latest.max(time);
-            }
+                start: time,
+                end: None,
+            });
+        } else if let Some(n) = job
+            .preview
+            .iter_mut()
+            .rev()
+            .find(|n| n.channel == channel && n.pitch == pitch && n.end.is_none())
+        {
+            n.end = Some(time);
         }
         // Follow the new music.
         let latest = job.latest;
