@@ -58,6 +58,21 @@ fn folder(root: &Path) {
     std::fs::write(root.join("notes.txt"), b"not music").unwrap();
 }
 
+/// `reprise train` on `data` with the config file `config` into `out`, and `extra` flags.
+fn train(config: &Path, data: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "train",
+        "--config",
+        config.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend(extra);
+    reprise(&args)
+}
+
 const CONFIG: &str = r#"{
   "model": {"vocab": "remi", "vocab_size": 530, "d_model": 32, "n_layers": 2, "n_heads": 4,
             "d_ff": 64, "max_len": 128, "dropout": 0.0, "beat_embedding": true},
@@ -78,21 +93,9 @@ fn a_folder_of_midi_files_trains_resumes_and_continues() {
     };
     let out = tmp.path().join("run");
     let train = |steps: usize, extra: &[&str]| {
-        let c = config(steps);
-        let mut args = vec![
-            "train",
-            "--config",
-            c.to_str().unwrap(),
-            "--data",
-            data.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--valid-share",
-            "0.3",
-            "--verbose",
-        ];
+        let mut args = vec!["--valid-share", "0.3", "--verbose"];
         args.extend(extra);
-        reprise(&args)
+        train(&config(steps), &data, &out, &args)
     };
     let first = train(5, &[]);
     let said = String::from_utf8_lossy(&first.stderr);
@@ -156,16 +159,7 @@ fn a_folder_with_nothing_to_learn_is_one_clear_error() {
     std::fs::write(data.join("sub/empty.mid"), b"").unwrap();
     let c = tmp.path().join("c.json");
     std::fs::write(&c, CONFIG.replace("STEPS", "2")).unwrap();
-    let out = tmp.path().join("run");
-    let res = reprise(&[
-        "train",
-        "--config",
-        c.to_str().unwrap(),
-        "--data",
-        data.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let res = train(&c, &data, &tmp.path().join("run"), &[]);
     assert_bad_input(
         &res,
         "nothing",

@@ -3,44 +3,17 @@
 
 use std::path::Path;
 
-use reprise::midi::{Score, TrackRole};
+mod common;
+use common::theme_song;
+
 use reprise::model::theme_transformer::{ThemeConfig, ThemeTask, ThemeTransformer};
 use reprise::train::{train, ModelConfig, TrainConfig, TrainOptions};
-
-/// A song whose 2-bar melody phrase comes back three times, over a simple piano part.
-fn song(offset: u8) -> Score {
-    let mut s = Score::new(480, 500_000).unwrap();
-    let m = s.add_track("MELODY", TrackRole::Melody);
-    let p = s.add_track("PIANO", TrackRole::Accompaniment);
-    let phrase = [
-        (0u64, 4u64, 0u8),
-        (4, 4, 2),
-        (8, 4, 4),
-        (12, 4, 7),
-        (16, 8, 5),
-        (24, 8, 4),
-    ];
-    let other = [(0u64, 8u64, 9u8), (8, 8, 7), (16, 16, 5)];
-    for bar in (0..12u64).step_by(2) {
-        let notes: &[(u64, u64, u8)] = if bar % 4 == 0 { &phrase } else { &other };
-        for &(at, len, step) in notes {
-            let start = bar * 1920 + at * 120;
-            s.push_note_ticks(m, 0, 0, 60 + offset + step, 90, start, start + len * 120);
-        }
-        for k in 0..2 {
-            let start = (bar + k) * 1920;
-            s.push_note_ticks(p, 1, 0, 48 + offset, 70, start, start + 1920);
-        }
-    }
-    s.sort();
-    s
-}
 
 fn corpus(dir: &Path) {
     for (n, off) in [(1u32, 0u8), (2, 2), (801, 1)] {
         let d = dir.join(format!("{n:03}"));
         std::fs::create_dir_all(&d).unwrap();
-        reprise::midi::write_file(&song(off), &d.join(format!("{n:03}.mid"))).unwrap();
+        reprise::midi::write_file(&theme_song(off), &d.join(format!("{n:03}.mid"))).unwrap();
     }
 }
 
@@ -115,8 +88,8 @@ fn theme_model_trains_on_songs_with_found_themes() {
     assert_eq!(m.config().dec_layers, 2);
     // Compose from a theme, conditioned and as the prompt-only baseline: well-formed, bar-limited.
     use reprise::generate::theme::{compose, theme_melody, ComposeRequest};
-    let theme = reprise::theme::find_theme(&song(0), None, &Default::default()).unwrap();
-    let (melody, note) = theme_melody(&theme.to_score(&song(0)).unwrap()).unwrap();
+    let theme = reprise::theme::find_theme(&theme_song(0), None, &Default::default()).unwrap();
+    let (melody, note) = theme_melody(&theme.to_score(&theme_song(0)).unwrap()).unwrap();
     assert!(note.is_none());
     for conditioned in [true, false] {
         let req = ComposeRequest {
@@ -181,7 +154,7 @@ fn theme_model_trains_on_songs_with_found_themes() {
     assert!(stdout.contains("theme recurs"), "{stdout}");
     // The report of the song against its own theme finds every occurrence.
     let song_mid = tmp.path().join("song.mid");
-    reprise::midi::write_file(&song(0), &song_mid).unwrap();
+    reprise::midi::write_file(&theme_song(0), &song_mid).unwrap();
     let res = run(&[
         "theme",
         "report",
