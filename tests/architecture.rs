@@ -97,11 +97,17 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// Every `(file, imported module)` pair of `src/` that breaks a rule.
-fn violations(src: &Path) -> Vec<String> {
+/// Every `.rs` file under `src`, in path order.
+fn sorted_rust_files(src: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
     rust_files(src, &mut files);
     files.sort();
+    files
+}
+
+/// Every `(file, imported module)` pair of `src/` that breaks a rule.
+fn violations(src: &Path) -> Vec<String> {
+    let files = sorted_rust_files(src);
     let mut bad = Vec::new();
     for file in files {
         let rel = file.strip_prefix(src).unwrap();
@@ -217,9 +223,7 @@ fn fn_start(line: &str) -> Option<(&str, String)> {
 
 /// Every function of `src/` (tests included) longer than `max` lines, as `file:line name (n lines)`.
 fn too_long(src: &Path, max: usize) -> Vec<String> {
-    let mut files = Vec::new();
-    rust_files(src, &mut files);
-    files.sort();
+    let files = sorted_rust_files(src);
     let mut bad = Vec::new();
     for file in files {
         let rel = file.strip_prefix(src).unwrap();
@@ -372,9 +376,7 @@ fn use_paths(text: &str, base: &[String]) -> Vec<Vec<String>> {
 /// path goes to the file of its longest module prefix (the crate root is never one: it only declares
 /// and re-exports). `mod x;` lines name nothing; `#[cfg(test)]` modules are left out.
 fn file_graph(src: &Path) -> Vec<(String, BTreeSet<usize>)> {
-    let mut files = Vec::new();
-    rust_files(src, &mut files);
-    files.sort();
+    let files = sorted_rust_files(src);
     let rels: Vec<PathBuf> = files
         .iter()
         .map(|f| f.strip_prefix(src).unwrap().to_path_buf())
