@@ -1,6 +1,7 @@
 //! MIDI files in and out, and the `Score` they meet at.
 
 pub mod bars;
+pub mod folder;
 pub mod gm;
 pub mod read;
 pub mod score;
