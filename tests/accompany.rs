@@ -90,6 +90,7 @@ fn tiny_config(chords: bool) -> TrainConfig {
         valid_tokens: 0,
         notes_per_instrument: 0,
         region_weight: 1.0,
+        patience: 0,
     }
 }
 
@@ -154,6 +155,9 @@ fn accompaniment_trains_writes_reports_and_runs_in_the_tui() {
         max_minutes: None,
         init: None,
         valid_share: None,
+        cancel: None,
+        command: String::new(),
+        on_loading: None,
     };
     let mut losses = Vec::new();
     train(&opts, &mut |s| {
@@ -188,6 +192,9 @@ fn accompaniment_trains_writes_reports_and_runs_in_the_tui() {
         max_minutes: None,
         init: Some(model_dir.clone()),
         valid_share: None,
+        cancel: None,
+        command: String::new(),
+        on_loading: None,
     };
     let mut first_tuned = f64::NAN;
     train(&tuned, &mut |s| {
@@ -389,6 +396,9 @@ fn a_model_that_reads_chords_follows_the_chords_it_is_given() {
         max_minutes: None,
         init: None,
         valid_share: None,
+        cancel: None,
+        command: String::new(),
+        on_loading: None,
     };
     train(&opts, &mut |_| {}).unwrap();
     let model_dir = out.join("model");
@@ -403,6 +413,9 @@ fn a_model_that_reads_chords_follows_the_chords_it_is_given() {
         max_minutes: None,
         init: None,
         valid_share: None,
+        cancel: None,
+        command: String::new(),
+        on_loading: None,
     };
     train(&tagger_opts, &mut |_| {}).unwrap();
     let tagger_dir = tagger_out.join("model");

@@ -81,6 +81,7 @@ fn tiny_config() -> TrainConfig {
         valid_tokens: 0,
         notes_per_instrument: 0,
         region_weight: 1.0,
+        patience: 0,
     }
 }
 
@@ -107,6 +108,9 @@ fn the_beat_aware_model_trains_continues_on_the_grid_and_reports() {
         max_minutes: None,
         init: None,
         valid_share: None,
+        cancel: None,
+        command: String::new(),
+        on_loading: None,
     };
     let mut losses = Vec::new();
     train(&opts, &mut |s| {

@@ -3,6 +3,7 @@
 //! resume it, and continue a primer with what it exported.
 
 use std::path::Path;
+use std::process::{Command, Output};
 
 use reprise::midi::{Score, TrackRole};
 
@@ -116,7 +117,7 @@ fn a_folder_of_midi_files_trains_resumes_and_continues() {
     let second = train(10, &["--resume"]);
     let said = String::from_utf8_lossy(&second.stderr);
     assert!(second.status.success(), "{said}");
-    assert!(said.contains("stopped at step 10"), "{said}");
+    assert!(said.contains("finished at step 10"), "{said}");
     // The exported model continues a primer and is scored on the folder's valid split.
     let model = out.join("model");
     let cont = tmp.path().join("more.mid");
@@ -165,4 +166,289 @@ fn a_folder_with_nothing_to_learn_is_one_clear_error() {
         "nothing",
         "no MIDI file Reprise could learn from (1 found)",
     );
+}
+
+/// `reprise` with `args`, its model folders and home inside `home` (for `--name`).
+fn reprise_at(home: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_reprise"))
+        .args(args)
+        .env("HOME", home)
+        .env("XDG_DATA_HOME", home.join("data"))
+        .env_remove("REPRISE_MODELS")
+        .output()
+        .expect("run reprise")
+}
+
+/// The training losses of a run's log.csv, in order.
+fn losses(run: &Path) -> Vec<String> {
+    let log = std::fs::read_to_string(run.join("log.csv")).unwrap();
+    log.lines()
+        .skip(1)
+        .filter_map(|l| {
+            l.split(',')
+                .nth(3)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+        })
+        .collect()
+}
+
+#[test]
+fn fine_tuning_measures_before_and_after_writes_a_card_and_installs_by_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("songs");
+    folder(&data);
+    let c = tmp.path().join("c.json");
+    std::fs::write(&c, CONFIG.replace("STEPS", "5")).unwrap();
+    let base = tmp.path().join("base");
+    let res = train(&c, &data, &base, &["--quiet", "--valid-share", "0.3"]);
+    assert!(
+        res.status.success(),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    // No --config: the default fine-tune schedule, paused by the time limit after a step or two.
+    let ft = tmp.path().join("ft");
+    let base_model = base.join("model");
+    let args = [
+        "train",
+        "--init",
+        base_model.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        ft.to_str().unwrap(),
+        "--name",
+        "mine",
+        "--max-minutes",
+        "0.001",
+        "--valid-share",
+        "0.3",
+    ];
+    let res = reprise_at(tmp.path(), &args);
+    let said = String::from_utf8_lossy(&res.stderr);
+    assert!(res.status.success(), "{said}");
+    assert!(
+        said.contains("step 0: valid NLL") && said.contains("(before: "),
+        "{said}"
+    );
+    assert!(
+        said.contains("paused; go on with: reprise train --resume"),
+        "{said}"
+    );
+    let card = std::fs::read_to_string(ft.join("model/MODEL_CARD.md")).unwrap();
+    for part in [
+        "fine-tuned from",
+        "validation NLL before",
+        "8 pieces",
+        "--name mine",
+        "early stopping after 4",
+    ] {
+        assert!(
+            card.contains(part) || card.contains(&part.replace("8 pieces", "pieces")),
+            "{part}: {card}"
+        );
+    }
+    // Installed: listed, and usable by name.
+    let listed = reprise_at(tmp.path(), &["models"]);
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("mine"));
+    let more = tmp.path().join("more.mid");
+    let res = reprise_at(
+        tmp.path(),
+        &[
+            "continue",
+            &sample("piano-phrase.mid"),
+            "--model",
+            "mine",
+            "--seconds",
+            "1",
+            "--seed",
+            "1",
+            "-o",
+            more.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        res.status.success(),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    // The paused run resumes (and may reinstall under its own name); another run may not take it.
+    let res = reprise_at(
+        tmp.path(),
+        &[
+            "train",
+            "--resume",
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            ft.to_str().unwrap(),
+            "--name",
+            "mine",
+            "--max-minutes",
+            "0.001",
+        ],
+    );
+    assert!(
+        res.status.success(),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    let other = tmp.path().join("other");
+    let res = reprise_at(
+        tmp.path(),
+        &[
+            "train",
+            "--init",
+            base_model.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            other.to_str().unwrap(),
+            "--name",
+            "mine",
+        ],
+    );
+    assert_bad_input(&res, "mine", "choose another name");
+    // A model of another vocabulary cannot start the run: one line.
+    let perf = tmp.path().join("perf.json");
+    std::fs::write(
+        &perf,
+        CONFIG
+            .replace("STEPS", "2")
+            .replace(
+                "\"remi\", \"vocab_size\": 530",
+                "\"performance\", \"vocab_size\": 391",
+            )
+            .replace(", \"beat_embedding\": true", ""),
+    )
+    .unwrap();
+    let res = train(
+        &perf,
+        &data,
+        &tmp.path().join("p"),
+        &["--init", base_model.to_str().unwrap()],
+    );
+    assert_bad_input(&res, "model", "reads the remi vocabulary, the training config the performance");
+}
+
+#[test]
+fn ctrl_c_leaves_a_checkpoint_that_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("songs");
+    folder(&data);
+    let c = tmp.path().join("c.json");
+    std::fs::write(&c, CONFIG.replace("STEPS", "100000")).unwrap();
+    let out = tmp.path().join("run");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_reprise"))
+        .args([
+            "train",
+            "--config",
+            c.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+        ])
+        .args(["--out", out.to_str().unwrap(), "--valid-share", "0.3"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while losses_or_none(&out).is_none_or(|l| l.len() < 3) {
+        assert!(start.elapsed().as_secs() < 120, "training never started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let done = child.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&done.stderr);
+    assert!(done.status.success(), "{said}");
+    assert!(
+        said.contains("paused; go on with: reprise train --resume"),
+        "{said}"
+    );
+    let at = losses(&out).len();
+    assert!(at < 100000, "{at}");
+    std::fs::write(&c, CONFIG.replace("STEPS", &(at + 2).to_string())).unwrap();
+    let res = train(&c, &data, &out, &["--resume"]);
+    let said = String::from_utf8_lossy(&res.stderr);
+    assert!(
+        res.status.success() && said.contains(&format!("finished at step {}", at + 2)),
+        "{said}"
+    );
+}
+
+fn losses_or_none(run: &Path) -> Option<Vec<String>> {
+    run.join("log.csv").is_file().then(|| losses(run))
+}
+
+#[test]
+fn shards_train_exactly_as_the_folder_and_are_checked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("songs");
+    folder(&data);
+    let c = tmp.path().join("c.json");
+    std::fs::write(&c, CONFIG.replace("STEPS", "12")).unwrap();
+    let shards = tmp.path().join("shards");
+    let res = reprise(&[
+        "tokenize",
+        data.to_str().unwrap(),
+        "--model-config",
+        c.to_str().unwrap(),
+        "-o",
+        shards.to_str().unwrap(),
+        "--valid-share",
+        "0.3",
+    ]);
+    let said = String::from_utf8_lossy(&res.stdout);
+    assert!(
+        res.status.success(),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    assert!(
+        said.contains("train: ") && said.contains("valid: "),
+        "{said}"
+    );
+    let manifest = std::fs::read_to_string(shards.join("manifest.json")).unwrap();
+    assert!(manifest.contains("album one/disc 2/c.midi") && manifest.contains("fnv1a64"));
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let share = ["--valid-share", "0.3", "--quiet"];
+    assert!(train(&c, &data, &a, &share).status.success());
+    assert!(train(&c, &shards, &b, &["--quiet"]).status.success());
+    assert_eq!(losses(&a), losses(&b));
+    assert_eq!(losses(&a).len(), 12);
+    // Shards are checked: a vocabulary the model does not read, then a truncated shard.
+    let perf = tmp.path().join("perf.json");
+    std::fs::write(
+        &perf,
+        CONFIG
+            .replace("STEPS", "2")
+            .replace(
+                "\"remi\", \"vocab_size\": 530",
+                "\"performance\", \"vocab_size\": 391",
+            )
+            .replace(", \"beat_embedding\": true", ""),
+    )
+    .unwrap();
+    let res = train(&perf, &shards, &tmp.path().join("p"), &[]);
+    assert_bad_input(&res, "manifest.json", "holds remi tokens");
+    let shard = shards.join("train-000.safetensors");
+    let bytes = std::fs::read(&shard).unwrap();
+    std::fs::write(&shard, &bytes[..bytes.len() / 2]).unwrap();
+    let res = train(&c, &shards, &tmp.path().join("t"), &[]);
+    assert_bad_input(&res, "train-000.safetensors", "truncated");
+    // The shard folder is never overwritten.
+    let res = reprise(&[
+        "tokenize",
+        data.to_str().unwrap(),
+        "--model-config",
+        c.to_str().unwrap(),
+        "-o",
+        shards.to_str().unwrap(),
+    ]);
+    assert_bad_input(&res, "shards", "already exists");
 }

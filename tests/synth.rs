@@ -34,6 +34,7 @@ fn synth_trains_and_exports_its_timbres() {
         valid_tokens: 0,
         notes_per_instrument: 2,
         region_weight: 1.0,
+        patience: 0,
     };
     let out = tmp.path().join("run");
     let opts = TrainOptions {
@@ -44,6 +45,9 @@ fn synth_trains_and_exports_its_timbres() {
         max_minutes: None,
         init: None,
         valid_share: None,
+        cancel: None,
+        command: String::new(),
+        on_loading: None,
     };
     let mut losses = Vec::new();
     train(&opts, &mut |s| {

@@ -58,6 +58,7 @@ fn theme_model_trains_on_songs_with_found_themes() {
         valid_tokens: 0,
         notes_per_instrument: 0,
         region_weight: 1.0,
+        patience: 0,
     };
     let out = tmp.path().join("run");
     let opts = TrainOptions {
@@ -68,6 +69,9 @@ fn theme_model_trains_on_songs_with_found_themes() {
         max_minutes: None,
         init: None,
         valid_share: None,
+        cancel: None,
+        command: String::new(),
+        on_loading: None,
     };
     let mut losses = Vec::new();
     let state = train(&opts, &mut |s| {

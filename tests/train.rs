@@ -51,6 +51,7 @@ fn config(total_steps: usize) -> TrainConfig {
         valid_tokens: 0,
         notes_per_instrument: 0,
         region_weight: 1.0,
+        patience: 0,
     }
 }
 
@@ -64,6 +65,9 @@ fn options(data: &Path, total: usize, out: &Path, resume: bool) -> TrainOptions 
         max_minutes: None,
         init: None,
         valid_share: None,
+        cancel: None,
+        command: String::new(),
+        on_loading: None,
     }
 }
 

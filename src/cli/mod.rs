@@ -11,6 +11,7 @@ mod play;
 mod render;
 mod theme;
 mod timbre;
+mod tokenize;
 mod train;
 
 use std::io::IsTerminal;
@@ -81,9 +82,12 @@ pub enum Cmd {
     Continue(generate::ContinueArgs),
     /// Generate music from nothing with a model.
     Generate(generate::GenerateArgs),
-    /// Train a model from a JSON config on a data set; checkpoints, logs and the best model go to
-    /// --out.
+    /// Train a model from a JSON config on a data set, or fine-tune one (--init) on a folder of
+    /// MIDI files; checkpoints, logs and the best model with its card go to --out.
     Train(train::TrainArgs),
+    /// Tokenise a folder of MIDI files (or POP909) once into token shards that `train --data`
+    /// reads.
+    Tokenize(tokenize::TokenizeArgs),
     /// Mean negative log-likelihood per token (nats) of a model on a data split, or the piano
     /// continuation report.
     Eval(train::EvalArgs),
@@ -144,6 +148,7 @@ pub fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
             generate::generate_cmd(a)?
         }
         Cmd::Train(a) => train::train(a)?,
+        Cmd::Tokenize(a) => tokenize::run(a)?,
         Cmd::Eval(a) => train::eval(a)?,
         Cmd::Bench(b) => bench::run(b)?,
         Cmd::Completions { shell } => clap_complete::generate(

@@ -1,37 +1,49 @@
 //! `reprise train` and `reprise eval`: the training wing, which only the command line reaches.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use reprise::generate::tasks::{DEFAULT_BEAT_TOP_P, DEFAULT_KEY_GUIDE};
 use reprise::generate::SamplerConfig;
+use reprise::model::resolve_model_dir;
 use reprise::ops::evaluate::{continuation, Continuation};
-use reprise::train::{ModelConfig, TrainConfig, TrainOptions};
+use reprise::train::dataset::Loading;
+use reprise::train::{ModelConfig, RunState, Stop, TrainConfig, TrainOptions};
 
 use super::common::{above_zero, nucleus, step_bar, temperature, within};
 
-/// Train a model from a JSON config on a data set; checkpoints, logs and the best model go to --out.
+/// Train a model from a JSON config on a data set, or fine-tune a model on a folder of MIDI files;
+/// checkpoints, logs and the best model (with its MODEL_CARD.md) go to --out.
 #[derive(clap::Args)]
 pub struct TrainArgs {
-    /// Training config (JSON): model hyper-parameters and the optimisation schedule.
-    #[arg(long)]
-    config: PathBuf,
-    /// Data: the JSB Coconet JSON file for chorale models; for piano models the POP909 directory or
-    /// any folder of MIDI files (.mid, .midi, .kar, searched recursively); the POP909 directory for
-    /// theme, accompaniment and chord models; for the neural synth, the SF2 SoundFont it learns.
+    /// Training config (JSON): model hyper-parameters and the optimisation schedule. Not needed to
+    /// fine-tune a Music Transformer (--init), which has a default schedule, nor to --resume.
+    #[arg(long, required_unless_present_any = ["init", "resume"])]
+    config: Option<PathBuf>,
+    /// Data: the JSB Coconet JSON file for chorale models; for piano models the POP909 directory,
+    /// any folder of MIDI files (.mid, .midi, .kar, searched recursively) or token shards written
+    /// by `reprise tokenize`; the POP909 directory for theme, accompaniment and chord models; for
+    /// the neural synth, the SF2 SoundFont it learns.
     #[arg(long)]
     data: PathBuf,
     /// Run directory: checkpoint.safetensors, log.csv, loss.png, and the best model in model/.
     #[arg(long)]
     out: PathBuf,
-    /// Continue the run in --out from its last checkpoint.
+    /// Continue the run in --out from its last checkpoint (with its train_config.json unless
+    /// --config is given).
     #[arg(long)]
     resume: bool,
     /// Stop after this many minutes (with a checkpoint), to be resumed later.
     #[arg(long, value_parser = above_zero(1e7))]
     max_minutes: Option<f64>,
-    /// Start from an exported model's weights (e.g. models/jsb-chorales) instead of random ones.
+    /// Start from a model's weights (a name such as pop909-beat, or a folder) instead of random
+    /// ones: fine-tuning. Without --config a Music Transformer gets the default fine-tune schedule
+    /// (LR 1e-4, validation every 25 steps, early stopping after 4 without a new best).
     #[arg(long, conflicts_with = "resume")]
-    init: Option<PathBuf>,
+    init: Option<String>,
+    /// Also install the best model under this name in the user's model folder
+    /// (~/.local/share/reprise/models), so `continue --model NAME` and the TUI find it.
+    #[arg(long)]
+    name: Option<String>,
     /// A plain folder of MIDI files as data: the share held out for validation, chosen by a hash
     /// of each file's path (stable when files are added).
     #[arg(long, value_parser = within(0.0f64, 0.9))]
@@ -44,76 +56,158 @@ pub struct TrainArgs {
     quiet: bool,
 }
 
-/// Trains, with a progress bar and the validation lines.
+/// Trains, with progress bars, the validation lines, and the model installed when --name is given.
 pub fn train(a: TrainArgs) -> anyhow::Result<()> {
-    let opts = TrainOptions {
-        config: TrainConfig::load(&a.config)?,
-        data: a.data,
-        out: a.out,
-        resume: a.resume,
-        max_minutes: a.max_minutes,
-        init: a.init,
-        valid_share: a.valid_share,
+    let init = a.init.as_deref().map(resolve_model_dir).transpose()?;
+    let config = run_config(a.config.as_deref(), init.as_deref(), &a.out)?;
+    let install = match &a.name {
+        Some(name) => Some(reprise::ops::models::install_target(name, &a.out)?),
+        None => None,
     };
-    let quiet = a.quiet;
-    if !quiet {
-        scan_summary(&opts, a.verbose)?;
+    let mut opts = TrainOptions::new(config, a.data, a.out);
+    opts.resume = a.resume;
+    opts.max_minutes = a.max_minutes;
+    opts.init = init;
+    opts.valid_share = a.valid_share;
+    opts.cancel = Some(reprise::console::cancel_on_interrupt());
+    opts.command = command_line();
+    opts.on_loading = Some(loading_reporter(a.quiet, a.verbose, "reading"));
+    let state = run_with_bar(&opts, a.quiet)?;
+    if !a.quiet {
+        eprintln!("{}", stop_line(&state, &opts));
     }
-    let bar = step_bar(quiet, "training", opts.config.total_steps as u64);
+    if let (Some(target), true) = (install, opts.out.join("model/config.json").is_file()) {
+        reprise::ops::models::install(&opts.out.join("model"), &target, &opts.out)?;
+        if !a.quiet {
+            eprintln!("installed as {}", target.display());
+        }
+    }
+    Ok(())
+}
+
+/// The training config: --config, else the run's own on --resume, else the fine-tune schedule of
+/// the --init model.
+fn run_config(
+    config: Option<&Path>,
+    init: Option<&Path>,
+    out: &Path,
+) -> anyhow::Result<TrainConfig> {
+    if let Some(path) = config {
+        return Ok(TrainConfig::load(path)?);
+    }
+    let Some(dir) = init else {
+        return Ok(TrainConfig::load(&out.join("train_config.json"))?);
+    };
+    let entry = reprise::ops::models::inspect(dir)?;
+    let reprise::ops::models::Architecture::MusicTransformer(_) = entry.architecture else {
+        anyhow::bail!(
+            "{}: is a {}; only Music Transformers have a default fine-tune schedule: give --config",
+            dir.display(),
+            entry.architecture.describe()
+        );
+    };
+    let model = reprise::model::TransformerConfig::load(&dir.join("config.json"))?;
+    Ok(reprise::train::finetune::schedule(&model))
+}
+
+/// Runs the training with a step bar (ETA) and the validation lines.
+fn run_with_bar(opts: &TrainOptions, quiet: bool) -> anyhow::Result<RunState> {
+    let mut shown: Option<indicatif::ProgressBar> = None;
     let (measure, unit, per) = match opts.config.model {
         ModelConfig::Synth(_) => ("STFT loss", "", "frames/s"),
         ModelConfig::Tagger(_) => ("NLL", " nats/beat", "beats/s"),
         _ => ("NLL", " nats/token", "tok/s"),
     };
-    let state = reprise::train::train(&opts, &mut |s| {
+    let state = reprise::train::train(opts, &mut |s| {
+        // Made once the data is read, so it follows the reading bar.
+        let bar = shown.get_or_insert_with(|| step_bar(quiet, "training", s.total_steps as u64));
         bar.set_position(s.step as u64);
         match s.valid_nll {
-            Some(v) if bar.is_hidden() && !quiet => {
-                eprintln!(
+            Some(v) => {
+                let line = format!(
                     "epoch {} step {}: valid {measure} {v:.4}{unit}",
                     s.epoch, s.step
-                )
+                );
+                if bar.is_hidden() {
+                    if !quiet {
+                        eprintln!("{line}");
+                    }
+                } else {
+                    bar.println(line);
+                }
             }
-            Some(v) => bar.println(format!(
-                "epoch {} step {}: valid {measure} {v:.4}{unit}",
-                s.epoch, s.step
-            )),
             None => bar.set_message(format!("loss {:.3} {:.0} {per}", s.loss, s.tokens_per_s)),
         }
     })?;
-    bar.finish_and_clear();
-    if !quiet {
-        eprintln!(
-            "stopped at step {} (epoch {}), {:.0} s of training; best valid {measure} {}",
-            state.step,
-            state.epoch,
-            state.elapsed_s,
-            state
-                .best_valid_nll
-                .map_or("n/a".into(), |v| format!("{v:.4}"))
-        );
+    if let Some(bar) = shown {
+        bar.finish_and_clear();
     }
-    Ok(())
+    Ok(state)
 }
 
-/// Before training on a plain MIDI folder: what was found, read and skipped, and the splits.
-fn scan_summary(opts: &TrainOptions, verbose: bool) -> anyhow::Result<()> {
-    use reprise::train::{dataset::is_midi_folder, folder};
-    let ModelConfig::Music(t) = &opts.config.model else {
-        return Ok(());
+/// How the run ended, in one line.
+fn stop_line(state: &RunState, opts: &TrainOptions) -> String {
+    let best = state
+        .best_valid_nll
+        .map_or("n/a".into(), |v| format!("{v:.4}"));
+    let before = state
+        .initial_valid_nll
+        .map_or(String::new(), |v| format!(" (before: {v:.4})"));
+    let why = match state.stop {
+        Stop::Finished => "finished".to_string(),
+        Stop::EarlyStopped => "stopped early (validation stopped improving)".into(),
+        Stop::OutOfTime | Stop::Interrupted => format!(
+            "paused; go on with: reprise train --resume --data {} --out {}",
+            opts.data.display(),
+            opts.out.display()
+        ),
     };
-    if !is_midi_folder(&opts.data) || t.vocab == reprise::model::VocabKind::Grid {
-        return Ok(());
-    }
-    let share = opts.valid_share.unwrap_or(folder::DEFAULT_VALID_SHARE);
-    let (_, summary) = folder::load(t.vocab, &opts.data, "train", share)?;
-    eprintln!("{summary}");
-    if verbose {
-        for (file, why) in &summary.skipped_files {
-            eprintln!("  skipped {file}: {why}");
+    format!(
+        "{why} at step {} (epoch {}), {:.0} s of training; best valid {best} at step {}{before}; model in {}",
+        state.step,
+        state.epoch,
+        state.elapsed_s,
+        state.best_step,
+        opts.out.join("model").display()
+    )
+}
+
+/// The command line as typed (arguments with spaces quoted), for the model card.
+fn command_line() -> String {
+    std::env::args()
+        .map(|a| {
+            if a.contains([' ', '"', '\'']) {
+                format!("'{a}'")
+            } else {
+                a
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Reports reading data: a bar over files, then a MIDI folder's summary (and with `verbose` every
+/// skipped file).
+pub fn loading_reporter(quiet: bool, verbose: bool, what: &str) -> Box<dyn Fn(Loading) + Sync> {
+    let bar = step_bar(quiet, what, 0);
+    Box::new(move |l| match l {
+        Loading::Files { done, total } => {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+            if done == total {
+                bar.finish_and_clear();
+            }
         }
-    }
-    Ok(())
+        Loading::Scanned(summary) if !quiet => {
+            eprintln!("{summary}");
+            if verbose {
+                for (file, why) in &summary.skipped_files {
+                    eprintln!("  skipped {file}: {why}");
+                }
+            }
+        }
+        Loading::Scanned(_) => {}
+    })
 }
 
 /// Mean negative log-likelihood per token (nats) of a model on a data split, or the piano

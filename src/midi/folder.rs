@@ -78,12 +78,15 @@ fn is_midi_name(path: &Path) -> bool {
 /// True when `relative` belongs to the valid split: FNV-1a of the path, as a share of 2⁶⁴, below
 /// `valid_share`. Adding files never moves another file between splits.
 pub fn is_valid(relative: &str, valid_share: f64) -> bool {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in relative.bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    (h as f64 / u64::MAX as f64) < valid_share
+    (fnv1a(relative.as_bytes()) as f64 / u64::MAX as f64) < valid_share
+}
+
+/// The 64-bit FNV-1a hash of `bytes`: stable across platforms and versions, for splits and for
+/// recognising a changed file (not for security).
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 #[cfg(test)]

@@ -28,6 +28,21 @@ impl VocabKind {
             VocabKind::Remi => crate::tokens::remi::SIZE as usize,
         }
     }
+
+    /// The name `config.json` gives it (`grid`, `performance`, `remi`).
+    pub fn name(self) -> &'static str {
+        match self {
+            VocabKind::Grid => "grid",
+            VocabKind::Performance => "performance",
+            VocabKind::Remi => "remi",
+        }
+    }
+
+    /// The tokeniser's version: it changes whenever the ids it writes for the same music change,
+    /// so that token shards written by an older tokeniser are refused rather than misread.
+    pub fn version(self) -> u32 {
+        1
+    }
 }
 
 /// Hyper-parameters of a decoder-only Music Transformer.

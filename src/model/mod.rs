@@ -7,12 +7,14 @@ pub mod gla;
 pub mod music_transformer;
 pub mod norm;
 pub mod optim;
+pub mod place;
 pub mod relative_attention;
 pub mod theme_transformer;
 pub mod weights;
 
 pub use config::{TransformerConfig, VocabKind};
-pub use music_transformer::{resolve_model_dir, Cache, MusicTransformer};
+pub use music_transformer::{Cache, MusicTransformer};
+pub use place::resolve_model_dir;
 
 #[cfg(test)]
 mod tests {

@@ -2,7 +2,7 @@
 //! self-attention and a feed-forward layer, a final norm and an untied output projection.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{embedding, linear, Embedding, Init, Linear, Module, VarBuilder};
@@ -230,38 +230,4 @@ pub fn load_safetensors(path: &Path, device: &Device) -> Result<HashMap<String, 
         out.insert(name, t);
     }
     Ok(out)
-}
-
-/// Finds a model directory: an existing path, else `$REPRISE_MODELS/NAME`, `./models/NAME`, the
-/// `models/NAME` beside the executable's checkout, or this source tree's `models/NAME`.
-pub fn resolve_model_dir(name: &str) -> Result<PathBuf> {
-    let direct = PathBuf::from(name);
-    if direct.join("config.json").is_file() {
-        return Ok(direct);
-    }
-    let mut candidates = Vec::new();
-    if let Some(root) = std::env::var_os("REPRISE_MODELS") {
-        candidates.push(PathBuf::from(root).join(name));
-    }
-    candidates.push(PathBuf::from("models").join(name));
-    if let Ok(exe) = std::env::current_exe() {
-        // target/release/reprise → the checkout's models/
-        if let Some(root) = exe.parent().and_then(Path::parent).and_then(Path::parent) {
-            candidates.push(root.join("models").join(name));
-        }
-    }
-    candidates.push(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("models")
-            .join(name),
-    );
-    candidates
-        .into_iter()
-        .find(|c| c.join("config.json").is_file())
-        .ok_or_else(|| {
-            Error::bad_file(
-                Path::new(name),
-                "no such model (looked for a directory with config.json, and in models/)",
-            )
-        })
 }

@@ -216,21 +216,69 @@ pub fn load(entry: &ModelEntry) -> Result<Loaded> {
     })
 }
 
-/// The folders models are installed in: `$REPRISE_MODELS`, `./models`, the checkout's `models/`
-/// beside the executable, and this source tree's `models/` (as `resolve_model_dir` searches).
-pub fn model_roots() -> Vec<PathBuf> {
-    let mut roots = Vec::new();
-    if let Some(root) = std::env::var_os("REPRISE_MODELS") {
-        roots.push(PathBuf::from(root));
+pub use crate::model::place::model_roots;
+
+/// The file in an installed model that names the run that installed it.
+const INSTALLED_BY: &str = ".reprise-run";
+
+/// Where `reprise train --name NAME` installs a run's model: `NAME` in the user's model folder.
+/// Refused when the name is not a plain folder name, when another model already answers to it, or
+/// when the folder holds a model another run installed (nothing the user had is replaced).
+pub fn install_target(name: &str, run_dir: &Path) -> Result<PathBuf> {
+    let plain = !name.is_empty() && !name.starts_with('.') && !name.contains(['/', '\\']);
+    if !plain {
+        return Err(Error::Invalid(format!(
+            "the model name {name:?} must be a plain folder name, such as my-songs"
+        )));
     }
-    roots.push(PathBuf::from("models"));
-    if let Ok(exe) = std::env::current_exe() {
-        if let Some(root) = exe.parent().and_then(Path::parent).and_then(Path::parent) {
-            roots.push(root.join("models"));
+    let root = crate::model::place::user_models_dir().ok_or_else(|| {
+        Error::Invalid("no home folder to install models in: set HOME or XDG_DATA_HOME".into())
+    })?;
+    let target = root.join(name);
+    let run = installed_by(run_dir);
+    let ours = target.is_dir() && std::fs::read_to_string(target.join(INSTALLED_BY)).ok() == run;
+    if let Ok(existing) = crate::model::resolve_model_dir(name) {
+        if !ours {
+            return Err(Error::Invalid(format!(
+                "a model named {name} already exists ({}): choose another name",
+                existing.display()
+            )));
         }
     }
-    roots.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("models"));
-    roots
+    if target.exists() && !ours {
+        return Err(Error::bad_file(
+            &target,
+            "already exists and was not installed by this run: choose another name",
+        ));
+    }
+    Ok(target)
+}
+
+/// What [`INSTALLED_BY`] holds for a run: its folder, absolute.
+fn installed_by(run_dir: &Path) -> Option<String> {
+    std::fs::canonicalize(run_dir)
+        .ok()
+        .map(|p| p.display().to_string())
+}
+
+/// Copies the exported model `model` to `target` (from [`install_target`]) as a whole: written
+/// beside it, then renamed over the previous install of the same run.
+pub fn install(model: &Path, target: &Path, run_dir: &Path) -> Result<()> {
+    let partial = target.with_extension("partial");
+    let _ = std::fs::remove_dir_all(&partial);
+    std::fs::create_dir_all(&partial).map_err(|e| Error::io(&partial, e))?;
+    let entries = std::fs::read_dir(model).map_err(|e| Error::io(model, e))?;
+    for entry in entries.flatten().filter(|e| e.path().is_file()) {
+        let to = partial.join(entry.file_name());
+        std::fs::copy(entry.path(), &to).map_err(|e| Error::io(&to, e))?;
+    }
+    let by = partial.join(INSTALLED_BY);
+    std::fs::write(&by, installed_by(run_dir).unwrap_or_default())
+        .map_err(|e| Error::io(&by, e))?;
+    if target.exists() {
+        std::fs::remove_dir_all(target).map_err(|e| Error::io(target, e))?;
+    }
+    std::fs::rename(&partial, target).map_err(|e| Error::io(target, e))
 }
 
 /// Every model in the model folders, by name (the first folder holding a name wins), skipping

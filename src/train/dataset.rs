@@ -22,7 +22,27 @@ pub struct Sequences {
     pub starts: Vec<Vec<usize>>,
     /// Seconds of music in all pieces, where the data says (0 otherwise).
     pub seconds: f64,
+    /// Each piece's source file relative to the data folder, where the data has files (empty for
+    /// the JSB JSON file).
+    pub names: Vec<String>,
 }
+
+/// What loading a data set reports as it goes.
+#[derive(Debug, Clone, Copy)]
+pub enum Loading<'a> {
+    /// Files read and tokenised so far, of those found.
+    Files {
+        /// Done.
+        done: usize,
+        /// Found.
+        total: usize,
+    },
+    /// A MIDI folder's scan: what was found, read and skipped, and the splits.
+    Scanned(&'a super::folder::Summary),
+}
+
+/// A receiver of [`Loading`] reports.
+pub type OnLoading<'a> = &'a (dyn Fn(Loading) + Sync);
 
 impl Sequences {
     /// Total number of predicted tokens (all but the BOS of each piece).
@@ -44,31 +64,71 @@ pub fn load_split_with(
     split: &str,
     valid_share: f64,
 ) -> Result<Sequences> {
-    let seqs = if is_midi_folder(path) {
-        let p = super::folder::load(kind, path, split, valid_share)?.0;
-        Sequences {
-            seqs: p.seqs,
-            starts: p.starts,
-            seconds: p.seconds,
-        }
+    let seqs = if super::shards::is_shards(path) {
+        super::shards::read(path, kind, split)?
+    } else if is_midi_folder(path) {
+        super::folder::load(kind, path, split, valid_share)?
+            .0
+            .into()
     } else {
-        load_any_split(kind, path, split)?
+        load_any_split(kind, path, split, &|_| {})?
     };
+    check_nonempty(&seqs, path, split)?;
+    Ok(seqs)
+}
+
+/// Both splits (train, valid) of a data set for a vocabulary, a MIDI folder scanned once;
+/// `on` sees the progress and a folder's summary.
+pub fn load_splits(
+    kind: VocabKind,
+    path: &Path,
+    valid_share: f64,
+    on: OnLoading,
+) -> Result<(Sequences, Sequences)> {
+    let (train, valid) = if super::shards::is_shards(path) {
+        let read = |split| super::shards::read(path, kind, split);
+        (read("train")?, read("valid")?)
+    } else if is_midi_folder(path) {
+        let on_file = |done, total| on(Loading::Files { done, total });
+        let scan = super::folder::scan(kind, path, valid_share, &on_file)?;
+        on(Loading::Scanned(&scan.summary));
+        (scan.train.into(), scan.valid.into())
+    } else {
+        let train = load_any_split(kind, path, "train", on)?;
+        (train, load_any_split(kind, path, "valid", on)?)
+    };
+    check_nonempty(&train, path, "train")?;
+    check_nonempty(&valid, path, "valid")?;
+    Ok((train, valid))
+}
+
+fn check_nonempty(seqs: &Sequences, path: &Path, split: &str) -> Result<()> {
     if seqs.seqs.iter().all(|s| s.len() < 2) {
         return Err(Error::bad_file(
             path,
             format!("the {split} split holds no piece to learn from or score"),
         ));
     }
-    Ok(seqs)
+    Ok(())
 }
 
-/// A folder that is not POP909's layout: any tree of MIDI files.
+impl From<super::folder::Pieces> for Sequences {
+    fn from(p: super::folder::Pieces) -> Self {
+        Sequences {
+            seqs: p.seqs,
+            starts: p.starts,
+            seconds: p.seconds,
+            names: p.names,
+        }
+    }
+}
+
+/// A folder that is not POP909's layout nor token shards: any tree of MIDI files.
 pub fn is_midi_folder(path: &Path) -> bool {
-    path.is_dir() && !crate::pop909::is_pop909(path)
+    path.is_dir() && !crate::pop909::is_pop909(path) && !super::shards::is_shards(path)
 }
 
-fn load_any_split(kind: VocabKind, path: &Path, split: &str) -> Result<Sequences> {
+fn load_any_split(kind: VocabKind, path: &Path, split: &str, on: OnLoading) -> Result<Sequences> {
     match kind {
         VocabKind::Grid => {
             let data = JsbData::load(path)?;
@@ -89,8 +149,8 @@ fn load_any_split(kind: VocabKind, path: &Path, split: &str) -> Result<Sequences
             }
             Ok(out)
         }
-        VocabKind::Performance => load_pop909(path, split),
-        VocabKind::Remi => load_pop909_remi(path, split),
+        VocabKind::Performance => load_pop909(path, split, on),
+        VocabKind::Remi => load_pop909_remi(path, split, on),
     }
 }
 
@@ -98,7 +158,7 @@ fn load_any_split(kind: VocabKind, path: &Path, split: &str) -> Result<Sequences
 /// annotated bars (`beat_midi.txt` downbeats), notes as written (the pedal is not folded in: with it
 /// 0.9 % of notes last 8 s or more, up to minutes). Crops start at a Bar token, as a continuation's
 /// prompt does.
-fn load_pop909_remi(root: &Path, split: &str) -> Result<Sequences> {
+fn load_pop909_remi(root: &Path, split: &str, on: OnLoading) -> Result<Sequences> {
     let encode = |song: &crate::pop909::Song, score: &crate::midi::Score| {
         let vocab = crate::tokens::RemiVocab {
             bars: Some(song.bars(score)),
@@ -117,12 +177,13 @@ fn load_pop909_remi(root: &Path, split: &str) -> Result<Sequences> {
         "the beat-aware piano vocabulary",
         &encode,
         &bars,
+        on,
     )
 }
 
 /// POP909 songs of `split` as performance events: all tracks (MELODY, BRIDGE, PIANO) played as one
 /// piano, sustain applied. Crops may start at any token.
-fn load_pop909(root: &Path, split: &str) -> Result<Sequences> {
+fn load_pop909(root: &Path, split: &str, on: OnLoading) -> Result<Sequences> {
     let vocab = PerformanceVocab::default();
     let encode = |_: &crate::pop909::Song, score: &crate::midi::Score| vocab.encode(score);
     let anywhere = |_: &[u32]| Vec::new();
@@ -132,6 +193,7 @@ fn load_pop909(root: &Path, split: &str) -> Result<Sequences> {
         "the performance vocabulary",
         &encode,
         &anywhere,
+        on,
     )
 }
 
@@ -143,6 +205,7 @@ fn pop909_sequences(
     needs: &str,
     encode: &(dyn Fn(&crate::pop909::Song, &crate::midi::Score) -> Result<Vec<u32>> + Sync),
     starts: &dyn Fn(&[u32]) -> Vec<usize>,
+    on: OnLoading,
 ) -> Result<Sequences> {
     use rayon::prelude::*;
     if !crate::pop909::is_pop909(root) {
@@ -158,22 +221,39 @@ fn pop909_sequences(
             format!("has no songs in split {split}"),
         ));
     }
+    let done = std::sync::atomic::AtomicUsize::new(0);
     let encoded: Vec<(Vec<u32>, f64)> = songs
         .par_iter()
         .map(|song| {
             let score = song.score()?;
             let mut seq = vec![BOS];
             seq.extend(encode(song, &score)?);
+            let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            on(Loading::Files {
+                done: n,
+                total: songs.len(),
+            });
             Ok((seq, score.duration()))
         })
         .collect::<Result<_>>()?;
     let mut out = Sequences::default();
-    for (seq, seconds) in encoded {
+    for ((seq, seconds), song) in encoded.into_iter().zip(&songs) {
         out.starts.push(starts(&seq));
         out.seqs.push(seq);
         out.seconds += seconds;
+        out.names.push(relative_name(root, &song.midi_path()));
     }
     Ok(out)
+}
+
+/// `path` relative to `root`, with `/` separators.
+fn relative_name(root: &Path, path: &Path) -> String {
+    let rel = path.strip_prefix(root).unwrap_or(path);
+    let parts: Vec<_> = rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect();
+    parts.join("/")
 }
 
 /// Random changes applied to each training crop.
@@ -353,6 +433,7 @@ mod tests {
             seqs,
             starts,
             seconds: 0.0,
+            names: Vec::new(),
         }
     }
 

@@ -60,7 +60,8 @@ impl fmt::Display for Summary {
     }
 }
 
-/// One split's pieces: `[BOS, tokens…]` each, where crops may start, seconds of music.
+/// One split's pieces: `[BOS, tokens…]` each, where crops may start, seconds of music, and each
+/// piece's file (relative to the folder).
 #[derive(Debug, Clone, Default)]
 pub struct Pieces {
     /// Token sequences.
@@ -69,7 +70,23 @@ pub struct Pieces {
     pub starts: Vec<Vec<usize>>,
     /// Seconds of music.
     pub seconds: f64,
+    /// Each piece's path relative to the folder.
+    pub names: Vec<String>,
 }
+
+/// Both splits of a folder and the scan's summary.
+#[derive(Debug, Clone, Default)]
+pub struct Scan {
+    /// The training split.
+    pub train: Pieces,
+    /// The validation split.
+    pub valid: Pieces,
+    /// What was found, read and skipped.
+    pub summary: Summary,
+}
+
+/// Progress of a scan: files read so far and files found.
+pub type OnFile<'a> = &'a (dyn Fn(usize, usize) + Sync);
 
 /// One split of the folder as token sequences for `kind`, and the scan's summary (both splits).
 pub fn load(
@@ -78,11 +95,6 @@ pub fn load(
     split: &str,
     valid_share: f64,
 ) -> Result<(Pieces, Summary)> {
-    if !(0.0..1.0).contains(&valid_share) {
-        return Err(Error::Invalid(format!(
-            "a valid share of {valid_share}: it must be in [0, 1)"
-        )));
-    }
     let want_valid = match split {
         "train" => false,
         "valid" => true,
@@ -93,40 +105,53 @@ pub fn load(
             ))
         }
     };
+    let scan = scan(kind, root, valid_share, &|_, _| {})?;
+    let pieces = if want_valid { scan.valid } else { scan.train };
+    Ok((pieces, scan.summary))
+}
+
+/// Both splits of the folder as token sequences for `kind`, read once; `on_file` sees progress.
+pub fn scan(kind: VocabKind, root: &Path, valid_share: f64, on_file: OnFile) -> Result<Scan> {
+    if !(0.0..1.0).contains(&valid_share) {
+        return Err(Error::Invalid(format!(
+            "a valid share of {valid_share}: it must be in [0, 1)"
+        )));
+    }
     let files = find_midi(root)?;
-    let mut summary = Summary {
-        found: files.len(),
-        ..Default::default()
-    };
-    let encoded = encode_all(kind, &files)?;
-    let mut out = Pieces::default();
+    let mut out = Scan::default();
+    out.summary.found = files.len();
+    let encoded = encode_all(kind, &files, on_file)?;
     for (file, result) in files.iter().zip(encoded) {
         let valid = is_valid(&file.relative, valid_share);
         match result {
             Err(why) => {
-                *summary.skipped.entry(reason(&why)).or_default() += 1;
-                summary.skipped_files.push((file.relative.clone(), why));
+                *out.summary.skipped.entry(reason(&why)).or_default() += 1;
+                out.summary.skipped_files.push((file.relative.clone(), why));
             }
             Ok((score, seq)) => {
-                count(&mut summary, &score, seq.len() - 1, valid);
-                if valid == want_valid {
-                    out.starts.push(starts(kind, &seq));
-                    out.seqs.push(seq);
-                    out.seconds += score.duration();
-                }
+                count(&mut out.summary, &score, seq.len() - 1, valid);
+                let pieces = if valid {
+                    &mut out.valid
+                } else {
+                    &mut out.train
+                };
+                pieces.starts.push(starts(kind, &seq));
+                pieces.seqs.push(seq);
+                pieces.seconds += score.duration();
+                pieces.names.push(file.relative.clone());
             }
         }
     }
-    if summary.read == 0 {
+    if out.summary.read == 0 {
         return Err(Error::bad_file(
             root,
             format!(
                 "holds no MIDI file Reprise could learn from ({} found)",
-                summary.found
+                out.summary.found
             ),
         ));
     }
-    Ok((out, summary))
+    Ok(out)
 }
 
 fn count(summary: &mut Summary, score: &Score, tokens: usize, valid: bool) {
@@ -150,16 +175,22 @@ fn count(summary: &mut Summary, score: &Score, tokens: usize, valid: bool) {
 type Encoded = std::result::Result<(Score, Vec<u32>), String>;
 
 /// Reads and encodes every file on all cores; a file that cannot be used gives its reason.
-fn encode_all(kind: VocabKind, files: &[Found]) -> Result<Vec<Encoded>> {
+fn encode_all(kind: VocabKind, files: &[Found], on_file: OnFile) -> Result<Vec<Encoded>> {
     use rayon::prelude::*;
     if kind == VocabKind::Grid {
         return Err(Error::Invalid(
             "a folder of MIDI files trains the piano vocabularies (performance or beat-aware REMI); chorale grid models read the JSB JSON file".into(),
         ));
     }
+    let done = std::sync::atomic::AtomicUsize::new(0);
     Ok(files
         .par_iter()
-        .map(|f| encode_file(kind, &f.path))
+        .map(|f| {
+            let encoded = encode_file(kind, &f.path);
+            let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            on_file(n, files.len());
+            encoded
+        })
         .collect())
 }
 

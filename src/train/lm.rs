@@ -35,13 +35,15 @@ impl LmJob {
         let device = Device::Cpu;
         let share = opts
             .valid_share
+            .or_else(|| opts.resume.then(|| recorded_share(&opts.out)).flatten())
             .unwrap_or(super::folder::DEFAULT_VALID_SHARE);
-        let train = dataset::load_split_with(model_cfg.vocab, &opts.data, "train", share)?;
-        let valid = dataset::load_split_with(model_cfg.vocab, &opts.data, "valid", share)?;
-        super::write_data_stats(&opts.out.join("data.json"), &train, &valid)?;
+        // The model first: a --init model that does not fit is refused before the data is read.
         let init =
             |varmap: &VarMap, c: &TransformerConfig, dir: &Path| init_from(varmap, c, dir, &device);
         let trainee = Trainee::new(cfg, model_cfg, opts, &device, MusicTransformer::new, init)?;
+        let on = |l: dataset::Loading| opts.loading(l);
+        let (train, valid) = dataset::load_splits(model_cfg.vocab, &opts.data, share, &on)?;
+        super::write_data_stats(&opts.out.join("data.json"), &train, &valid, share)?;
         Ok(LmJob {
             trainee,
             train,
@@ -51,6 +53,13 @@ impl LmJob {
             device,
         })
     }
+}
+
+/// The valid share a run recorded in its `data.json` (a resumed run keeps its split).
+fn recorded_share(out: &Path) -> Option<f64> {
+    let text = std::fs::read_to_string(out.join("data.json")).ok()?;
+    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+    json.get("valid_share")?.as_f64()
 }
 
 impl Job for LmJob {
@@ -99,5 +108,21 @@ impl Job for LmJob {
 
     fn export(&self, dir: &Path) -> Result<()> {
         export(&self.trainee.varmap, &self.trainee.model_cfg, dir)
+    }
+
+    fn data_summary(&self) -> String {
+        let split = |name: &str, d: &Sequences| {
+            format!(
+                "{name}: {} pieces, {} tokens, {:.2} h of music",
+                d.seqs.len(),
+                d.tokens(),
+                d.seconds / 3600.0
+            )
+        };
+        format!(
+            "{}\n{}",
+            split("train", &self.train),
+            split("valid", &self.valid)
+        )
     }
 }

@@ -2,15 +2,18 @@
 //! dropout, bucketed random crops, transposition), validation NLL, CSV and PNG logs, resumable checkpoints.
 
 pub mod accomp;
+pub mod card;
 pub mod corpus;
 pub mod dataset;
 pub mod eval;
+pub mod finetune;
 pub mod folder;
 pub mod harmony;
 pub mod lm;
 pub mod plot;
 mod run;
 pub mod seeded;
+pub mod shards;
 pub mod synth;
 pub mod theme;
 
@@ -119,6 +122,9 @@ pub struct TrainConfig {
     /// (the loss is the weighted mean NLL); validation is always unweighted.
     #[serde(default = "one")]
     pub region_weight: f32,
+    /// Early stopping: stop after this many validations in a row without a new best; 0: never.
+    #[serde(default)]
+    pub patience: usize,
 }
 
 fn one() -> f32 {
@@ -204,6 +210,35 @@ pub struct RunState {
     pub best_valid_nll: Option<f64>,
     /// Seconds of training so far, over all sessions of the run.
     pub elapsed_s: f64,
+    /// Validation NLL of the `--init` model before any step (a fine-tune's "before").
+    #[serde(default)]
+    pub initial_valid_nll: Option<f64>,
+    /// Step of the best validation so far (the exported model's).
+    #[serde(default)]
+    pub best_step: usize,
+    /// Validations in a row without a new best.
+    #[serde(default)]
+    pub since_best: usize,
+    /// Why the run stopped (or this session of it).
+    #[serde(default)]
+    pub stop: Stop,
+    /// The model the run started from (`--init`), if any.
+    #[serde(default)]
+    pub init: Option<PathBuf>,
+}
+
+/// Why a run (or one session of it) ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Stop {
+    /// It ran all its steps.
+    #[default]
+    Finished,
+    /// Validation stopped improving for `patience` validations.
+    EarlyStopped,
+    /// `--max-minutes` ran out; resume to go on.
+    OutOfTime,
+    /// Interrupted (Ctrl-C); resume to go on.
+    Interrupted,
 }
 
 /// What the progress callback sees after each step.
@@ -239,6 +274,37 @@ pub struct TrainOptions {
     pub init: Option<PathBuf>,
     /// A plain MIDI folder as data: the share of files held out for validation (`None`: 10 %).
     pub valid_share: Option<f64>,
+    /// Set (e.g. by Ctrl-C) to stop after the current step with a checkpoint, to be resumed.
+    pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// The command line that started the run, for the generated model card.
+    pub command: String,
+    /// Sees the data being read (progress, a MIDI folder's summary) before training starts.
+    pub on_loading: Option<Box<dyn Fn(dataset::Loading) + Sync>>,
+}
+
+impl TrainOptions {
+    /// A new run of `config` on `data` into `out`, with no options.
+    pub fn new(config: TrainConfig, data: PathBuf, out: PathBuf) -> Self {
+        TrainOptions {
+            config,
+            data,
+            out,
+            resume: false,
+            max_minutes: None,
+            init: None,
+            valid_share: None,
+            cancel: None,
+            command: String::new(),
+            on_loading: None,
+        }
+    }
+
+    /// Reports `loading` to [`Self::on_loading`], if any.
+    pub fn loading(&self, loading: dataset::Loading) {
+        if let Some(f) = &self.on_loading {
+            f(loading);
+        }
+    }
 }
 
 /// The checkpoint's file name in a run directory.
@@ -275,8 +341,14 @@ pub fn train(opts: &TrainOptions, on_step: &mut dyn FnMut(&StepInfo)) -> Result<
     run::run(job.as_mut(), opts, on_step)
 }
 
-/// Writes the size of both splits (pieces, tokens, hours of music) as JSON, for the model card.
-pub(crate) fn write_data_stats(path: &Path, train: &Sequences, valid: &Sequences) -> Result<()> {
+/// Writes the size of both splits (pieces, tokens, hours of music) and a MIDI folder's valid share
+/// as JSON, for the model card and for resuming with the same split.
+pub(crate) fn write_data_stats(
+    path: &Path,
+    train: &Sequences,
+    valid: &Sequences,
+    valid_share: f64,
+) -> Result<()> {
     let split = |d: &Sequences| {
         serde_json::json!({
             "pieces": d.seqs.len(),
@@ -286,7 +358,11 @@ pub(crate) fn write_data_stats(path: &Path, train: &Sequences, valid: &Sequences
     };
     write_json(
         path,
-        &serde_json::json!({ "train": split(train), "valid": split(valid) }),
+        &serde_json::json!({
+            "train": split(train),
+            "valid": split(valid),
+            "valid_share": valid_share,
+        }),
     )
 }
 
@@ -393,6 +469,16 @@ pub fn init_from(
         beat_embedding: their.beat_embedding,
         ..cfg.clone()
     };
+    if their.vocab != cfg.vocab {
+        return Err(Error::bad_file(
+            dir,
+            format!(
+                "the model to start from reads the {} vocabulary, the training config the {}: they must match",
+                their.vocab.name(),
+                cfg.vocab.name()
+            ),
+        ));
+    }
     if their.beat_embedding && !cfg.beat_embedding {
         return Err(Error::bad_file(
             dir,

@@ -10,7 +10,7 @@ use candle_core::Tensor;
 use candle_nn::VarMap;
 
 use super::{
-    load_checkpoint, save_checkpoint, CsvLog, RunState, StepInfo, TrainOptions, CHECKPOINT,
+    load_checkpoint, save_checkpoint, CsvLog, RunState, StepInfo, Stop, TrainOptions, CHECKPOINT,
 };
 use crate::error::{Error, Result};
 use crate::model::optim::{AdamW, AdamWParams};
@@ -27,6 +27,10 @@ pub(crate) trait Job {
     fn validate(&self) -> Result<f64>;
     /// Writes the model for use (f16 weights and `config.json`) into `dir`.
     fn export(&self, dir: &Path) -> Result<()>;
+    /// What the model learns from, in a few lines, for the model card.
+    fn data_summary(&self) -> String {
+        String::new()
+    }
 }
 
 /// Backward, global-norm clipping to `clip`, one AdamW update at `lr`; returns the loss value.
@@ -45,15 +49,19 @@ pub(crate) fn optimise(opt: &mut AdamW, loss: &Tensor, lr: f64, clip: f64) -> Re
     Ok(value)
 }
 
-/// Runs `job` to `total_steps` (or `--max-minutes`), resuming from the run directory's checkpoint
-/// when asked.
+/// Runs `job` to `total_steps` (or until early stopping, `--max-minutes` or a cancel), resuming
+/// from the run directory's checkpoint when asked; the best model and its card are in `model/`.
 pub(crate) fn run(
     job: &mut dyn Job,
     opts: &TrainOptions,
     on_step: &mut dyn FnMut(&StepInfo),
 ) -> Result<RunState> {
     let cfg = &opts.config;
-    let mut run = Loop::start(job, opts)?;
+    let mut run = Loop::start(job, opts, on_step)?;
+    run.state.stop = Stop::Finished;
+    if run.out_of_patience() {
+        return run.finish(job, Stop::EarlyStopped);
+    }
     'epochs: while run.state.step < cfg.total_steps {
         let batches = job.start_epoch(run.state.epoch)?;
         if batches == 0 {
@@ -66,25 +74,27 @@ pub(crate) fn run(
             if run.state.step >= cfg.total_steps {
                 break 'epochs;
             }
-            if run.step(job, on_step)? {
-                run.log.plot(&opts.out.join("loss.png"))?;
-                return Ok(run.state);
+            if let Some(stop) = run.step(job, on_step)? {
+                return run.finish(job, stop);
             }
         }
-        // End of an epoch: validate, export the best model, plot.
-        run.validate(job, run.tokens_per_s, on_step)?;
+        // End of an epoch: validate (unless this step just did), export the best model, plot.
+        if cfg.valid_every == 0 || !run.state.step.is_multiple_of(cfg.valid_every) {
+            run.validate(job, run.tokens_per_s, on_step)?;
+        }
         run.state.epoch += 1;
         run.state.batch_in_epoch = 0;
         save_checkpoint(&run.ckpt_path, &run.opt, &run.state)?;
         run.log.plot(&opts.out.join("loss.png"))?;
+        if run.out_of_patience() {
+            return run.finish(job, Stop::EarlyStopped);
+        }
     }
     if run.state.batch_in_epoch > 0 {
         // The run ended inside an epoch: validate the final weights too.
         run.validate(job, 0.0, on_step)?;
     }
-    save_checkpoint(&run.ckpt_path, &run.opt, &run.state)?;
-    run.log.plot(&opts.out.join("loss.png"))?;
-    Ok(run.state)
+    run.finish(job, Stop::Finished)
 }
 
 /// A run in progress: the optimiser, the run state, the log and the clocks.
@@ -106,7 +116,11 @@ struct Loop<'a> {
 impl<'a> Loop<'a> {
     /// The optimiser over `job`'s variables, and the state and log, from the checkpoint when
     /// resuming.
-    fn start(job: &dyn Job, opts: &'a TrainOptions) -> Result<Self> {
+    fn start(
+        job: &dyn Job,
+        opts: &'a TrainOptions,
+        on_step: &mut dyn FnMut(&StepInfo),
+    ) -> Result<Self> {
         let ckpt_path = opts.out.join(CHECKPOINT);
         let vars: HashMap<String, candle_core::Var> = job
             .varmap()
@@ -125,7 +139,7 @@ impl<'a> Loop<'a> {
         }
         let resumed_at = opts.resume.then_some(state.step);
         let log = CsvLog::open(&opts.out.join("log.csv"), resumed_at)?;
-        Ok(Loop {
+        let mut run = Loop {
             opts,
             ckpt_path,
             model_dir: opts.out.join("model"),
@@ -136,12 +150,48 @@ impl<'a> Loop<'a> {
             session: Instant::now(),
             window: (Instant::now(), 0),
             tokens_per_s: 0.0,
-        })
+        };
+        if opts.init.is_some() && !opts.resume {
+            // A fine-tune's "before": the starting model, validated and exported as the best so far.
+            run.state.init = opts.init.clone();
+            run.validate(job, 0.0, on_step)?;
+            run.state.initial_valid_nll = run.state.best_valid_nll;
+            run.write_card(job)?;
+        }
+        Ok(run)
+    }
+
+    /// Ends the run (or this session of it) for `stop`: checkpoint, plot, and the model card
+    /// brought up to date.
+    fn finish(mut self, job: &dyn Job, stop: Stop) -> Result<RunState> {
+        self.state.stop = stop;
+        save_checkpoint(&self.ckpt_path, &self.opt, &self.state)?;
+        self.log.plot(&self.opts.out.join("loss.png"))?;
+        self.write_card(job)?;
+        Ok(self.state)
+    }
+
+    /// Rewrites the exported model's card (when a model has been exported).
+    fn write_card(&self, job: &dyn Job) -> Result<()> {
+        if !self.model_dir.join("config.json").is_file() {
+            return Ok(());
+        }
+        super::card::write(&self.model_dir, self.opts, &self.state, &job.data_summary())
+    }
+
+    /// True when early stopping is on and the last `patience` validations found no new best.
+    fn out_of_patience(&self) -> bool {
+        let p = self.opts.config.patience;
+        p > 0 && self.state.since_best >= p
     }
 
     /// One optimiser step on the next batch, logged, with validation and checkpoint when due;
-    /// true when the run is out of time (the checkpoint then written).
-    fn step(&mut self, job: &mut dyn Job, on_step: &mut dyn FnMut(&StepInfo)) -> Result<bool> {
+    /// why the run must stop now, if it must (out of time, cancelled, out of patience).
+    fn step(
+        &mut self,
+        job: &mut dyn Job,
+        on_step: &mut dyn FnMut(&StepInfo),
+    ) -> Result<Option<Stop>> {
         let opts = self.opts;
         let cfg = &opts.config;
         let state = &mut self.state;
@@ -176,13 +226,31 @@ impl<'a> Loop<'a> {
         if cfg.valid_every > 0 && self.state.step.is_multiple_of(cfg.valid_every) {
             self.validate(job, self.tokens_per_s, on_step)?;
         }
+        if self.state.step.is_multiple_of(cfg.checkpoint_every) {
+            save_checkpoint(&self.ckpt_path, &self.opt, &self.state)?;
+        }
+        Ok(self.should_stop())
+    }
+
+    /// Why the run must stop after this step, if it must.
+    fn should_stop(&self) -> Option<Stop> {
+        let opts = self.opts;
+        let cancelled = opts
+            .cancel
+            .as_ref()
+            .is_some_and(|c| c.load(std::sync::atomic::Ordering::Acquire));
         let out_of_time = opts
             .max_minutes
             .is_some_and(|m| self.session.elapsed().as_secs_f64() > m * 60.0);
-        if self.state.step.is_multiple_of(cfg.checkpoint_every) || out_of_time {
-            save_checkpoint(&self.ckpt_path, &self.opt, &self.state)?;
+        if cancelled {
+            Some(Stop::Interrupted)
+        } else if out_of_time {
+            Some(Stop::OutOfTime)
+        } else if self.out_of_patience() {
+            Some(Stop::EarlyStopped)
+        } else {
+            None
         }
-        Ok(out_of_time)
     }
 
     /// Validates, exports the model if it is the best so far, and logs and reports the NLL.
@@ -196,9 +264,14 @@ impl<'a> Loop<'a> {
         let cfg = &opts.config;
         let state = &mut self.state;
         let nll = job.validate()?;
-        if state.best_valid_nll.is_none_or(|b| nll < b) {
+        let best = state.best_valid_nll.is_none_or(|b| nll < b);
+        if best {
             state.best_valid_nll = Some(nll);
+            state.best_step = state.step;
+            state.since_best = 0;
             job.export(&self.model_dir)?;
+        } else {
+            state.since_best += 1;
         }
         self.log
             .row(state, cfg.lr_at(state.step), None, tokens_per_s, Some(nll))?;
@@ -210,6 +283,9 @@ impl<'a> Loop<'a> {
             tokens_per_s,
             valid_nll: Some(nll),
         });
+        if best {
+            self.write_card(job)?;
+        }
         Ok(())
     }
 }

@@ -32,10 +32,7 @@ pub fn var_builder(
 
 /// FNV-1a of the name, mixed with the seed: each variable's own stream.
 fn stream(seed: u64, name: &str) -> ChaCha8Rng {
-    let h = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
-    });
-    ChaCha8Rng::seed_from_u64(seed ^ h)
+    ChaCha8Rng::seed_from_u64(seed ^ crate::midi::folder::fnv1a(name.as_bytes()))
 }
 
 /// A standard normal draw (Box–Muller).
