@@ -230,18 +230,30 @@ pub struct EvalArgs {
     #[arg(long)]
     theme_ablation: bool,
     /// A plain folder of MIDI files as data: the share of its files in the valid split (as given
-    /// to `train --valid-share`).
+    /// to `train --valid-share`), for the NLL and for --continuation.
     #[arg(long, value_parser = within(0.0f64, 0.9))]
     valid_share: Option<f64>,
-    /// Piano models: the continuation report on POP909's validation songs (--data): each song's
-    /// first 20 s from its first note as the primer, the next 30 s of the model's continuation
-    /// against the real next 30 s and against looping the primer's last 10 s.
+    /// Piano models: the continuation report on the validation songs of --data (POP909, on its
+    /// annotated beats, or any folder of MIDI files, on each file's tempo map and time signatures):
+    /// each song's first 20 s from its first note as the primer, the next 30 s of the model's
+    /// continuation against the real next 30 s and against looping the primer's last 10 s.
     #[arg(long, conflicts_with = "theme_ablation")]
     continuation: bool,
+    /// With --continuation: seconds of primer from each song's first note [default: 20].
+    #[arg(long, requires = "continuation", value_parser = above_zero(600.0))]
+    primer_seconds: Option<f64>,
+    /// With --continuation: seconds of continuation compared with the real music [default: 30].
+    #[arg(long, requires = "continuation", value_parser = above_zero(600.0))]
+    seconds: Option<f64>,
+    /// With --continuation: the baseline loops the primer's last this many seconds (at most the
+    /// primer's) [default: 10].
+    #[arg(long, requires = "continuation", value_parser = above_zero(600.0))]
+    loop_seconds: Option<f64>,
     /// With --continuation: measure only the first N validation songs.
     #[arg(long, requires = "continuation", value_parser = within(1usize, 10_000))]
     songs: Option<usize>,
-    /// With --continuation: the sampling seed (each song adds its number).
+    /// With --continuation: the sampling seed (each song adds its number: POP909's, or its place
+    /// from 1 in a MIDI folder's valid split).
     #[arg(long, default_value_t = 1, requires = "continuation")]
     seed: u64,
     /// With --continuation: sampling temperature (as `continue --temperature`).
@@ -272,6 +284,10 @@ pub fn eval(a: EvalArgs) -> anyhow::Result<()> {
         model: a.model,
         data: a.data,
         songs: a.songs,
+        primer_seconds: a.primer_seconds,
+        seconds: a.seconds,
+        loop_seconds: a.loop_seconds,
+        valid_share: a.valid_share,
         sampler: SamplerConfig {
             temperature: a.temperature,
             top_p: a.top_p,
@@ -285,8 +301,8 @@ pub fn eval(a: EvalArgs) -> anyhow::Result<()> {
             m.profile.key.map_or("no key".into(), |k| k.name())
         };
         eprintln!(
-            "song {:03}: {} notes (real {}), key {} (real {}, primer {}), groove {:.2}, offset {:.2}",
-            row.song,
+            "song {}: {} notes (real {}), key {} (real {}, primer {}), groove {:.2}, offset {:.2}",
+            row.name,
             row.model.notes,
             row.real.notes,
             key(&row.model),

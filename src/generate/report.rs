@@ -1,8 +1,9 @@
 //! The continuation report: how a piano model's continuations compare with the real music and with
-//! a dumb baseline. For each POP909 validation song the first `primer_seconds` from its first note
-//! are the primer; the next `seconds` of the model's continuation, of the song itself, and of the
-//! primer's last `loop_seconds` played over and over are measured with [`crate::metrics`] on the
-//! song's annotated beat grid.
+//! a dumb baseline. For each validation song (of POP909, or of any folder of MIDI files) the first
+//! `primer_seconds` from its first note are the primer; the next `seconds` of the model's
+//! continuation, of the song itself, and of the primer's last `loop_seconds` played over and over
+//! are measured with [`crate::metrics`] on the song's beat grid: POP909's annotated beats, or a
+//! MIDI file's own tempo map and time signatures.
 
 use std::path::Path;
 
@@ -11,6 +12,7 @@ use super::sampler::SamplerConfig;
 use super::tasks::{self, Length, Request};
 use crate::error::{Error, Result};
 use crate::metrics::{self, copy_share, find_key, key_relation, Grid, KeyRelation, Profile};
+use crate::midi::folder::{find_midi, is_valid, Found, DEFAULT_VALID_SHARE};
 use crate::midi::Score;
 use crate::model::{MusicTransformer, VocabKind};
 
@@ -29,6 +31,8 @@ pub struct ReportRequest {
     pub songs: Option<usize>,
     /// Key guidance for beat-aware models (as `Request::key_guide`).
     pub key_guide: f32,
+    /// On a MIDI folder: the share of its files in the valid split (POP909's split is fixed).
+    pub valid_share: f64,
 }
 
 impl Default for ReportRequest {
@@ -40,7 +44,35 @@ impl Default for ReportRequest {
             sampler: SamplerConfig::default(),
             songs: None,
             key_guide: 0.0,
+            valid_share: DEFAULT_VALID_SHARE,
         }
+    }
+}
+
+impl ReportRequest {
+    /// Checks the lengths (positive and finite, the loop no longer than the primer) and the valid
+    /// share (in `[0, 1)`).
+    pub fn validate(&self) -> Result<()> {
+        let ok = |x: f64| x > 0.0 && x.is_finite();
+        if !(ok(self.primer_seconds) && ok(self.seconds) && ok(self.loop_seconds)) {
+            return Err(Error::Invalid(format!(
+                "a {} s primer, {} s compared and a {} s loop: each must be > 0",
+                self.primer_seconds, self.seconds, self.loop_seconds
+            )));
+        }
+        if self.loop_seconds > self.primer_seconds {
+            return Err(Error::Invalid(format!(
+                "a {} s loop is longer than the {} s primer it repeats the end of",
+                self.loop_seconds, self.primer_seconds
+            )));
+        }
+        if !(0.0..1.0).contains(&self.valid_share) {
+            return Err(Error::Invalid(format!(
+                "a valid share of {}: it must be in [0, 1)",
+                self.valid_share
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -61,8 +93,11 @@ pub struct Measured {
 /// One song's three excerpts.
 #[derive(Debug, Clone)]
 pub struct SongRow {
-    /// POP909 number.
+    /// The POP909 number, or the file's place (from 1) in a MIDI folder's valid split; the song's
+    /// sampling seed adds it.
     pub song: u32,
+    /// The POP909 number (three digits) or the file's path relative to the MIDI folder.
+    pub name: String,
     /// The primer's key.
     pub primer_key: Option<metrics::Key>,
     /// The real next seconds.
@@ -117,7 +152,10 @@ pub const METRICS: [Metric; 13] = [
 /// How many of [`METRICS`] describe the music (the rest measure copying).
 pub const MUSIC_METRICS: usize = 12;
 
-/// Measures `model` on the validation songs of POP909 at `data`; `on_song` sees each row.
+/// Measures `model` on the validation songs of `data`, a POP909 directory (songs 801–909, on
+/// their annotated beats) or any folder of MIDI files (the files of its valid split by
+/// `req.valid_share`, on their own tempo maps and time signatures; unreadable files are skipped);
+/// `on_song` sees each row.
 pub fn continuation_report(
     model: &MusicTransformer,
     data: &Path,
@@ -129,28 +167,101 @@ pub fn continuation_report(
             "the continuation report is for piano models, not chorale (grid) models".into(),
         ));
     }
-    if !crate::pop909::is_pop909(data) {
-        return Err(Error::bad_file(
-            data,
-            "is not a POP909 directory (NNN/NNN.mid)",
-        ));
-    }
-    let mut songs = crate::pop909::songs(data, "valid")?;
-    songs.truncate(req.songs.unwrap_or(usize::MAX));
+    req.validate()?;
     let mut report = Report::default();
-    for song in &songs {
-        if let Some(row) = song_row(model, song, req)? {
+    let mut measure = |piece: Piece| -> Result<()> {
+        if let Some(row) = song_row(model, &piece, req)? {
             on_song(&row);
             report.rows.push(row);
         }
-    }
+        Ok(())
+    };
+    let scope = if crate::pop909::is_pop909(data) {
+        let mut songs = crate::pop909::songs(data, "valid")?;
+        songs.truncate(req.songs.unwrap_or(usize::MAX));
+        for song in songs {
+            measure(Piece::pop909(song)?)?;
+        }
+        String::new()
+    } else {
+        let files = valid_files(data, req)?;
+        for (i, found) in files.iter().enumerate() {
+            if let Some(piece) = Piece::file(i, found) {
+                measure(piece)?;
+            }
+        }
+        format!(
+            " ({} MIDI files in its valid split; each needs {} s from its first note)",
+            files.len(),
+            req.primer_seconds + req.seconds
+        )
+    };
     if report.rows.is_empty() {
         return Err(Error::bad_file(
             data,
-            "has no validation song long enough to measure",
+            format!("has no validation song long enough to measure{scope}"),
         ));
     }
     Ok(report)
+}
+
+/// The MIDI files of the valid split of the folder `root`, the first `req.songs` of them.
+fn valid_files(root: &Path, req: &ReportRequest) -> Result<Vec<Found>> {
+    let mut files = find_midi(root)?;
+    files.retain(|f| is_valid(&f.relative, req.valid_share));
+    files.truncate(req.songs.unwrap_or(usize::MAX));
+    Ok(files)
+}
+
+/// One piece to measure: a POP909 song, whose beats and bars come from its `beat_midi.txt`, or a
+/// file of a MIDI folder, whose beats and bars come from its tempo map and time signatures.
+struct Piece {
+    /// The POP909 number, or the file's place (from 1) in the folder's valid split.
+    number: u32,
+    /// The POP909 number (three digits) or the file's path relative to the folder.
+    name: String,
+    /// The music.
+    score: Score,
+    /// The POP909 song, if it is one.
+    song: Option<crate::pop909::Song>,
+}
+
+impl Piece {
+    /// A POP909 song; an unreadable one is an error.
+    fn pop909(song: crate::pop909::Song) -> Result<Piece> {
+        Ok(Piece {
+            number: song.number,
+            name: format!("{:03}", song.number),
+            score: song.score()?,
+            song: Some(song),
+        })
+    }
+
+    /// The `index`th file of a folder's valid split, or `None` if it cannot be read.
+    fn file(index: usize, found: &Found) -> Option<Piece> {
+        Some(Piece {
+            number: u32::try_from(index + 1).ok()?,
+            name: found.relative.clone(),
+            score: crate::midi::read_file(&found.path).ok()?,
+            song: None,
+        })
+    }
+
+    /// The beat grid, covering at least `end` seconds.
+    fn grid(&self, end: f64) -> Option<Grid> {
+        match &self.song {
+            Some(song) => song_grid(song),
+            None => score_grid(&self.score, self.score.tempo_map.tick(end)),
+        }
+    }
+
+    /// The bars a beat-aware model continues `primer` (this piece cut short) on.
+    fn bars(&self, primer: &Score) -> BarGrid {
+        match &self.song {
+            Some(song) => BarGrid::new(song.bars(primer), 4 * primer.ppq() as u64),
+            None => BarGrid::of_score(primer),
+        }
+    }
 }
 
 /// The notes of `score` (no drums) with onsets in `[from, to)` seconds, shifted by `shift`.
@@ -168,14 +279,21 @@ fn excerpt(score: &Score, from: f64, to: f64, shift: f64) -> Vec<metrics::Note> 
         .collect()
 }
 
-/// Measures one song, or `None` when it is too short for the primer and the comparison.
+/// Measures one piece, or `None` when it is too short for the primer and the comparison (or has
+/// no beat grid).
 fn song_row(
     model: &MusicTransformer,
-    song: &crate::pop909::Song,
+    piece: &Piece,
     req: &ReportRequest,
 ) -> Result<Option<SongRow>> {
-    let score = song.score()?;
-    let Some(first) = score.notes.iter().map(|n| n.start).reduce(f64::min) else {
+    let score = &piece.score;
+    let Some(first) = score
+        .notes
+        .iter()
+        .filter(|n| !n.is_drum())
+        .map(|n| n.start)
+        .reduce(f64::min)
+    else {
         return Ok(None);
     };
     let cut = first + req.primer_seconds;
@@ -183,18 +301,18 @@ fn song_row(
     if score.duration() < end {
         return Ok(None);
     }
-    let Some(grid) = song_grid(song) else {
+    let Some(grid) = piece.grid(end) else {
         return Ok(None);
     };
-    let primer_notes = excerpt(&score, first, cut, 0.0);
-    let real = excerpt(&score, cut, end, 0.0);
-    let looped = loop_primer(&score, cut, end, req.loop_seconds);
+    let primer_notes = excerpt(score, first, cut, 0.0);
+    let real = excerpt(score, cut, end, 0.0);
+    let looped = loop_primer(score, cut, end, req.loop_seconds);
     let mut primer = score.clone();
     primer.notes.retain(|n| n.start < cut);
     primer
         .sustain
         .retain(|s| score.tempo_map.seconds(s.start_tick) < cut);
-    let generated = continue_song(model, song, &primer, cut, req)?;
+    let generated = continue_song(model, piece, &primer, cut, req)?;
     let made = excerpt(&generated, cut, end, 0.0);
     let primer_key = find_key(&primer_notes);
     let measure = |notes: &[metrics::Note]| {
@@ -211,7 +329,8 @@ fn song_row(
         }
     };
     Ok(Some(SongRow {
-        song: song.number,
+        song: piece.number,
+        name: piece.name.clone(),
         primer_key,
         real: measure(&real),
         model: measure(&made),
@@ -246,10 +365,10 @@ fn loop_primer(score: &Score, cut: f64, end: f64, seconds: f64) -> Vec<metrics::
 }
 
 /// The model's continuation of `primer` from `cut` seconds, only the new notes: a beat-aware model
-/// continues on the song's annotated bars, a performance model after the primer's last note.
+/// continues on the piece's bars, a performance model after the primer's last note.
 fn continue_song(
     model: &MusicTransformer,
-    song: &crate::pop909::Song,
+    piece: &Piece,
     primer: &Score,
     cut: f64,
     req: &ReportRequest,
@@ -257,7 +376,7 @@ fn continue_song(
     let request = Request {
         length: Length::Seconds(req.seconds),
         sampler: SamplerConfig {
-            seed: req.sampler.seed.wrapping_add(song.number as u64),
+            seed: req.sampler.seed.wrapping_add(piece.number as u64),
             ..req.sampler
         },
         samples: 1,
@@ -269,7 +388,7 @@ fn continue_song(
     };
     let out = if model.config().vocab == VocabKind::Remi {
         let place = Placement {
-            grid: BarGrid::new(song.bars(primer), 4 * primer.ppq() as u64),
+            grid: piece.bars(primer),
             from: primer.tempo_map.tick(cut),
         };
         beat::continue_at(model, primer, &place, &request, &mut |_, _| {})?
@@ -487,5 +606,70 @@ impl ContinuationCheck {
             self.primer.polyphony,
             self.new.long_notes
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::midi::{TempoChange, TempoMap, TimeSignature, TrackRole};
+
+    /// Six bars of 3/4 at 480 PPQ: 120 BPM, then 60 BPM from bar 2 (3 s).
+    fn waltz() -> Score {
+        let mut s = Score::new(480, 500_000).unwrap();
+        let t = s.add_track("Piano", TrackRole::Other);
+        for beat in 0..18u64 {
+            s.push_note_ticks(t, 0, 0, 60, 80, beat * 480, beat * 480 + 400);
+        }
+        s.time_signatures.push(TimeSignature {
+            tick: 0,
+            numerator: 3,
+            denominator: 4,
+        });
+        let change = |tick, us_per_quarter| TempoChange {
+            tick,
+            us_per_quarter,
+        };
+        s.tempo_map =
+            TempoMap::new(480, vec![change(0, 500_000), change(2880, 1_000_000)]).unwrap();
+        s.retime();
+        s
+    }
+
+    #[test]
+    fn report_folder_pieces_take_beats_and_bars_from_the_file() {
+        let piece = Piece {
+            number: 1,
+            name: "waltz.mid".into(),
+            score: waltz(),
+            song: None,
+        };
+        let grid = piece.grid(10.0).unwrap();
+        assert_eq!(grid.bar_of(1.5), (1, 0.0));
+        assert_eq!(grid.bar_of(6.0), (3, 0.0));
+        assert_eq!(grid.bar_of(4.0), (2, 4.0));
+        let bars = piece.bars(&piece.score);
+        assert_eq!((bars.start(3), bars.len(2)), (4320, 1440));
+    }
+
+    #[test]
+    fn report_request_lengths_are_checked() {
+        assert!(ReportRequest::default().validate().is_ok());
+        for bad in [
+            ReportRequest {
+                loop_seconds: 25.0,
+                ..Default::default()
+            },
+            ReportRequest {
+                seconds: 0.0,
+                ..Default::default()
+            },
+            ReportRequest {
+                valid_share: 1.0,
+                ..Default::default()
+            },
+        ] {
+            assert!(bad.validate().is_err(), "{bad:?}");
+        }
     }
 }

@@ -1,5 +1,5 @@
-//! Measurements a user runs on the shipped models: the piano continuation report on POP909's
-//! validation songs, and the neural synth against the SoundFont. (NLL on a data split is training
+//! Measurements a user runs on the shipped models: the piano continuation report on the validation
+//! songs of POP909 or of a folder of MIDI files, and the neural synth against the SoundFont. (NLL on a data split is training
 //! territory: `train::eval`.)
 
 use std::path::PathBuf;
@@ -19,10 +19,18 @@ use super::models::{load, resolve, Action, Loaded};
 pub struct Continuation {
     /// The piano model's name or folder.
     pub model: String,
-    /// The POP909 folder.
+    /// The POP909 folder, or any folder of MIDI files.
     pub data: PathBuf,
     /// Only the first N validation songs.
     pub songs: Option<usize>,
+    /// Seconds of primer from each song's first note (`None`: the report's default, 20).
+    pub primer_seconds: Option<f64>,
+    /// Seconds compared after the primer (`None`: 30).
+    pub seconds: Option<f64>,
+    /// The baseline loops the primer's last this many seconds (`None`: 10).
+    pub loop_seconds: Option<f64>,
+    /// On a MIDI folder: the share of its files in the valid split (`None`: 10 %).
+    pub valid_share: Option<f64>,
     /// Sampling (each song adds its number to the seed).
     pub sampler: SamplerConfig,
     /// Key guidance, 0–10.
@@ -53,12 +61,17 @@ pub fn continuation(
             "a piano model that is not a Music Transformer".into(),
         ));
     };
+    let default = ReportRequest::default();
     let r = ReportRequest {
+        primer_seconds: req.primer_seconds.unwrap_or(default.primer_seconds),
+        seconds: req.seconds.unwrap_or(default.seconds),
+        loop_seconds: req.loop_seconds.unwrap_or(default.loop_seconds),
         songs: req.songs,
         sampler: req.sampler,
         key_guide: req.key_guide,
-        ..Default::default()
+        valid_share: req.valid_share.unwrap_or(default.valid_share),
     };
+    r.validate()?;
     let report = continuation_report(&model, &req.data, &r, on_song)?;
     Ok(ContinuationReport {
         report,
