@@ -76,7 +76,7 @@ fn train(config: &Path, data: &Path, out: &Path, extra: &[&str]) -> std::process
 
 const CONFIG: &str = r#"{
   "model": {"vocab": "remi", "vocab_size": 530, "d_model": 32, "n_layers": 2, "n_heads": 4,
-            "d_ff": 64, "max_len": 128, "dropout": 0.0, "beat_embedding": true},
+            "d_ff": 64, "max_len": 128, "dropout": 0.1, "beat_embedding": true},
   "crop_len": 128, "batch_tokens": 512, "lr": 0.005, "warmup_steps": 2, "total_steps": STEPS,
   "min_lr_ratio": 0.1, "weight_decay": 0.0, "clip_norm": 1.0, "transpose": 2,
   "checkpoint_every": 5, "valid_every": 5, "valid_tokens": 0, "seed": 4
@@ -329,7 +329,11 @@ fn fine_tuning_measures_before_and_after_writes_a_card_and_installs_by_name() {
         &tmp.path().join("p"),
         &["--init", base_model.to_str().unwrap()],
     );
-    assert_bad_input(&res, "model", "reads the remi vocabulary, the training config the performance");
+    assert_bad_input(
+        &res,
+        "model",
+        "reads the remi vocabulary, the training config the performance",
+    );
 }
 
 #[test]

@@ -2,6 +2,7 @@
 
 pub mod chord_tagger;
 pub mod config;
+pub mod dropout;
 pub mod fused;
 pub mod gla;
 pub mod music_transformer;

@@ -37,7 +37,7 @@ impl Block {
 
     fn drop(&self, x: Tensor, train: bool) -> candle_core::Result<Tensor> {
         if train && self.dropout > 0.0 {
-            candle_nn::ops::dropout(&x, self.dropout)
+            super::dropout::dropout(&x, self.dropout)
         } else {
             Ok(x)
         }

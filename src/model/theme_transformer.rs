@@ -303,7 +303,7 @@ fn feed_forward(ff1: &Linear, ff2: &Linear, x: &Tensor) -> candle_core::Result<T
 
 fn dropout(x: Tensor, p: f32, train: bool) -> candle_core::Result<Tensor> {
     if train && p > 0.0 {
-        candle_nn::ops::dropout(&x, p)
+        super::dropout::dropout(&x, p)
     } else {
         Ok(x)
     }

@@ -196,6 +196,7 @@ impl<'a> Loop<'a> {
         let cfg = &opts.config;
         let state = &mut self.state;
         let lr = cfg.lr_at(state.step);
+        crate::model::dropout::reseed(cfg.seed, state.step);
         let (loss, tokens) = job.loss(state.batch_in_epoch)?;
         let loss = optimise(&mut self.opt, &loss, lr, cfg.clip_norm).map_err(|e| {
             Error::Invalid(format!(
