@@ -344,7 +344,7 @@ fn ctrl_c_leaves_a_checkpoint_that_resumes() {
     let c = tmp.path().join("c.json");
     std::fs::write(&c, CONFIG.replace("STEPS", "100000")).unwrap();
     let out = tmp.path().join("run");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_reprise"))
+    let child = Command::new(env!("CARGO_BIN_EXE_reprise"))
         .args([
             "train",
             "--config",

@@ -39,7 +39,7 @@ pub fn run(a: TokenizeArgs) -> anyhow::Result<()> {
         .valid_share
         .unwrap_or(reprise::train::folder::DEFAULT_VALID_SHARE);
     let report = loading_reporter(a.quiet, a.verbose, "tokenising");
-    let m = reprise::train::shards::tokenize(&a.data, kind, share, &a.output, &*report)?;
+    let m = reprise::train::dataset::tokenize(&a.data, kind, share, &a.output, &*report)?;
     if !a.quiet {
         for (name, s) in &m.splits {
             println!(

@@ -6,7 +6,7 @@ use reprise::generate::tasks::{DEFAULT_BEAT_TOP_P, DEFAULT_KEY_GUIDE};
 use reprise::generate::SamplerConfig;
 use reprise::model::resolve_model_dir;
 use reprise::ops::evaluate::{continuation, Continuation};
-use reprise::train::dataset::Loading;
+use reprise::train::dataset::{Loading, LoadingReporter};
 use reprise::train::{ModelConfig, RunState, Stop, TrainConfig, TrainOptions};
 
 use super::common::{above_zero, nucleus, step_bar, temperature, within};
@@ -188,7 +188,7 @@ fn command_line() -> String {
 
 /// Reports reading data: a bar over files, then a MIDI folder's summary (and with `verbose` every
 /// skipped file).
-pub fn loading_reporter(quiet: bool, verbose: bool, what: &str) -> Box<dyn Fn(Loading) + Sync> {
+pub fn loading_reporter(quiet: bool, verbose: bool, what: &str) -> LoadingReporter {
     let bar = step_bar(quiet, what, 0);
     Box::new(move |l| match l {
         Loading::Files { done, total } => {

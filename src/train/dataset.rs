@@ -12,44 +12,7 @@ use crate::model::VocabKind;
 use crate::tokens::grid::{JsbData, VOICES};
 use crate::tokens::{GridVocab, PerformanceVocab, Vocab, BOS, PAD};
 
-/// Token sequences of one split, each starting with BOS, with the boundaries a crop may start at.
-#[derive(Debug, Clone, Default)]
-pub struct Sequences {
-    /// `[BOS, tokens…]` per piece.
-    pub seqs: Vec<Vec<u32>>,
-    /// Token positions where a crop may start (e.g. the first voice of a grid step), per piece; empty
-    /// for "any position".
-    pub starts: Vec<Vec<usize>>,
-    /// Seconds of music in all pieces, where the data says (0 otherwise).
-    pub seconds: f64,
-    /// Each piece's source file relative to the data folder, where the data has files (empty for
-    /// the JSB JSON file).
-    pub names: Vec<String>,
-}
-
-/// What loading a data set reports as it goes.
-#[derive(Debug, Clone, Copy)]
-pub enum Loading<'a> {
-    /// Files read and tokenised so far, of those found.
-    Files {
-        /// Done.
-        done: usize,
-        /// Found.
-        total: usize,
-    },
-    /// A MIDI folder's scan: what was found, read and skipped, and the splits.
-    Scanned(&'a super::folder::Summary),
-}
-
-/// A receiver of [`Loading`] reports.
-pub type OnLoading<'a> = &'a (dyn Fn(Loading) + Sync);
-
-impl Sequences {
-    /// Total number of predicted tokens (all but the BOS of each piece).
-    pub fn tokens(&self) -> usize {
-        self.seqs.iter().map(|s| s.len().saturating_sub(1)).sum()
-    }
-}
+pub use super::sequences::{Loading, LoadingReporter, OnLoading, Sequences};
 
 /// Loads one split of a data set for a vocabulary: for the grid, the Coconet JSON file; for the
 /// piano vocabularies POP909 (its numbered splits) or any folder of MIDI files (split by path hash).
@@ -121,6 +84,50 @@ impl From<super::folder::Pieces> for Sequences {
             names: p.names,
         }
     }
+}
+
+/// Tokenises the data at `data` (a folder of MIDI files, split by path hash with `valid_share`, or
+/// POP909 with its numbered splits) for `kind` once, and writes both splits as shards into the new
+/// folder `out`; `on` sees the progress and a folder's summary.
+pub fn tokenize(
+    data: &Path,
+    kind: VocabKind,
+    valid_share: f64,
+    out: &Path,
+    on: OnLoading,
+) -> Result<super::shards::Manifest> {
+    if super::shards::is_shards(data) {
+        return Err(Error::bad_file(data, "is token shards already"));
+    }
+    let same = |a: &Path, b: &Path| match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if same(data, out) {
+        return Err(Error::bad_file(
+            out,
+            "is the data folder itself: write the shards elsewhere",
+        ));
+    }
+    if out.exists()
+        && std::fs::read_dir(out)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(true)
+    {
+        return Err(Error::bad_file(
+            out,
+            "already exists: write the shards to a new folder",
+        ));
+    }
+    let (train, valid) = load_splits(kind, data, valid_share, on)?;
+    let share = is_midi_folder(data).then_some(valid_share);
+    super::shards::write(
+        out,
+        kind,
+        data,
+        share,
+        [("train", &train), ("valid", &valid)],
+    )
 }
 
 /// A folder that is not POP909's layout nor token shards: any tree of MIDI files.

@@ -13,6 +13,7 @@ pub mod lm;
 pub mod plot;
 mod run;
 pub mod seeded;
+pub mod sequences;
 pub mod shards;
 pub mod synth;
 pub mod theme;
@@ -279,7 +280,7 @@ pub struct TrainOptions {
     /// The command line that started the run, for the generated model card.
     pub command: String,
     /// Sees the data being read (progress, a MIDI folder's summary) before training starts.
-    pub on_loading: Option<Box<dyn Fn(dataset::Loading) + Sync>>,
+    pub on_loading: Option<dataset::LoadingReporter>,
 }
 
 impl TrainOptions {

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::dataset::Sequences;
+use super::sequences::Sequences;
 use crate::error::{Error, Result};
 use crate::midi::folder::fnv1a;
 use crate::model::VocabKind;
@@ -91,50 +91,6 @@ pub struct SourceFile {
     pub fnv1a64: String,
     /// Tokens of its piece, BOS included.
     pub tokens: usize,
-}
-
-/// Tokenises the data at `data` (a folder of MIDI files, split by path hash with `valid_share`, or
-/// POP909 with its numbered splits) for `kind` once, and writes both splits as shards into the new
-/// folder `out`; `on` sees the progress and a folder's summary.
-pub fn tokenize(
-    data: &Path,
-    kind: VocabKind,
-    valid_share: f64,
-    out: &Path,
-    on: super::dataset::OnLoading,
-) -> Result<Manifest> {
-    if is_shards(data) {
-        return Err(Error::bad_file(data, "is token shards already"));
-    }
-    let same = |a: &Path, b: &Path| match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
-    };
-    if same(data, out) {
-        return Err(Error::bad_file(
-            out,
-            "is the data folder itself: write the shards elsewhere",
-        ));
-    }
-    if out.exists()
-        && std::fs::read_dir(out)
-            .map(|mut d| d.next().is_some())
-            .unwrap_or(true)
-    {
-        return Err(Error::bad_file(
-            out,
-            "already exists: write the shards to a new folder",
-        ));
-    }
-    let (train, valid) = super::dataset::load_splits(kind, data, valid_share, on)?;
-    let share = super::dataset::is_midi_folder(data).then_some(valid_share);
-    write(
-        out,
-        kind,
-        data,
-        share,
-        [("train", &train), ("valid", &valid)],
-    )
 }
 
 /// True when `path` is a shard folder (it holds a manifest).
@@ -520,6 +476,51 @@ mod tests {
             [("train", &empty), ("valid", &empty)],
         );
         assert!(again.unwrap_err().to_string().contains("already exists"));
+    }
+
+    /// Random corruption of a shard (its manifest entry updated so the size and hash pass) gives
+    /// an error or checked pieces, never a panic.
+    #[test]
+    fn corrupt_shards_never_panic() {
+        use rand::{Rng, SeedableRng};
+        let src = source();
+        let out = tempfile::tempdir().unwrap();
+        let dir = out.path().join("shards");
+        let empty = Sequences::default();
+        write(
+            &dir,
+            VocabKind::Remi,
+            src.path(),
+            None,
+            [("train", &pieces()), ("valid", &empty)],
+        )
+        .unwrap();
+        let shard = dir.join("train-000.safetensors");
+        let good = std::fs::read(&shard).unwrap();
+        let manifest: Manifest =
+            serde_json::from_str(&std::fs::read_to_string(dir.join(MANIFEST)).unwrap()).unwrap();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+        for _ in 0..500 {
+            let mut bytes = good.clone();
+            for _ in 0..rng.random_range(1..4) {
+                let i = rng.random_range(0..bytes.len());
+                bytes[i] = rng.random();
+            }
+            bytes.truncate(rng.random_range(bytes.len() / 2..=bytes.len()));
+            let mut m = manifest.clone();
+            let entry = &mut m.splits.get_mut("train").unwrap().shards[0];
+            entry.bytes = bytes.len() as u64;
+            entry.fnv1a64 = format!("{:016x}", fnv1a(&bytes));
+            std::fs::write(&shard, &bytes).unwrap();
+            std::fs::write(dir.join(MANIFEST), serde_json::to_string(&m).unwrap()).unwrap();
+            if let Ok(seqs) = read(&dir, VocabKind::Remi, "train") {
+                assert!(seqs
+                    .seqs
+                    .iter()
+                    .flatten()
+                    .all(|&t| (t as usize) < VocabKind::Remi.size()));
+            }
+        }
     }
 
     #[test]
