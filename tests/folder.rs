@@ -238,6 +238,7 @@ fn fine_tuning_measures_before_and_after_writes_a_card_and_installs_by_name() {
     );
     let card = std::fs::read_to_string(ft.join("model/MODEL_CARD.md")).unwrap();
     for part in [
+        "MIDI files found",
         "fine-tuned from",
         "validation NLL before",
         "8 pieces",

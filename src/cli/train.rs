@@ -154,7 +154,7 @@ fn stop_line(state: &RunState, opts: &TrainOptions) -> String {
         .initial_valid_nll
         .map_or(String::new(), |v| format!(" (before: {v:.4})"));
     let why = match state.stop {
-        Stop::Finished => "finished".to_string(),
+        Stop::Finished | Stop::Running => "finished".to_string(),
         Stop::EarlyStopped => "stopped early (validation stopped improving)".into(),
         Stop::OutOfTime | Stop::Interrupted => format!(
             "paused; go on with: reprise train --resume --data {} --out {}",

@@ -84,6 +84,7 @@ fn results(state: &RunState) -> String {
     let nll = |v: Option<f64>| v.map_or("n/a".into(), |v| format!("{v:.4}"));
     let stop = match state.stop {
         Stop::Finished => "ran all its steps",
+        Stop::Running => "is still training (this is its best model so far)",
         Stop::EarlyStopped => "stopped early: validation had stopped improving",
         Stop::OutOfTime => "paused at its time limit (resumable with `--resume`)",
         Stop::Interrupted => "interrupted (resumable with `--resume`)",

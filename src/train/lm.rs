@@ -23,6 +23,8 @@ pub(crate) struct LmJob {
     vocab: Box<dyn Vocab>,
     batches: Vec<Vec<Vec<u32>>>,
     device: Device,
+    /// A MIDI folder's scan summary (empty for other data).
+    scanned: String,
 }
 
 impl LmJob {
@@ -41,8 +43,15 @@ impl LmJob {
         let init =
             |varmap: &VarMap, c: &TransformerConfig, dir: &Path| init_from(varmap, c, dir, &device);
         let trainee = Trainee::new(cfg, model_cfg, opts, &device, MusicTransformer::new, init)?;
-        let on = |l: dataset::Loading| opts.loading(l);
+        let scanned = std::sync::Mutex::new(String::new());
+        let on = |l: dataset::Loading| {
+            if let dataset::Loading::Scanned(summary) = l {
+                *scanned.lock().unwrap_or_else(|e| e.into_inner()) = summary.to_string();
+            }
+            opts.loading(l)
+        };
         let (train, valid) = dataset::load_splits(model_cfg.vocab, &opts.data, share, &on)?;
+        let scanned = scanned.into_inner().unwrap_or_else(|e| e.into_inner());
         super::write_data_stats(&opts.out.join("data.json"), &train, &valid, share)?;
         Ok(LmJob {
             trainee,
@@ -51,6 +60,7 @@ impl LmJob {
             vocab: vocab_for(model_cfg.vocab),
             batches: Vec::new(),
             device,
+            scanned,
         })
     }
 }
@@ -119,10 +129,15 @@ impl Job for LmJob {
                 d.seconds / 3600.0
             )
         };
-        format!(
+        let pieces = format!(
             "{}\n{}",
             split("train", &self.train),
             split("valid", &self.valid)
-        )
+        );
+        if self.scanned.is_empty() {
+            pieces
+        } else {
+            format!("{}\n{pieces}", self.scanned)
+        }
     }
 }

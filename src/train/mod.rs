@@ -234,6 +234,8 @@ pub enum Stop {
     /// It ran all its steps.
     #[default]
     Finished,
+    /// It is still training.
+    Running,
     /// Validation stopped improving for `patience` validations.
     EarlyStopped,
     /// `--max-minutes` ran out; resume to go on.

@@ -58,7 +58,7 @@ pub(crate) fn run(
 ) -> Result<RunState> {
     let cfg = &opts.config;
     let mut run = Loop::start(job, opts, on_step)?;
-    run.state.stop = Stop::Finished;
+    run.state.stop = Stop::Running;
     if run.out_of_patience() {
         return run.finish(job, Stop::EarlyStopped);
     }
@@ -154,6 +154,7 @@ impl<'a> Loop<'a> {
         if opts.init.is_some() && !opts.resume {
             // A fine-tune's "before": the starting model, validated and exported as the best so far.
             run.state.init = opts.init.clone();
+            run.state.stop = Stop::Running;
             run.validate(job, 0.0, on_step)?;
             run.state.initial_valid_nll = run.state.best_valid_nll;
             run.write_card(job)?;
