@@ -57,7 +57,7 @@ def write(t, final: tuple[float, int] | None) -> None:
         f"{cfg.batch_tokens} tokens per micro-batch, transpose ±{cfg.transpose}, stretch ±{cfg.stretch}, seed {cfg.seed}",
     ]
     if opts.init is not None:
-        lines.append(f"- Started from: `{opts.init}` (valid NLL before: {t.initial_valid_nll:.4f})")
+        lines.append(f"- Started from: `{opts.init}` (valid NLL before: {s.initial_valid_nll:.4f})")
     lines += ["", "## Metrics", f"- Best validation NLL during training: {nll_line} "
               f"({'about ' + str(cfg.valid_tokens) + ' tokens' if cfg.valid_tokens else 'whole split'})"]
     if final is not None:

@@ -17,12 +17,14 @@ CHECKPOINT = "checkpoint.pt"
 @dataclass
 class RunState:
     """Where a run is: optimiser steps done, the epoch and the micro-batches of it consumed, the best
-    validation so far, and the seconds and tokens it has taken."""
+    validation so far (and, for a fine-tune, the starting model's), and the seconds and tokens it
+    has taken."""
 
     step: int = 0
     epoch: int = 0
     cursor: int = 0
     best_valid_nll: float | None = None
+    initial_valid_nll: float | None = None
     best_step: int = 0
     since_best: int = 0
     elapsed_s: float = 0.0

@@ -82,7 +82,6 @@ class Trainer:
         self.ddp = DDP(self.model) if world.size > 1 else self.model
         self.batches: list = []
         self.batches_epoch = -1
-        self.initial_valid_nll = None
         self.stop_requested = False
         self.tokens_per_s = 0.0
 
@@ -174,8 +173,7 @@ def _run(opts: Options, world: dist.World) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: setattr(t, "stop_requested", True))
     if opts.init is not None and not opts.resume:
-        validate(t, log, 0.0)
-        t.initial_valid_nll = s.best_valid_nll
+        validate(t, log, 0.0)  # the starting model: the card's "before", and the best so far
     session_start, session_steps = time.time(), 0
     start_elapsed = s.elapsed_s
     clock = None  # throughput: from the end of this session's first step (warm-up excluded)
@@ -221,6 +219,8 @@ def validate(t: Trainer, log, tokens_per_s: float) -> None:
     cfg, s, w = t.cfg, t.state, t.world
     limit = cfg.valid_tokens or None
     value, _ = nll(t.model, t.valid_data, cfg.batch_tokens, limit, w.device, autocast=w.cuda)
+    if t.opts.init is not None and s.step == 0:
+        s.initial_valid_nll = value
     best = s.best_valid_nll is None or value < s.best_valid_nll
     if best:
         s.best_valid_nll, s.best_step, s.since_best = value, s.step, 0
