@@ -91,6 +91,7 @@ fn tiny_config(chords: bool) -> TrainConfig {
         notes_per_instrument: 0,
         region_weight: 1.0,
         patience: 0,
+        infill: 0.0,
     }
 }
 

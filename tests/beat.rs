@@ -82,6 +82,7 @@ fn tiny_config() -> TrainConfig {
         notes_per_instrument: 0,
         region_weight: 1.0,
         patience: 0,
+        infill: 0.0,
     }
 }
 

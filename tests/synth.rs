@@ -35,6 +35,7 @@ fn synth_trains_and_exports_its_timbres() {
         notes_per_instrument: 2,
         region_weight: 1.0,
         patience: 0,
+        infill: 0.0,
     };
     let out = tmp.path().join("run");
     let opts = TrainOptions {

@@ -59,6 +59,7 @@ fn theme_model_trains_on_songs_with_found_themes() {
         notes_per_instrument: 0,
         region_weight: 1.0,
         patience: 0,
+        infill: 0.0,
     };
     let out = tmp.path().join("run");
     let opts = TrainOptions {

@@ -52,6 +52,7 @@ fn config(total_steps: usize) -> TrainConfig {
         notes_per_instrument: 0,
         region_weight: 1.0,
         patience: 0,
+        infill: 0.0,
     }
 }
 

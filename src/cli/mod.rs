@@ -7,6 +7,7 @@ mod args;
 mod bench;
 pub mod common;
 mod generate;
+mod infill;
 mod play;
 mod render;
 mod theme;
@@ -82,6 +83,9 @@ pub enum Cmd {
     Continue(generate::ContinueArgs),
     /// Generate music from nothing with a model.
     Generate(generate::GenerateArgs),
+    /// Regenerate a span of a piano piece (--bars 5-8, or --from/--to): new notes that lead from
+    /// the music before the span into the music after it; every note outside it is kept.
+    Infill(infill::InfillArgs),
     /// Train a model from a JSON config on a data set, or fine-tune one (--init) on a folder of
     /// MIDI files; checkpoints, logs and the best model with its card go to --out.
     Train(train::TrainArgs),
@@ -146,6 +150,10 @@ pub fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
         Cmd::Generate(a) => {
             prefer_one_thread();
             generate::generate_cmd(a)?
+        }
+        Cmd::Infill(a) => {
+            prefer_one_thread();
+            infill::run(a)?
         }
         Cmd::Train(a) => train::train(a)?,
         Cmd::Tokenize(a) => tokenize::run(a)?,

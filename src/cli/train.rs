@@ -229,6 +229,12 @@ pub struct EvalArgs {
     /// with each window's own melody and with the next window's.
     #[arg(long)]
     theme_ablation: bool,
+    /// Beat-aware piano models: the NLL of real 4-bar spans (every 16 bars from bar 9) given the
+    /// music before and after them, and given the music before only. With --continuation: the
+    /// report on infilling instead, the compared seconds rewritten with the rest of each song
+    /// after them as context.
+    #[arg(long, conflicts_with = "theme_ablation")]
+    infill: bool,
     /// A plain folder of MIDI files as data: the share of its files in the valid split (as given
     /// to `train --valid-share`), for the NLL and for --continuation.
     #[arg(long, value_parser = within(0.0f64, 0.9))]
@@ -276,6 +282,7 @@ pub fn eval(a: EvalArgs) -> anyhow::Result<()> {
             split: a.split,
             ablation: a.theme_ablation,
             valid_share: a.valid_share,
+            infill: a.infill,
         };
         println!("{}", reprise::train::eval::evaluate(&req)?);
         return Ok(());
@@ -295,6 +302,7 @@ pub fn eval(a: EvalArgs) -> anyhow::Result<()> {
             seed: a.seed,
         },
         key_guide: a.key_guide,
+        infill: a.infill,
     };
     let done = continuation(&req, &mut |row| {
         let key = |m: &reprise::generate::report::Measured| {

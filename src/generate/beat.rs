@@ -25,7 +25,7 @@ pub const MAX_NOTES_PER_ONSET: u32 = 8;
 
 /// Tokens allowed per second of requested music before a sample is cut off (POP909 averages about
 /// 24 beat-aware tokens per second).
-const MAX_TOKENS_PER_SECOND: f64 = 200.0;
+pub(super) const MAX_TOKENS_PER_SECOND: f64 = 200.0;
 
 /// Bar start ticks, extended past the last known bar with its length.
 #[derive(Debug, Clone)]
@@ -196,13 +196,28 @@ impl Cursor {
 }
 
 /// The primer reduced to a prompt.
-struct Prompt {
-    ids: Vec<u32>,
+pub(super) struct Prompt {
+    pub(super) ids: Vec<u32>,
     /// The key of the primer's notes before the start.
-    key: Option<Key>,
-    first_bar: usize,
+    pub(super) key: Option<Key>,
+    /// The grid bar of the first Bar token the cursor reads.
+    pub(super) first_bar: usize,
     /// The first grid point new notes may take.
-    from: (usize, u32),
+    pub(super) from: (usize, u32),
+    /// Where in `ids` the grid cursor starts reading (0; an infilling prompt's length, since its
+    /// bars are not in time order).
+    pub(super) cursor_from: usize,
+}
+
+impl Prompt {
+    /// The grid cursor after the prompt.
+    fn cursor(&self) -> Cursor {
+        let mut cursor = Cursor::new(self.first_bar);
+        for &id in &self.ids[self.cursor_from..] {
+            cursor.push(id);
+        }
+        cursor
+    }
 }
 
 /// Continues `primer` (or generates from nothing) with a beat-aware model, after the primer's last
@@ -324,6 +339,7 @@ fn prompt_from(
                 key: primer_key(&part),
                 first_bar,
                 from,
+                cursor_from: 0,
             });
         }
         first_bar += 1;
@@ -331,7 +347,7 @@ fn prompt_from(
 }
 
 /// The Krumhansl–Kessler key of `score`'s notes.
-fn primer_key(score: &Score) -> Option<Key> {
+pub(super) fn primer_key(score: &Score) -> Option<Key> {
     let notes: Vec<metrics::Note> = score
         .notes
         .iter()
@@ -356,7 +372,12 @@ fn out_of_key(key: Option<Key>) -> Vec<u32> {
 }
 
 /// The notes of bars `first..=last` of `grid` as beat-aware tokens (notes before `first` dropped).
-fn encode_bars(piano: &Score, grid: &BarGrid, first: usize, last: usize) -> Result<Vec<u32>> {
+pub(super) fn encode_bars(
+    piano: &Score,
+    grid: &BarGrid,
+    first: usize,
+    last: usize,
+) -> Result<Vec<u32>> {
     let start = grid.start(first);
     let mut part = piano.clone();
     part.notes.retain(|n| n.start_tick >= start);
@@ -372,7 +393,7 @@ fn encode_bars(piano: &Score, grid: &BarGrid, first: usize, last: usize) -> Resu
 /// Keeps each sample's grammar state and place on the grid, masks what may not come next (the other
 /// part, places before the start, notes longer than [`MAX_NOTE_SECONDS`]), reports notes as they
 /// are written (each release once the music reaches it) and ends a sample at `until` seconds.
-struct BeatSteer<'a> {
+pub(super) struct BeatSteer<'a> {
     req: &'a Request,
     grid: &'a BarGrid,
     tempo: &'a TempoMap,
@@ -388,7 +409,7 @@ struct BeatSteer<'a> {
 }
 
 impl<'a> BeatSteer<'a> {
-    fn new(
+    pub(super) fn new(
         prompt: &Prompt,
         place: &'a Placement,
         tempo: &'a TempoMap,
@@ -398,11 +419,10 @@ impl<'a> BeatSteer<'a> {
         on_event: &'a mut dyn FnMut(usize, GenEvent),
     ) -> Self {
         let mut state = RemiState::default();
-        let mut cursor = Cursor::new(prompt.first_bar);
         for &id in &prompt.ids {
             state.push(id);
-            cursor.push(id);
         }
+        let cursor = prompt.cursor();
         let n = req.samples.max(1);
         BeatSteer {
             req,
@@ -512,17 +532,14 @@ fn note_end(grid: &BarGrid, n: &GridNote) -> u64 {
 
 /// The notes of one sample's new tokens that start before `until` seconds, as
 /// (start tick, end tick, pitch, velocity).
-fn new_notes(
+pub(super) fn new_notes(
     prompt: &Prompt,
     grid: &BarGrid,
     tempo: &TempoMap,
     ids: &[u32],
     until: f64,
 ) -> Vec<(u64, u64, u8, u8)> {
-    let mut cursor = Cursor::new(prompt.first_bar);
-    for &id in &prompt.ids {
-        cursor.push(id);
-    }
+    let mut cursor = prompt.cursor();
     ids.iter()
         .filter_map(|&id| cursor.push(id))
         .map(|n| {

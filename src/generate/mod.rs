@@ -3,6 +3,7 @@
 pub mod beat;
 pub mod decode;
 pub mod guidance;
+pub mod infill;
 pub mod piano;
 pub mod report;
 pub mod request;

@@ -8,6 +8,7 @@
 use std::path::Path;
 
 use super::beat::{self, BarGrid, Placement};
+use super::infill;
 use super::sampler::SamplerConfig;
 use super::tasks::{self, Length, Request};
 use crate::error::{Error, Result};
@@ -33,6 +34,9 @@ pub struct ReportRequest {
     pub key_guide: f32,
     /// On a MIDI folder: the share of its files in the valid split (POP909's split is fixed).
     pub valid_share: f64,
+    /// Measure infilling instead of continuation: the model rewrites the compared seconds with the
+    /// rest of the song after them as its suffix (`generate::infill`).
+    pub infill: bool,
 }
 
 impl Default for ReportRequest {
@@ -45,6 +49,7 @@ impl Default for ReportRequest {
             songs: None,
             key_guide: 0.0,
             valid_share: DEFAULT_VALID_SHARE,
+            infill: false,
         }
     }
 }
@@ -88,6 +93,10 @@ pub struct Measured {
     pub copy: f64,
     /// Notes in the excerpt.
     pub notes: usize,
+    /// Notes still sounding 50 ms after the excerpt's end (across the join with what follows).
+    pub held_over: usize,
+    /// Seconds from the excerpt's last onset to its end.
+    pub tail_gap: f64,
 }
 
 /// One song's three excerpts.
@@ -312,7 +321,11 @@ fn song_row(
     primer
         .sustain
         .retain(|s| score.tempo_map.seconds(s.start_tick) < cut);
-    let generated = continue_song(model, piece, &primer, cut, req)?;
+    let generated = if req.infill {
+        infill_song(model, piece, cut, end, req)?
+    } else {
+        continue_song(model, piece, &primer, cut, req)?
+    };
     let made = excerpt(&generated, cut, end, 0.0);
     let primer_key = find_key(&primer_notes);
     let measure = |notes: &[metrics::Note]| {
@@ -324,6 +337,8 @@ fn song_row(
         Measured {
             copy: copy_share(&primer_notes, notes, &grid, COPY_GRAM),
             notes: notes.len(),
+            held_over: notes.iter().filter(|n| n.end > end + 0.05).count(),
+            tail_gap: end - notes.iter().map(|n| n.start).fold(cut, f64::max),
             profile,
             key,
         }
@@ -362,6 +377,45 @@ fn loop_primer(score: &Score, cut: f64, end: f64, seconds: f64) -> Vec<metrics::
         shift += seconds;
     }
     out
+}
+
+/// The song with `cut..end` seconds rewritten by an infilling model, on the song's bars.
+fn infill_song(
+    model: &MusicTransformer,
+    piece: &Piece,
+    cut: f64,
+    end: f64,
+    req: &ReportRequest,
+) -> Result<Score> {
+    let grid = piece.bars(&piece.score);
+    let spec = infill::SpanSpec::Seconds { from: cut, to: end };
+    let span = infill::Span::resolve_on(&piece.score, &grid, spec)?;
+    let request = Request {
+        length: Length::Seconds(req.seconds),
+        sampler: SamplerConfig {
+            seed: req.sampler.seed.wrapping_add(piece.number as u64),
+            ..req.sampler
+        },
+        samples: 1,
+        bpm: 120.0,
+        primer_seconds: req.primer_seconds,
+        only_new: false,
+        cancel: None,
+        key_guide: req.key_guide,
+    };
+    let out = infill::infill_on(
+        model,
+        &piece.score,
+        &grid,
+        span,
+        None,
+        &request,
+        &mut |_, _| {},
+    )?;
+    out.scores
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::Internal("no infill".into()))
 }
 
 /// The model's continuation of `primer` from `cut` seconds, only the new notes: a beat-aware model
@@ -478,7 +532,23 @@ impl Report {
             100.0 * copy.looped,
             100.0 * copy.real
         );
-        out
+        out + &self.join_line()
+    }
+
+    /// The join with what follows the compared seconds: notes sounding across their end and the
+    /// gap after the last onset, mean per song.
+    pub fn join_line(&self) -> String {
+        let n = self.rows.len().max(1) as f64;
+        let mean = |f: &dyn Fn(&SongRow) -> f64| self.rows.iter().map(f).sum::<f64>() / n;
+        format!(
+            "At the end of the compared seconds, notes sounding across it: real {:.2}, Reprise {:.2}, loop {:.2}; seconds from the last onset to it: real {:.2}, Reprise {:.2}, loop {:.2} (means per song).\n",
+            mean(&|r| r.real.held_over as f64),
+            mean(&|r| r.model.held_over as f64),
+            mean(&|r| r.looped.held_over as f64),
+            mean(&|r| r.real.tail_gap),
+            mean(&|r| r.model.tail_gap),
+            mean(&|r| r.looped.tail_gap),
+        )
     }
 }
 

@@ -35,6 +35,9 @@ pub struct Continuation {
     pub sampler: SamplerConfig,
     /// Key guidance, 0–10.
     pub key_guide: f32,
+    /// Measure infilling of the compared seconds (the song after them as the suffix) instead of
+    /// continuation.
+    pub infill: bool,
 }
 
 /// The report and where it came from.
@@ -70,6 +73,7 @@ pub fn continuation(
         sampler: req.sampler,
         key_guide: req.key_guide,
         valid_share: req.valid_share.unwrap_or(default.valid_share),
+        infill: req.infill,
     };
     r.validate()?;
     let report = continuation_report(&model, &req.data, &r, on_song)?;

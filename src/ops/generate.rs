@@ -46,7 +46,7 @@ impl Sampling {
     }
 
     /// The sampler for a model of `vocab`.
-    fn for_vocab(self, vocab: VocabKind) -> SamplerConfig {
+    pub(crate) fn for_vocab(self, vocab: VocabKind) -> SamplerConfig {
         let default_p = if vocab == VocabKind::Remi {
             DEFAULT_BEAT_TOP_P
         } else {

@@ -1,6 +1,7 @@
 //! Tokenisers: a `Score` to token ids and back, behind one `Vocab` trait.
 
 pub mod grid;
+pub mod infill;
 pub mod performance;
 pub mod remi;
 

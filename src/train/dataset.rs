@@ -270,6 +270,8 @@ pub struct Augment {
     pub transpose: i32,
     /// Time-stretch range as a fraction (±), in five steps.
     pub stretch: f64,
+    /// Share of crops rewritten in fill-in-the-middle order (`train::infill`; beat-aware piano only).
+    pub infill: f64,
 }
 
 /// One batch: inputs and targets `[B, L]` (u32, PAD-filled) and a 0/1 mask of real targets (f32).
@@ -318,7 +320,11 @@ pub fn epoch_batches(
                 valid[rng.random_range(0..valid.len())]
             };
             let crop = &seq[start..n.min(start + crop_len + 1)];
-            crops.push(augment_crop(crop, vocab, augment, crop_len, rng));
+            let mut crop = augment_crop(crop, vocab, augment, crop_len, rng);
+            if augment.infill > 0.0 && rng.random_bool(augment.infill) {
+                crop = super::infill::rearrange(&crop, rng).unwrap_or(crop);
+            }
+            crops.push(crop);
         }
     }
     crops.shuffle(rng);
@@ -450,7 +456,7 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(3);
         let aug = Augment {
             transpose: 3,
-            stretch: 0.0,
+            ..Default::default()
         };
         let batches = epoch_batches(&data, &GridVocab::default(), 16, 64, aug, &mut rng);
         let crops: Vec<&Vec<u32>> = batches.iter().flatten().collect();

@@ -22,6 +22,9 @@ pub struct Eval {
     pub ablation: bool,
     /// A plain MIDI folder as data: the share of files in the valid split (`None`: 10 %).
     pub valid_share: Option<f64>,
+    /// Beat-aware piano models: the NLL of real spans given what comes before and after them,
+    /// and given what comes before only (`train::infill::infill_nll`).
+    pub infill: bool,
 }
 
 /// The result, one line.
@@ -63,7 +66,11 @@ pub fn evaluate(req: &Eval) -> Result<Scored> {
             let share = req
                 .valid_share
                 .unwrap_or(super::folder::DEFAULT_VALID_SHARE);
-            music_line(&m, data, split, share)?
+            if req.infill {
+                infill_line(&m, data, split, share)?
+            } else {
+                music_line(&m, data, split, share)?
+            }
         }
         Loaded::Synth(_) => {
             return Err(Error::Invalid(format!(
@@ -133,5 +140,23 @@ fn music_line(m: &MusicTransformer, data: &Path, split: &str, share: f64) -> Res
     Ok(format!(
         "{split} NLL {nll:.4} nats/token over {tokens} tokens ({} pieces){per_unit}",
         seqs.seqs.len()
+    ))
+}
+
+fn infill_line(m: &MusicTransformer, data: &Path, split: &str, share: f64) -> Result<String> {
+    if m.config().vocab != crate::model::VocabKind::Remi {
+        return Err(Error::Invalid(
+            "--infill measures beat-aware piano models (remi vocabulary)".into(),
+        ));
+    }
+    let seqs = super::dataset::load_split_with(m.config().vocab, data, split, share)?;
+    let r = super::infill::infill_nll(m, &seqs.seqs).map_err(Error::tensor)?;
+    Ok(format!(
+        "{split} NLL of {} real 4-bar spans ({} tokens, {} pieces): {:.4} nats/token given the music before and after, {:.4} given the music before only",
+        r.spans,
+        r.tokens,
+        seqs.seqs.len(),
+        r.with_suffix,
+        r.prefix_only
     ))
 }

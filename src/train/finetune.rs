@@ -36,6 +36,7 @@ pub fn schedule(model: &TransformerConfig) -> TrainConfig {
         notes_per_instrument: 0,
         region_weight: 1.0,
         patience: PATIENCE,
+        infill: 0.0,
     }
 }
 

@@ -88,6 +88,7 @@ impl Job for LmJob {
             dataset::Augment {
                 transpose: cfg.transpose,
                 stretch: cfg.stretch,
+                infill: cfg.infill,
             },
             &mut rng,
         );

@@ -9,6 +9,7 @@ pub mod eval;
 pub mod finetune;
 pub mod folder;
 pub mod harmony;
+pub mod infill;
 pub mod lm;
 pub mod plot;
 mod run;
@@ -126,6 +127,15 @@ pub struct TrainConfig {
     /// Early stopping: stop after this many validations in a row without a new best; 0: never.
     #[serde(default)]
     pub patience: usize,
+    /// Beat-aware piano runs: the share of training crops rewritten in fill-in-the-middle order
+    /// (`train::infill`), so that the model learns to write a span between what comes before and
+    /// after it; 0: none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub infill: f64,
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
 }
 
 fn one() -> f32 {
@@ -159,6 +169,12 @@ impl TrainConfig {
         }
         if !(0.0..0.5).contains(&self.stretch) {
             return bad("stretch must be in [0, 0.5)");
+        }
+        let remi = matches!(&self.model, ModelConfig::Music(m) if m.vocab == VocabKind::Remi);
+        if !(0.0..=1.0).contains(&self.infill) || (self.infill > 0.0 && !remi) {
+            return bad(
+                "infill must be in [0, 1], and above 0 only for the beat-aware (remi) piano model",
+            );
         }
         if !(self.region_weight > 0.0 && self.region_weight.is_finite()) {
             return bad("region_weight must be > 0");

@@ -54,6 +54,8 @@ class TrainConfig:
             cfg = cls(model=model, extra=ignored, **d)
         except TypeError as e:
             raise ValueError(f"{where}: {e}") from e
+        if ignored.get("infill"):
+            raise ValueError(f"{where}: fill-in-the-middle crops (infill) are trained by `reprise train` only")
         cfg.validate(where)
         return cfg
 
