@@ -488,3 +488,53 @@ fn shift_arrows_map_to_selection_keys() {
         Some(Key::Char('q'))
     );
 }
+
+#[test]
+fn rewrite_the_selected_bars_take_after_take_then_undo() {
+    let mut app = App::new(reprise::tui::installed_models());
+    app.load(Path::new(&sample("piano-phrase.mid")));
+    assert!(app.infill_model().is_some(), "pop909-infill is shipped");
+    // Nothing selected yet: a hint, no job.
+    assert!(app.key(Key::Char('i')).is_none());
+    assert!(app.status.contains("select the bars"), "{}", app.status);
+    let original = app.score().unwrap().clone();
+    // 84 BPM in 4/4: bars of 2.857 s; the selection snaps to bars 2–3.
+    let bar = 4.0 * 60.0 / 84.0;
+    app.selection = Some((bar + 0.4, 3.0 * bar - 0.3));
+    let effect = app.key(Key::Char('i'));
+    let Some(Effect::Start(spec)) = &effect else {
+        panic!("no job: {}", app.status)
+    };
+    assert_eq!(spec.kind, JobKind::Infill);
+    let (a, b) = (spec.from.unwrap(), spec.to.unwrap());
+    assert!(
+        (a - bar).abs() < 1e-3 && (b - 3.0 * bar).abs() < 1e-3,
+        "{a} {b}"
+    );
+    assert!(app.status.contains("rewriting bars 2–3"), "{}", app.status);
+    insta::assert_snapshot!("infill_started_80x24", screen(&mut app, 80, 24).backend());
+    run_inline(&mut app, effect);
+    assert!(app.status.starts_with("generated"), "{}", app.status);
+    let first = app.score().unwrap().clone();
+    let outside = |s: &reprise::midi::Score| -> Vec<reprise::midi::Note> {
+        let mut v: Vec<_> = s
+            .notes
+            .iter()
+            .filter(|n| n.start < a - 1e-6 || n.start >= b - 1e-6)
+            .cloned()
+            .collect();
+        v.sort_by_key(|n| (n.start_tick, n.pitch, n.track));
+        v
+    };
+    assert_eq!(outside(&first), outside(&original));
+    // Another take (the next seed), then back to the first take and to the original.
+    let effect = app.key(Key::Char('i'));
+    run_inline(&mut app, effect);
+    let second = app.score().unwrap().clone();
+    assert_eq!(outside(&second), outside(&original));
+    assert_ne!(second.notes, first.notes, "two seeds, one take");
+    app.key(Key::Char('z'));
+    assert_eq!(app.score().unwrap().notes, first.notes);
+    app.key(Key::Char('z'));
+    assert_eq!(app.score().unwrap().notes, original.notes);
+}

@@ -262,6 +262,13 @@ impl App {
         self.models_for(action).get(i).copied()
     }
 
+    /// The infilling model, when it is installed.
+    pub fn infill_model(&self) -> Option<&ModelEntry> {
+        self.models
+            .iter()
+            .find(|m| m.name == crate::ops::infill::DEFAULT_MODEL)
+    }
+
     /// The model chosen in the parameters for continue and generate.
     pub fn model(&self) -> Option<&ModelEntry> {
         self.model_for(Action::Continue)
@@ -391,6 +398,7 @@ impl App {
             'g' => self.generation(JobKind::Generate, None),
             't' => self.grow_theme(),
             'e' => self.extract_theme(),
+            'i' => self.infill_selection(),
             'a' => self.accompany(None),
             'k' => self.open_chords(),
             ' ' => self.toggle_play(),

@@ -88,6 +88,39 @@ impl App {
         Some(Effect::Start(Box::new(spec)))
     }
 
+    /// Rewrites the selected bars (the selection snapped to bar lines) with the infilling model:
+    /// each press is another take (the next seed), z goes back to the one before.
+    pub(super) fn infill_selection(&mut self) -> Option<Effect> {
+        let Some(model) = self.infill_model().cloned() else {
+            self.status = format!(
+                "no infilling model ({}) is installed",
+                crate::ops::infill::DEFAULT_MODEL
+            );
+            return None;
+        };
+        let (Some(selection), Some(score)) = (self.selection, self.score()) else {
+            self.status = "select the bars to rewrite first (shift+←/→)".into();
+            return None;
+        };
+        let (a, b, first, count) = bar_span(score, selection);
+        let mut spec = JobSpec::new(JobKind::Infill, Some(score.clone()), &self.params);
+        spec.model_dir = model.dir.clone();
+        spec.origin = self.path.clone();
+        (spec.from, spec.to) = (Some(a), Some(b));
+        self.selection = Some((a, b));
+        self.start_job(
+            JobKind::Infill,
+            format!(
+                "rewriting bars {}–{} with {} (seed {})…",
+                first + 1,
+                first + count,
+                model.name,
+                self.params.seed
+            ),
+        );
+        Some(Effect::Start(Box::new(spec)))
+    }
+
     /// Finds the theme of the current music.
     pub(super) fn extract_theme(&mut self) -> Option<Effect> {
         let Some(score) = self.score().cloned() else {

@@ -126,6 +126,8 @@ pub enum JobKind {
     Theme,
     /// Find the current music's theme.
     Extract,
+    /// Rewrite the selected bars between the music before and after them.
+    Infill,
 }
 
 impl JobKind {
@@ -138,6 +140,7 @@ impl JobKind {
             JobKind::Accompany => "accompanying",
             JobKind::Theme => "growing a piece from the theme",
             JobKind::Extract => "finding the theme",
+            JobKind::Infill => "rewriting the selection",
         }
     }
 }
@@ -154,8 +157,10 @@ pub struct JobSpec {
     pub primer: Option<Score>,
     /// The file the music came from.
     pub origin: Option<PathBuf>,
-    /// Continue from this second instead of the end.
+    /// Continue from this second instead of the end; infill: the span's start.
     pub from: Option<f64>,
+    /// Infill: the span's end, seconds.
+    pub to: Option<f64>,
     /// Accompaniment: the chords to follow (`None`: the harmonizer's).
     pub chords: Option<Vec<Option<BeatChord>>>,
     /// Generation and sound settings.
@@ -173,6 +178,7 @@ impl JobSpec {
             primer,
             origin: None,
             from: None,
+            to: None,
             chords: None,
             params: params.clone(),
             wav_path: None,

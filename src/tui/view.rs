@@ -346,6 +346,9 @@ pub fn actions(app: &App) -> Vec<(&'static str, &'static str)> {
     if app.model_for(Action::Theme).is_some() {
         a.push(("t", "grow theme"));
     }
+    if app.infill_model().is_some() {
+        a.push(("i", "rewrite sel."));
+    }
     a.push(("e", "find theme"));
     if app.model_for(Action::Accompany).is_some() {
         a.push(("a", "accompany"));
@@ -427,7 +430,7 @@ fn centred(area: Rect, w: u16, h: u16) -> Rect {
 }
 
 /// The help text, one line per key.
-pub const HELP: [(&str, &str); 30] = [
+pub const HELP: [(&str, &str); 32] = [
     ("o", "open a MIDI file"),
     ("c", "continue from the end"),
     ("C", "continue from the cursor"),
@@ -436,6 +439,8 @@ pub const HELP: [(&str, &str); 30] = [
     ("t", "grow a piece from the"),
     ("", "  selection as its theme"),
     ("e", "find the theme, select it"),
+    ("i", "rewrite the selected bars"),
+    ("", "  (again: another take)"),
     ("a", "accompany the melody"),
     ("k", "chords: ←→ beat ↑↓ root"),
     ("", "  m quality n none b bar"),

@@ -25,8 +25,53 @@ pub fn run_job(spec: JobSpec, cancel: Arc<AtomicBool>, send: &mut dyn FnMut(JobM
         JobKind::Accompany => accompany_job(&spec, cancel, send),
         JobKind::Theme => theme_job(&spec, cancel, send),
         JobKind::Extract => extract_job(&spec),
+        JobKind::Infill => infill_job(&spec, cancel, send),
     };
     send(JobMsg::Done(result.map_err(|e| e.to_string())));
+}
+
+/// One take of the selected span.
+fn infill_job(
+    spec: &JobSpec,
+    cancel: Arc<AtomicBool>,
+    send: &mut dyn FnMut(JobMsg),
+) -> Result<JobResult> {
+    use crate::generate::infill::SpanSpec;
+    use crate::ops::infill::{infill, load_model, Infill};
+    let (Some(from), Some(to)) = (spec.from, spec.to) else {
+        return Err(Error::Internal("infill without a span".into()));
+    };
+    let p = &spec.params;
+    let req = Infill {
+        model: Some(spec.model_dir.to_string_lossy().into_owned()),
+        sampling: Sampling {
+            temperature: p.temperature,
+            top_k: (p.top_k > 0).then_some(p.top_k),
+            top_p: Some(p.top_p),
+            seed: p.seed,
+        },
+        cancel: Some(cancel),
+        ..Infill::new(music(spec)?.clone(), SpanSpec::Seconds { from, to }, p.seed)
+    };
+    let (model, dir) = load_model(req.model.as_deref())?;
+    let mut tokens = 0usize;
+    let out = infill(&req, &model, dir, &mut |_, e| {
+        if let GenEvent::Token(_) = e {
+            tokens += 1;
+            if tokens.is_multiple_of(32) {
+                send(JobMsg::Progress(format!(
+                    "{} … {tokens} tokens · Esc cancels",
+                    spec.kind.verb()
+                )));
+            }
+        }
+    })?;
+    let score = out.scores.into_iter().next();
+    let score = score.ok_or_else(|| Error::Internal("no take".into()))?;
+    Ok(JobResult::Generated {
+        score,
+        generated_from: from,
+    })
 }
 
 fn music(spec: &JobSpec) -> Result<&Score> {
