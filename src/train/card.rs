@@ -65,8 +65,15 @@ fn schedule(opts: &TrainOptions) -> String {
         0 => "no early stopping".to_string(),
         p => format!("early stopping after {p} validations without a new best"),
     };
+    let infill = match c.infill {
+        x if x > 0.0 => format!(
+            ", {:.0} % of the crops in fill-in-the-middle order (`train::infill`)",
+            100.0 * x
+        ),
+        _ => String::new(),
+    };
     format!(
-        "AdamW, peak LR {:e} after {} warm-up steps, {}, batches of {} tokens, crops of {}, \
+        "AdamW, peak LR {:e} after {} warm-up steps, {}, batches of {} tokens, crops of {}{infill}, \
          transposition ±{}, validation every {} steps on up to {} tokens, {patience}; at most {} steps.\n\n",
         c.lr,
         c.warmup_steps,
