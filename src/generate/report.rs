@@ -379,6 +379,23 @@ fn loop_primer(score: &Score, cut: f64, end: f64, seconds: f64) -> Vec<metrics::
     out
 }
 
+/// One sample of `req.seconds` for `piece`, its seed offset by the piece's number.
+fn song_request(piece: &Piece, req: &ReportRequest, only_new: bool) -> Request {
+    Request {
+        length: Length::Seconds(req.seconds),
+        sampler: SamplerConfig {
+            seed: req.sampler.seed.wrapping_add(piece.number as u64),
+            ..req.sampler
+        },
+        samples: 1,
+        bpm: 120.0,
+        primer_seconds: req.primer_seconds,
+        only_new,
+        cancel: None,
+        key_guide: req.key_guide,
+    }
+}
+
 /// The song with `cut..end` seconds rewritten by an infilling model, on the song's bars.
 fn infill_song(
     model: &MusicTransformer,
@@ -390,19 +407,7 @@ fn infill_song(
     let grid = piece.bars(&piece.score);
     let spec = infill::SpanSpec::Seconds { from: cut, to: end };
     let span = infill::Span::resolve_on(&piece.score, &grid, spec)?;
-    let request = Request {
-        length: Length::Seconds(req.seconds),
-        sampler: SamplerConfig {
-            seed: req.sampler.seed.wrapping_add(piece.number as u64),
-            ..req.sampler
-        },
-        samples: 1,
-        bpm: 120.0,
-        primer_seconds: req.primer_seconds,
-        only_new: false,
-        cancel: None,
-        key_guide: req.key_guide,
-    };
+    let request = song_request(piece, req, false);
     let out = infill::infill_on(
         model,
         &piece.score,
@@ -427,19 +432,7 @@ fn continue_song(
     cut: f64,
     req: &ReportRequest,
 ) -> Result<Score> {
-    let request = Request {
-        length: Length::Seconds(req.seconds),
-        sampler: SamplerConfig {
-            seed: req.sampler.seed.wrapping_add(piece.number as u64),
-            ..req.sampler
-        },
-        samples: 1,
-        bpm: 120.0,
-        primer_seconds: req.primer_seconds,
-        only_new: true,
-        cancel: None,
-        key_guide: req.key_guide,
-    };
+    let request = song_request(piece, req, true);
     let out = if model.config().vocab == VocabKind::Remi {
         let place = Placement {
             grid: piece.bars(primer),

@@ -44,12 +44,7 @@ fn infill_job(
     let p = &spec.params;
     let req = Infill {
         model: Some(spec.model_dir.to_string_lossy().into_owned()),
-        sampling: Sampling {
-            temperature: p.temperature,
-            top_k: (p.top_k > 0).then_some(p.top_k),
-            top_p: Some(p.top_p),
-            seed: p.seed,
-        },
+        sampling: sampling(p),
         cancel: Some(cancel),
         ..Infill::new(music(spec)?.clone(), SpanSpec::Seconds { from, to }, p.seed)
     };
@@ -80,6 +75,16 @@ fn music(spec: &JobSpec) -> Result<&Score> {
         .ok_or_else(|| Error::Internal(format!("{} without music", spec.kind.verb())))
 }
 
+/// The sampling the parameters describe.
+fn sampling(p: &super::types::Params) -> Sampling {
+    Sampling {
+        temperature: p.temperature,
+        top_k: (p.top_k > 0).then_some(p.top_k),
+        top_p: Some(p.top_p),
+        seed: p.seed,
+    }
+}
+
 /// The generation request `spec` describes.
 fn request(spec: &JobSpec, cancel: Arc<AtomicBool>) -> Generate {
     let p = &spec.params;
@@ -91,12 +96,7 @@ fn request(spec: &JobSpec, cancel: Arc<AtomicBool>) -> Generate {
     Generate {
         model: Some(spec.model_dir.to_string_lossy().into_owned()),
         length: Length::Seconds(p.seconds),
-        sampling: Sampling {
-            temperature: p.temperature,
-            top_k: (p.top_k > 0).then_some(p.top_k),
-            top_p: Some(p.top_p),
-            seed: p.seed,
-        },
+        sampling: sampling(p),
         cancel: Some(cancel),
         ..Generate::new(primer, p.seed)
     }

@@ -11,7 +11,9 @@ only, not on how it is spread over processes.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import json
 import signal
 import sys
 import time
@@ -126,7 +128,7 @@ class Trainer:
             torch.manual_seed(microbatch_seed(cfg.seed, s.epoch, index))
             batch = make_batch(crops, w.device)
             sync = a == len(micro) - 1 or w.size == 1
-            ctx = self.ddp.no_sync() if not sync and w.size > 1 else _null()
+            ctx = self.ddp.no_sync() if not sync else contextlib.nullcontext()
             with ctx:
                 with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=w.cuda):
                     logits = self.ddp(batch.input)
@@ -146,14 +148,6 @@ class Trainer:
         return mean_loss
 
 
-class _null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        return False
-
-
 def run(opts: Options) -> int:
     """Trains to ``total_steps`` (or early stopping, ``--max-steps``, SIGINT/SIGTERM); 0 on success."""
     world = dist.start(opts.device)
@@ -169,7 +163,7 @@ def _run(opts: Options, world: dist.World) -> int:
     out = Path(opts.out)
     log = Log(out / "log.csv", resumed=opts.resume) if world.main else None
     if world.main and not opts.resume:
-        (out / "train_config.json").write_text(__import__("json").dumps(cfg.to_dict(), indent=2))
+        (out / "train_config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: setattr(t, "stop_requested", True))
     if opts.init is not None and not opts.resume:
