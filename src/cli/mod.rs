@@ -7,6 +7,7 @@ mod args;
 mod bench;
 pub mod common;
 mod generate;
+mod harmonize;
 mod infill;
 mod play;
 mod render;
@@ -86,6 +87,9 @@ pub enum Cmd {
     /// Regenerate a span of a piano piece (--bars 5-8, or --from/--to): new notes that lead from
     /// the music before the span into the music after it; every note outside it is kept.
     Infill(infill::InfillArgs),
+    /// Harmonize a melody in four parts (alto, tenor, bass under it), or rewrite the voices of a
+    /// chorale that --keep does not name; the given voices are kept as they are.
+    Harmonize(harmonize::HarmonizeArgs),
     /// Train a model from a JSON config on a data set, or fine-tune one (--init) on a folder of
     /// MIDI files; checkpoints, logs and the best model with its card go to --out.
     Train(train::TrainArgs),
@@ -154,6 +158,10 @@ pub fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
         Cmd::Infill(a) => {
             prefer_one_thread();
             infill::run(a)?
+        }
+        Cmd::Harmonize(a) => {
+            prefer_one_thread();
+            harmonize::run(a)?
         }
         Cmd::Train(a) => train::train(a)?,
         Cmd::Tokenize(a) => tokenize::run(a)?,

@@ -235,6 +235,15 @@ pub struct EvalArgs {
     /// after them as context.
     #[arg(long, conflicts_with = "theme_ablation")]
     infill: bool,
+    /// Chorale models on the JSB file: the NLL of alto, tenor and bass given the soprano (a voice
+    /// filler sees the whole soprano, a grid Music Transformer the soprano up to each step); for a
+    /// voice filler also the part writing of one take per chorale against Bach's and the
+    /// rule-based baseline's (chord tones, parallels, crossing, ranges).
+    #[arg(long, conflicts_with_all = ["theme_ablation", "infill", "continuation"])]
+    harmonize: bool,
+    /// With --harmonize: only the first N chorales of the split.
+    #[arg(long, requires = "harmonize", value_parser = within(1usize, 10_000))]
+    pieces: Option<usize>,
     /// A plain folder of MIDI files as data: the share of its files in the valid split (as given
     /// to `train --valid-share`), for the NLL and for --continuation.
     #[arg(long, value_parser = within(0.0f64, 0.9))]
@@ -283,6 +292,8 @@ pub fn eval(a: EvalArgs) -> anyhow::Result<()> {
             ablation: a.theme_ablation,
             valid_share: a.valid_share,
             infill: a.infill,
+            harmonize: a.harmonize,
+            pieces: a.pieces,
         };
         println!("{}", reprise::train::eval::evaluate(&req)?);
         return Ok(());

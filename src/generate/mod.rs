@@ -3,13 +3,16 @@
 pub mod beat;
 pub mod decode;
 pub mod guidance;
+pub mod harmonize;
 pub mod infill;
 pub mod piano;
 pub mod report;
 pub mod request;
+pub mod rule_harmony;
 pub mod sampler;
 pub mod tasks;
 pub mod theme;
+pub mod voices;
 
 pub use sampler::{Sampler, SamplerConfig};
 

@@ -7,6 +7,7 @@
 
 mod grid;
 mod key;
+pub mod voice_leading;
 
 use std::collections::HashSet;
 

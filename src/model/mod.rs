@@ -11,6 +11,7 @@ pub mod optim;
 pub mod place;
 pub mod relative_attention;
 pub mod theme_transformer;
+pub mod voice_filler;
 pub mod weights;
 
 pub use config::{TransformerConfig, VocabKind};

@@ -20,6 +20,7 @@ pub mod accompany;
 pub mod engine;
 pub mod evaluate;
 pub mod generate;
+pub mod harmonize;
 pub mod infill;
 pub mod models;
 pub mod play;

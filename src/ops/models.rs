@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::midi::{Score, TrackRole};
 use crate::model::chord_tagger::ChordTaggerConfig;
 use crate::model::theme_transformer::{ThemeConfig, ThemeTask, ThemeTransformer};
+use crate::model::voice_filler::{VoiceFiller, VoiceFillerConfig};
 use crate::model::{MusicTransformer, TransformerConfig, VocabKind};
 use crate::synth::model::{NeuralSynth, SynthConfig};
 
@@ -26,6 +27,8 @@ pub enum Architecture {
     ChordTagger,
     /// The GLA neural synth.
     GlaSynth,
+    /// The chorale voice filler.
+    VoiceFiller,
 }
 
 /// A user action a model may serve.
@@ -43,6 +46,8 @@ pub enum Action {
     Harmonize,
     /// Sound notes (render, play, clone a timbre).
     Synthesize,
+    /// Write a chorale's missing voices.
+    FillVoices,
 }
 
 impl Action {
@@ -55,6 +60,7 @@ impl Action {
             Action::Accompany => "accompany a melody",
             Action::Harmonize => "name a melody's chords",
             Action::Synthesize => "synthesize audio",
+            Action::FillVoices => "write a chorale's missing voices",
         }
     }
 }
@@ -76,6 +82,7 @@ impl Architecture {
             }
             Architecture::ChordTagger => "chord tagger (harmonizer)",
             Architecture::GlaSynth => "GLA neural synth",
+            Architecture::VoiceFiller => "voice filler (chorale voices)",
         }
     }
 
@@ -94,6 +101,7 @@ impl Architecture {
                 Action::Accompany
             ) | (Architecture::ChordTagger, Action::Harmonize)
                 | (Architecture::GlaSynth, Action::Synthesize)
+                | (Architecture::VoiceFiller, Action::FillVoices)
         )
     }
 }
@@ -126,6 +134,8 @@ pub enum Loaded {
     Harmonizer(Harmonizer),
     /// The neural synth's network (timbres are loaded apart).
     Synth(NeuralSynth),
+    /// The chorale voice filler.
+    Filler(VoiceFiller),
 }
 
 /// Reads `dir/config.json` and names the architecture; anything else is one clear error.
@@ -149,6 +159,10 @@ pub fn inspect(dir: &Path) -> Result<ModelEntry> {
             ChordTaggerConfig::load(&config)?;
             Architecture::ChordTagger
         }
+        Some(VoiceFillerConfig::ARCHITECTURE) => {
+            VoiceFillerConfig::load(&config)?;
+            Architecture::VoiceFiller
+        }
         Some(SynthConfig::ARCHITECTURE) => {
             crate::model::config::read_config(&config, "neural synth config", SynthConfig::validate)?;
             Architecture::GlaSynth
@@ -160,7 +174,7 @@ pub fn inspect(dir: &Path) -> Result<ModelEntry> {
             return Err(Error::bad_file(
                 &config,
                 format!(
-                    "names no architecture Reprise knows ({}; known: theme-transformer, chord-tagger, gla-synth, or a Music Transformer's vocab)",
+                    "names no architecture Reprise knows ({}; known: theme-transformer, chord-tagger, gla-synth, voice-filler, or a Music Transformer's vocab)",
                     other.map_or("none".into(), |t| format!("\"{t}\""))
                 ),
             ))
@@ -213,6 +227,7 @@ pub fn load(entry: &ModelEntry) -> Result<Loaded> {
         }
         Architecture::ChordTagger => Loaded::Harmonizer(Harmonizer::load(&entry.dir)?),
         Architecture::GlaSynth => Loaded::Synth(crate::synth::render::load_network(&entry.dir)?),
+        Architecture::VoiceFiller => Loaded::Filler(VoiceFiller::load(&entry.dir, &cpu)?),
     })
 }
 

@@ -269,7 +269,7 @@ impl GridVocab {
 
 /// Maps track index → voice when every pitched track says which voice it is, or when there are exactly
 /// four pitched tracks (ordered by mean pitch, highest = soprano).
-fn voice_tracks(score: &Score) -> Option<HashMap<usize, usize>> {
+pub fn voice_tracks(score: &Score) -> Option<HashMap<usize, usize>> {
     let pitched_tracks: Vec<usize> = (0..score.tracks.len())
         .filter(|&t| score.track_notes(t).any(|n| !n.is_drum()))
         .collect();

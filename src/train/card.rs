@@ -41,6 +41,7 @@ pub fn render(opts: &TrainOptions, state: &RunState, data: &str) -> String {
         ModelConfig::Theme(_) => "A Theme Transformer".into(),
         ModelConfig::Synth(_) => "A neural synth".into(),
         ModelConfig::Tagger(_) => "A chord tagger".into(),
+        ModelConfig::Filler(_) => "A chorale voice filler".into(),
     };
     let origin = match &state.init {
         Some(init) => format!("fine-tuned from `{}`", init.display()),

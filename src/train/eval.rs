@@ -25,6 +25,11 @@ pub struct Eval {
     /// Beat-aware piano models: the NLL of real spans given what comes before and after them,
     /// and given what comes before only (`train::infill::infill_nll`).
     pub infill: bool,
+    /// Chorale models: the NLL of alto, tenor and bass given the soprano; for a voice filler also
+    /// the part writing of its takes against Bach's and the rule-based baseline's.
+    pub harmonize: bool,
+    /// With `harmonize`: only the first this many chorales of the split.
+    pub pieces: Option<usize>,
 }
 
 /// The result, one line.
@@ -62,6 +67,15 @@ pub fn evaluate(req: &Eval) -> Result<Scored> {
             let (nll, tokens, pieces) = super::theme::evaluate_split(&m, data, split)?;
             format!("{split} NLL {nll:.4} nats/token over {tokens} tokens ({pieces} pieces)")
         }
+        Loaded::Filler(m) => filler_line(&m, data, split, req)?,
+        Loaded::Music(m) if req.harmonize => {
+            let chorales = super::voice_eval::chorales(data, split, req.pieces)?;
+            let (nll, n) = super::voice_eval::grid_voice_nll(&m, &chorales)?;
+            format!(
+                "{split} NLL of the alto, tenor and bass tokens given the soprano up to their step and all before: {nll:.4} nats/token over {n} tokens ({} chorales)",
+                chorales.len()
+            )
+        }
         Loaded::Music(m) => {
             let share = req
                 .valid_share
@@ -84,6 +98,30 @@ pub fn evaluate(req: &Eval) -> Result<Scored> {
         line,
         seconds: start.elapsed().as_secs_f64(),
     })
+}
+
+fn filler_line(
+    m: &crate::model::voice_filler::VoiceFiller,
+    data: &Path,
+    split: &str,
+    req: &Eval,
+) -> Result<String> {
+    use super::voice_eval::{chorales, filler_nll, part_writing, part_writing_table};
+    let pieces = chorales(data, split, req.pieces)?;
+    let kept = crate::generate::harmonize::Kept::SOPRANO;
+    let (nll, n) = filler_nll(m, &pieces, kept)?;
+    let mut line = format!(
+        "{split} NLL of alto, tenor and bass given the whole soprano: {nll:.4} nats per voice and 16th over {n} values ({} chorales)",
+        pieces.len()
+    );
+    if req.harmonize {
+        let p = part_writing(m, &pieces, 1, &mut |_| {})?;
+        line.push_str(&format!(
+            "; part writing of one take per chorale (seed 1 + its index) under Bach's sopranos:\n{}",
+            part_writing_table(&p)
+        ));
+    }
+    Ok(line)
 }
 
 fn harmonizer_line(

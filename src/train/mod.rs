@@ -18,6 +18,8 @@ pub mod sequences;
 pub mod shards;
 pub mod synth;
 pub mod theme;
+pub mod voice_eval;
+pub mod voice_fill;
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -31,6 +33,7 @@ use crate::error::{Error, Result};
 use crate::model::chord_tagger::ChordTaggerConfig;
 use crate::model::optim::AdamW;
 use crate::model::theme_transformer::ThemeConfig;
+use crate::model::voice_filler::VoiceFillerConfig;
 use crate::model::weights::save_tensors;
 use crate::model::{MusicTransformer, TransformerConfig, VocabKind};
 use crate::synth::model::SynthConfig;
@@ -50,6 +53,8 @@ pub enum ModelConfig {
     Music(TransformerConfig),
     /// The harmonizer's chord tagger (melody features in, one chord per beat out).
     Tagger(ChordTaggerConfig),
+    /// The chorale voice filler (some voices in, the others out).
+    Filler(VoiceFillerConfig),
 }
 
 impl ModelConfig {
@@ -60,6 +65,7 @@ impl ModelConfig {
             ModelConfig::Synth(_) => 4096,
             ModelConfig::Music(m) => m.max_len,
             ModelConfig::Tagger(t) => t.max_len,
+            ModelConfig::Filler(f) => f.max_len,
         }
     }
 
@@ -69,6 +75,7 @@ impl ModelConfig {
             ModelConfig::Synth(s) => s.validate(),
             ModelConfig::Music(m) => m.validate(),
             ModelConfig::Tagger(t) => t.validate(),
+            ModelConfig::Filler(f) => f.validate(),
         }
     }
 }
@@ -350,6 +357,7 @@ pub fn train(opts: &TrainOptions, on_step: &mut dyn FnMut(&StepInfo)) -> Result<
         ModelConfig::Theme(t) => Box::new(theme::ThemeJob::new(cfg, t, opts)?),
         ModelConfig::Synth(s) => Box::new(synth::SynthJob::new(cfg, s, opts)?),
         ModelConfig::Tagger(t) => Box::new(harmony::HarmonyJob::new(cfg, t, opts)?),
+        ModelConfig::Filler(f) => Box::new(voice_fill::VoiceFillJob::new(cfg, f, opts)?),
     };
     let cfg_text = serde_json::to_string_pretty(cfg).map_err(|e| Error::Internal(e.to_string()))?;
     let cfg_path = opts.out.join("train_config.json");
@@ -410,7 +418,6 @@ pub fn evaluate(
     batch_tokens: usize,
     limit: Option<usize>,
 ) -> candle_core::Result<(f64, usize)> {
-    let device = model.device().clone();
     let mut windows = eval_windows(data, model.config().max_len);
     if let Some(limit) = limit {
         // An evenly spread, fixed subset of the windows, about `limit` tokens.
@@ -418,6 +425,28 @@ pub fn evaluate(
         let every = total.div_ceil(limit.max(1)).max(1);
         windows = windows.into_iter().step_by(every).collect();
     }
+    score_windows(model, windows, batch_tokens, &|_| true)
+}
+
+/// As [`evaluate`] over the whole of `data`, scoring only the targets whose index in their window
+/// (`eval_windows`' windows) `scored` accepts.
+pub fn evaluate_where(
+    model: &MusicTransformer,
+    data: &Sequences,
+    batch_tokens: usize,
+    scored: &dyn Fn(usize) -> bool,
+) -> candle_core::Result<(f64, usize)> {
+    let windows = eval_windows(data, model.config().max_len);
+    score_windows(model, windows, batch_tokens, scored)
+}
+
+fn score_windows(
+    model: &MusicTransformer,
+    mut windows: Vec<(Vec<u32>, usize)>,
+    batch_tokens: usize,
+    scored: &dyn Fn(usize) -> bool,
+) -> candle_core::Result<(f64, usize)> {
+    let device = model.device().clone();
     windows.sort_by_key(|w| w.0.len());
     let (mut total, mut count) = (0f64, 0usize);
     let mut i = 0;
@@ -435,6 +464,11 @@ pub fn evaluate(
         let mut mask = batch.mask.to_vec2::<f32>()?;
         for (row, (_, first)) in mask.iter_mut().zip(group) {
             row[..(*first).min(len)].iter_mut().for_each(|m| *m = 0.0);
+            for (j, m) in row.iter_mut().enumerate() {
+                if !scored(j) {
+                    *m = 0.0;
+                }
+            }
         }
         let mask = Tensor::new(mask, &device)?;
         let logits = model.forward(&batch.input, None, false)?;

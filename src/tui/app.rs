@@ -269,6 +269,14 @@ impl App {
             .find(|m| m.name == crate::ops::infill::DEFAULT_MODEL)
     }
 
+    /// The chorale voice filler harmonize uses (the shipped one by preference).
+    pub fn voice_model(&self) -> Option<&ModelEntry> {
+        let fillers = || self.models.iter().filter(|m| m.can(Action::FillVoices));
+        fillers()
+            .find(|m| m.name == crate::ops::harmonize::DEFAULT_MODEL)
+            .or_else(|| fillers().next())
+    }
+
     /// The model chosen in the parameters for continue and generate.
     pub fn model(&self) -> Option<&ModelEntry> {
         self.model_for(Action::Continue)
@@ -399,6 +407,7 @@ impl App {
             't' => self.grow_theme(),
             'e' => self.extract_theme(),
             'i' => self.infill_selection(),
+            'h' => self.harmonize_track(),
             'a' => self.accompany(None),
             'k' => self.open_chords(),
             ' ' => self.toggle_play(),

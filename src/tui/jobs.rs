@@ -121,6 +121,38 @@ impl App {
         Some(Effect::Start(Box::new(spec)))
     }
 
+    /// Writes alto, tenor and bass under the melody of the track parameter (auto: the top voice of
+    /// the whole score); each press is another take (the next seed), z goes back.
+    pub(super) fn harmonize_track(&mut self) -> Option<Effect> {
+        let Some(model) = self.voice_model().cloned() else {
+            self.status = format!(
+                "no voice filler ({}) is installed",
+                crate::ops::harmonize::DEFAULT_MODEL
+            );
+            return None;
+        };
+        let Some(score) = self.score().cloned() else {
+            self.status = "open a melody first (o)".into();
+            return None;
+        };
+        let track = self.params.track;
+        let mut spec = JobSpec::new(JobKind::Harmonize, Some(score), &self.params);
+        spec.model_dir = model.dir.clone();
+        spec.origin = self.path.clone();
+        let line = match track {
+            Some(t) => format!("track {t}"),
+            None => "the top voice".into(),
+        };
+        self.start_job(
+            JobKind::Harmonize,
+            format!(
+                "harmonizing {line} with {} (seed {})…",
+                model.name, self.params.seed
+            ),
+        );
+        Some(Effect::Start(Box::new(spec)))
+    }
+
     /// Finds the theme of the current music.
     pub(super) fn extract_theme(&mut self) -> Option<Effect> {
         let Some(score) = self.score().cloned() else {

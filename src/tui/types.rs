@@ -60,7 +60,8 @@ pub struct Params {
     pub bars: usize,
     /// Random seed of the next generation.
     pub seed: u64,
-    /// The melody's track for accompaniment (`None`: the most melodic one).
+    /// The melody's track for accompaniment (`None`: the most melodic one), and the track
+    /// harmonize writes voices under (`None`: the whole score's top voice).
     pub track: Option<usize>,
     /// The synthesizer for play and render.
     pub engine: Engine,
@@ -128,6 +129,8 @@ pub enum JobKind {
     Extract,
     /// Rewrite the selected bars between the music before and after them.
     Infill,
+    /// Write alto, tenor and bass under a track's melody.
+    Harmonize,
 }
 
 impl JobKind {
@@ -141,6 +144,7 @@ impl JobKind {
             JobKind::Theme => "growing a piece from the theme",
             JobKind::Extract => "finding the theme",
             JobKind::Infill => "rewriting the selection",
+            JobKind::Harmonize => "harmonizing",
         }
     }
 }

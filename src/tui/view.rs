@@ -349,6 +349,9 @@ pub fn actions(app: &App) -> Vec<(&'static str, &'static str)> {
     if app.infill_model().is_some() {
         a.push(("i", "rewrite sel."));
     }
+    if app.voice_model().is_some() {
+        a.push(("h", "harmonize"));
+    }
     a.push(("e", "find theme"));
     if app.model_for(Action::Accompany).is_some() {
         a.push(("a", "accompany"));
@@ -430,7 +433,7 @@ fn centred(area: Rect, w: u16, h: u16) -> Rect {
 }
 
 /// The help text, one line per key.
-pub const HELP: [(&str, &str); 32] = [
+pub const HELP: [(&str, &str); 34] = [
     ("o", "open a MIDI file"),
     ("c", "continue from the end"),
     ("C", "continue from the cursor"),
@@ -441,6 +444,8 @@ pub const HELP: [(&str, &str); 32] = [
     ("e", "find the theme, select it"),
     ("i", "rewrite the selected bars"),
     ("", "  (again: another take)"),
+    ("h", "harmonize: alto, tenor,"),
+    ("", "  bass under track param"),
     ("a", "accompany the melody"),
     ("k", "chords: ←→ beat ↑↓ root"),
     ("", "  m quality n none b bar"),

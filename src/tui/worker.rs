@@ -26,6 +26,7 @@ pub fn run_job(spec: JobSpec, cancel: Arc<AtomicBool>, send: &mut dyn FnMut(JobM
         JobKind::Theme => theme_job(&spec, cancel, send),
         JobKind::Extract => extract_job(&spec),
         JobKind::Infill => infill_job(&spec, cancel, send),
+        JobKind::Harmonize => harmonize_job(&spec, cancel, send),
     };
     send(JobMsg::Done(result.map_err(|e| e.to_string())));
 }
@@ -66,6 +67,39 @@ fn infill_job(
     Ok(JobResult::Generated {
         score,
         generated_from: from,
+    })
+}
+
+/// One take of alto, tenor and bass under the track parameter's melody.
+fn harmonize_job(
+    spec: &JobSpec,
+    cancel: Arc<AtomicBool>,
+    send: &mut dyn FnMut(JobMsg),
+) -> Result<JobResult> {
+    use crate::ops::harmonize::{harmonize, load_model, Harmonize, Method};
+    let p = &spec.params;
+    let req = Harmonize {
+        method: Method::Model(Some(spec.model_dir.to_string_lossy().into_owned())),
+        track: p.track,
+        sampler: sampling(p).for_vocab(crate::model::VocabKind::Grid),
+        cancel: Some(cancel),
+        ..Harmonize::new(music(spec)?.clone(), p.seed)
+    };
+    crate::ops::harmonize::check(&req)?;
+    let model = load_model(Some(&spec.model_dir.to_string_lossy()))?;
+    let out = harmonize(&req, Some(&model), &mut |i, n| {
+        if i.is_multiple_of(32) {
+            send(JobMsg::Progress(format!(
+                "{} … {i}/{n} voice steps · Esc cancels",
+                spec.kind.verb()
+            )));
+        }
+    })?;
+    let score = out.scores.into_iter().next();
+    let score = score.ok_or_else(|| Error::Internal("no take".into()))?;
+    Ok(JobResult::Generated {
+        score,
+        generated_from: 0.0,
     })
 }
 
