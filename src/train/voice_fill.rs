@@ -2,7 +2,9 @@
 //! NLL of the hidden values. Most crops show the pattern harmonizing meets (`generate::harmonize`):
 //! some voices kept (the soprano alone half the time), the others known up to a random frontier in
 //! fill order and hidden after it. The rest hide each value independently with a random
-//! probability, as Coconet (Huang et al. 2017) trains. Crops are transposed by up to ±`transpose`
+//! probability, as Coconet (Huang et al. 2017) trains. In frontier crops a hidden value `d` steps
+//! after the frontier's step weighs `exp(−d / FRONTIER_DECAY)` in the loss: filling asks for the
+//! value at the frontier, so the values near it teach most. Crops are transposed by up to ±`transpose`
 //! semitones. Validation is the exact NLL of alto, tenor and bass given the soprano, in fill order,
 //! on the first `crop_len / 2` steps of every validation chorale (`reprise eval --harmonize` scores
 //! the whole chorales).
@@ -26,6 +28,8 @@ use crate::tokens::Chorale;
 
 /// The share of crops hidden value by value (Coconet's masks) instead of at a frontier.
 const IID_SHARE: f64 = 0.2;
+/// Steps after the frontier over which a hidden value's loss weight falls by e.
+const FRONTIER_DECAY: f64 = 4.0;
 /// Forward passes of validation hold this many windows.
 const VALID_BATCH: usize = 64;
 
@@ -112,12 +116,12 @@ impl VoiceFillJob {
                 .iter()
                 .map(|s| s.map(|p| transpose(p, shift)))
                 .collect();
-            let tokens = crop_tokens(&steps, &mut ChaCha8Rng::seed_from_u64(seed));
+            let (tokens, weights) = crop_tokens(&steps, &mut ChaCha8Rng::seed_from_u64(seed));
             for (i, (&tok, &p)) in tokens.iter().zip(steps.iter().flatten()).enumerate() {
                 let at = r * l * VOICES + i;
                 x[at] = tok;
                 target[at] = class_of(p);
-                hidden[at] = f32::from(tok == HIDDEN);
+                hidden[at] = weights[i];
             }
             real[r * l..r * l + len].fill(1.0);
         }
@@ -140,9 +144,11 @@ fn transpose(p: i16, shift: i32) -> i16 {
     }
 }
 
-/// A crop's input: the frontier pattern (kept voices, a random frontier) or, for `IID_SHARE` of
-/// crops, each value hidden with one random probability; at least one value is always hidden.
-pub(crate) fn crop_tokens(steps: &[[i16; VOICES]], rng: &mut ChaCha8Rng) -> Vec<u32> {
+/// A crop's input and each value's loss weight: the frontier pattern (kept voices, a random
+/// frontier; hidden values weighted by their distance from it) or, for `IID_SHARE` of crops, each
+/// value hidden with one random probability (weight 1); at least one value is always hidden, and
+/// visible values weigh 0.
+pub(crate) fn crop_tokens(steps: &[[i16; VOICES]], rng: &mut ChaCha8Rng) -> (Vec<u32>, Vec<f32>) {
     let n = steps.len();
     if rng.random_bool(IID_SHARE) {
         let p: f64 = rng.random_range(0.05..1.0);
@@ -159,7 +165,8 @@ pub(crate) fn crop_tokens(steps: &[[i16; VOICES]], rng: &mut ChaCha8Rng) -> Vec<
             .collect();
         let forced = rng.random_range(0..tokens.len());
         tokens[forced] = HIDDEN;
-        return tokens;
+        let weights = tokens.iter().map(|&t| f32::from(t == HIDDEN)).collect();
+        return (tokens, weights);
     }
     let kept = if rng.random_bool(0.5) {
         Kept::SOPRANO
@@ -170,7 +177,20 @@ pub(crate) fn crop_tokens(steps: &[[i16; VOICES]], rng: &mut ChaCha8Rng) -> Vec<
     let filled = kept.filled();
     let k = rng.random_range(0..n * filled.len());
     let frontier = (k / filled.len(), filled[k % filled.len()]);
-    frontier_tokens(steps, kept, 0, n, frontier)
+    let tokens = frontier_tokens(steps, kept, 0, n, frontier);
+    let weights = tokens
+        .iter()
+        .enumerate()
+        .map(|(i, &t)| {
+            let d = (i / VOICES - frontier.0) as f64;
+            if t == HIDDEN {
+                (-d / FRONTIER_DECAY).exp() as f32
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    (tokens, weights)
 }
 
 impl Job for VoiceFillJob {
@@ -200,10 +220,10 @@ impl Job for VoiceFillJob {
         let logits = logits
             .reshape((b, l * VOICES, CLASSES))
             .map_err(Error::tensor)?;
-        let (sum, count) = masked_nll(&logits, &target, &hidden).map_err(Error::tensor)?;
-        let n = count.to_scalar::<f32>().map_err(Error::tensor)?;
-        let loss = (sum / f64::from(n.max(1.0))).map_err(Error::tensor)?;
-        Ok((loss, n as usize))
+        let (sum, weight) = masked_nll(&logits, &target, &hidden).map_err(Error::tensor)?;
+        let w = weight.to_scalar::<f32>().map_err(Error::tensor)?;
+        let loss = (sum / f64::from(w.max(1e-6))).map_err(Error::tensor)?;
+        Ok((loss, b * l * VOICES))
     }
 
     fn validate(&self) -> Result<f64> {
@@ -260,11 +280,13 @@ mod tests {
         let c = parallel(0, 0, 16);
         let mut rng = ChaCha8Rng::seed_from_u64(3);
         for _ in 0..200 {
-            let t = crop_tokens(&c.steps, &mut rng);
-            assert_eq!(t.len(), 64);
+            let (t, w) = crop_tokens(&c.steps, &mut rng);
+            assert_eq!((t.len(), w.len()), (64, 64));
             assert!(t.contains(&HIDDEN));
-            for (tok, &p) in t.iter().zip(c.steps.iter().flatten()) {
+            for ((tok, &p), &w) in t.iter().zip(c.steps.iter().flatten()).zip(&w) {
                 assert!(*tok == HIDDEN || *tok == class_of(p));
+                assert_eq!(w > 0.0, *tok == HIDDEN);
+                assert!(w <= 1.0);
             }
         }
     }
