@@ -19,6 +19,7 @@ pub mod midi;
 pub mod model;
 pub mod ops;
 pub mod pop909;
+pub mod ports;
 pub mod synth;
 pub mod theme;
 pub mod threads;

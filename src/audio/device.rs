@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 pub const NO_DEVICE: &str = "no audio output device; use `reprise render` to write a WAV";
 
 /// Runs `f` with alsa-lib's error messages captured on this thread (Linux).
-fn quietly<T>(f: impl FnOnce() -> T) -> T {
+pub(crate) fn quietly<T>(f: impl FnOnce() -> T) -> T {
     #[cfg(target_os = "linux")]
     let _captured = alsa::Output::local_error_handler().ok();
     f()

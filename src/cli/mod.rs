@@ -54,6 +54,9 @@ pub enum Cmd {
     },
     /// List the installed models: name, architecture, folder.
     Models,
+    /// List the MIDI input and output ports (keyboards, synths, DAWs), with the index and name
+    /// `--input` and `--midi-out` take.
+    Ports,
     /// The terminal UI: piano roll, parameters, continue/generate/accompany/theme with the models,
     /// play, render, save.
     ///
@@ -140,6 +143,7 @@ pub fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
         Cmd::SynthEval(a) => timbre::synth_eval(a)?,
         Cmd::Info { files } => return Ok(info(&files)),
         Cmd::Models => models(),
+        Cmd::Ports => ports()?,
         Cmd::Tui { file, device } => tui(file, device)?,
         Cmd::Theme(t) => theme::run(t)?,
         Cmd::Accompany(a) => {
@@ -204,6 +208,24 @@ fn models() {
             m.dir.display()
         );
     }
+}
+
+/// `ports`: the MIDI inputs and outputs, numbered.
+fn ports() -> anyhow::Result<()> {
+    let list = reprise::ports::system::list()?;
+    for (title, names) in [
+        ("MIDI inputs", &list.inputs),
+        ("MIDI outputs", &list.outputs),
+    ] {
+        println!("{title}:");
+        if names.is_empty() {
+            println!("  (none)");
+        }
+        for (i, name) in names.iter().enumerate() {
+            println!("  {i:>2}  {name}");
+        }
+    }
+    Ok(())
 }
 
 fn tui(file: Option<PathBuf>, device: Option<String>) -> anyhow::Result<()> {
