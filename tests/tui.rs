@@ -538,3 +538,47 @@ fn rewrite_the_selected_bars_take_after_take_then_undo() {
     app.key(Key::Char('z'));
     assert_eq!(app.score().unwrap().notes, original.notes);
 }
+
+#[test]
+fn harmonize_the_melody_take_after_take_then_undo() {
+    let mut app = App::new(reprise::tui::installed_models());
+    app.load(Path::new(&sample("melody-ode-to-joy.mid")));
+    assert!(app.voice_model().is_some(), "jsb-voices is shipped");
+    let original = app.score().unwrap().clone();
+    let effect = app.key(Key::Char('h'));
+    let Some(Effect::Start(spec)) = &effect else {
+        panic!("no job: {}", app.status)
+    };
+    assert_eq!(spec.kind, JobKind::Harmonize);
+    assert!(
+        app.status.contains("harmonizing the top voice"),
+        "{}",
+        app.status
+    );
+    insta::assert_snapshot!(
+        "harmonize_started_80x24",
+        screen(&mut app, 80, 24).backend()
+    );
+    run_inline(&mut app, effect);
+    assert!(app.status.starts_with("generated"), "{}", app.status);
+    let first = app.score().unwrap().clone();
+    let melody = |s: &reprise::midi::Score| s.track_notes(0).cloned().collect::<Vec<_>>();
+    assert_eq!(first.tracks.len(), original.tracks.len() + 3);
+    assert_eq!(melody(&first), melody(&original));
+    // Another take (the next seed), then back to the first take and to the melody alone.
+    let effect = app.key(Key::Char('h'));
+    run_inline(&mut app, effect);
+    let second = app.score().unwrap().clone();
+    assert_eq!(melody(&second), melody(&original));
+    assert_ne!(second.notes, first.notes, "two seeds, one take");
+    app.key(Key::Char('z'));
+    assert_eq!(app.score().unwrap().notes, first.notes);
+    app.key(Key::Char('z'));
+    assert_eq!(app.score().unwrap().notes, original.notes);
+    // The track parameter names the line to harmonize.
+    app.params.track = Some(0);
+    let Some(Effect::Start(_)) = app.key(Key::Char('h')) else {
+        panic!("no job: {}", app.status)
+    };
+    assert!(app.status.contains("harmonizing track 0"), "{}", app.status);
+}

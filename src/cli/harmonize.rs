@@ -38,7 +38,7 @@ pub struct HarmonizeArgs {
     samples: usize,
     #[command(flatten)]
     sampling: SamplingArgs,
-    /// Nucleus sampling, in (0, 1] (default 1: the model's distribution).
+    /// Nucleus sampling, in (0, 1] [default: see `reprise::ops::harmonize::DEFAULT_TOP_P`].
     #[arg(long, value_parser = nucleus)]
     top_p: Option<f32>,
     /// Print nothing but errors.
@@ -69,7 +69,7 @@ pub fn run(a: HarmonizeArgs) -> anyhow::Result<()> {
         sampler: SamplerConfig {
             temperature: a.sampling.temperature,
             top_k: None,
-            top_p: a.top_p.unwrap_or(1.0),
+            top_p: a.top_p.unwrap_or(reprise::ops::harmonize::DEFAULT_TOP_P),
             seed: a.sampling.seed.unwrap_or_else(clock_seed),
         },
         ..Harmonize::new(score, 0)

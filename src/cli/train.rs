@@ -268,15 +268,17 @@ pub struct EvalArgs {
     #[arg(long, requires = "continuation", value_parser = within(1usize, 10_000))]
     songs: Option<usize>,
     /// With --continuation: the sampling seed (each song adds its number: POP909's, or its place
-    /// from 1 in a MIDI folder's valid split).
-    #[arg(long, default_value_t = 1, requires = "continuation")]
+    /// from 1 in a MIDI folder's valid split). With --harmonize: chorale i (from 0) is filled with
+    /// seed + i.
+    #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// With --continuation: sampling temperature (as `continue --temperature`).
-    #[arg(long, default_value_t = 1.0, requires = "continuation", value_parser = temperature)]
+    /// With --continuation or --harmonize: sampling temperature (as `continue --temperature`).
+    #[arg(long, default_value_t = 1.0, value_parser = temperature)]
     temperature: f32,
-    /// With --continuation: nucleus sampling (as `continue --top-p`).
-    #[arg(long, default_value_t = DEFAULT_BEAT_TOP_P, requires = "continuation", value_parser = nucleus)]
-    top_p: f32,
+    /// With --continuation or --harmonize: nucleus sampling (as `continue --top-p` or `harmonize
+    /// --top-p`) [default: as those commands].
+    #[arg(long, value_parser = nucleus)]
+    top_p: Option<f32>,
     /// With --continuation: key guidance (as `continue --key-guide`).
     #[arg(long, default_value_t = DEFAULT_KEY_GUIDE, requires = "continuation", value_parser = within(0.0f32, 10.0))]
     key_guide: f32,
@@ -294,6 +296,12 @@ pub fn eval(a: EvalArgs) -> anyhow::Result<()> {
             infill: a.infill,
             harmonize: a.harmonize,
             pieces: a.pieces,
+            sampler: SamplerConfig {
+                temperature: a.temperature,
+                top_p: a.top_p.unwrap_or(reprise::ops::harmonize::DEFAULT_TOP_P),
+                top_k: None,
+                seed: a.seed,
+            },
         };
         println!("{}", reprise::train::eval::evaluate(&req)?);
         return Ok(());
@@ -308,7 +316,7 @@ pub fn eval(a: EvalArgs) -> anyhow::Result<()> {
         valid_share: a.valid_share,
         sampler: SamplerConfig {
             temperature: a.temperature,
-            top_p: a.top_p,
+            top_p: a.top_p.unwrap_or(DEFAULT_BEAT_TOP_P),
             top_k: None,
             seed: a.seed,
         },

@@ -17,6 +17,8 @@ use super::models::{load, resolve, Action, Loaded};
 
 /// The model `harmonize` uses unless told otherwise.
 pub const DEFAULT_MODEL: &str = "jsb-voices";
+/// Nucleus sampling unless told otherwise.
+pub const DEFAULT_TOP_P: f32 = 1.0;
 
 /// Who writes the voices.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,6 +59,7 @@ impl Harmonize {
             samples: 1,
             sampler: SamplerConfig {
                 seed,
+                top_p: DEFAULT_TOP_P,
                 ..SamplerConfig::default()
             },
             cancel: None,

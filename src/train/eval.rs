@@ -30,6 +30,8 @@ pub struct Eval {
     pub harmonize: bool,
     /// With `harmonize`: only the first this many chorales of the split.
     pub pieces: Option<usize>,
+    /// With `harmonize`: how a voice filler's takes are drawn (chorale i gets seed + i).
+    pub sampler: crate::generate::SamplerConfig,
 }
 
 /// The result, one line.
@@ -115,9 +117,12 @@ fn filler_line(
         pieces.len()
     );
     if req.harmonize {
-        let p = part_writing(m, &pieces, 1, &mut |_| {})?;
+        let p = part_writing(m, &pieces, req.sampler, &mut |_| {})?;
         line.push_str(&format!(
-            "; part writing of one take per chorale (seed 1 + its index) under Bach's sopranos:\n{}",
+            "; part writing of one take per chorale (temperature {}, top-p {}, seed {} + its index) under Bach's sopranos:\n{}",
+            req.sampler.temperature,
+            req.sampler.top_p,
+            req.sampler.seed,
             part_writing_table(&p)
         ));
     }

@@ -82,13 +82,13 @@ pub struct PartWriting {
     pub rules: VoiceLeading,
 }
 
-/// Harmonizes each chorale's soprano with `model` (seed `seed + i` for chorale `i`) and with the
-/// rules, and measures the three against Bach's harmony (alto, tenor and bass for chord tones and
+/// Harmonizes each chorale's soprano with `model` (drawn by `sampler`, its seed plus `i` for
+/// chorale `i`) and with the rules, and measures the three against Bach's harmony (alto, tenor and bass for chord tones and
 /// ranges, all voices for parallels and crossing).
 pub fn part_writing(
     model: &VoiceFiller,
     chorales: &[Chorale],
-    seed: u64,
+    sampler: SamplerConfig,
     on_chorale: &mut dyn FnMut(usize),
 ) -> Result<PartWriting> {
     let mut out = PartWriting::default();
@@ -103,8 +103,8 @@ pub fn part_writing(
             s[1..].fill(-1);
         }
         let sampler = SamplerConfig {
-            seed: seed + i as u64,
-            ..SamplerConfig::default()
+            seed: sampler.seed + i as u64,
+            ..sampler
         };
         let take = fill(model, &given, Kept::SOPRANO, 1, sampler, &mut |_, _| Ok(()))?;
         out.reprise.add(&measure(&take[0].steps, &c.steps, &atb));

@@ -57,10 +57,16 @@ pub fn map_key(k: KeyEvent) -> Option<Key> {
     })
 }
 
-/// The installed models the UI offers: every one that continues, grows a theme or accompanies.
+/// The installed models the UI offers: every one that continues, grows a theme, accompanies or
+/// writes chorale voices.
 pub fn installed_models() -> Vec<crate::ops::models::ModelEntry> {
     let mut models = Vec::new();
-    for action in [Action::Continue, Action::Theme, Action::Accompany] {
+    for action in [
+        Action::Continue,
+        Action::Theme,
+        Action::Accompany,
+        Action::FillVoices,
+    ] {
         for m in crate::ops::models::for_action(action) {
             if !models.contains(&m) {
                 models.push(m);

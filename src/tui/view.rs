@@ -445,7 +445,7 @@ pub const HELP: [(&str, &str); 34] = [
     ("i", "rewrite the selected bars"),
     ("", "  (again: another take)"),
     ("h", "harmonize: alto, tenor,"),
-    ("", "  bass under track param"),
+    ("", "  bass under the melody"),
     ("a", "accompany the melody"),
     ("k", "chords: ←→ beat ↑↓ root"),
     ("", "  m quality n none b bar"),
