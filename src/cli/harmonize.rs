@@ -38,7 +38,7 @@ pub struct HarmonizeArgs {
     samples: usize,
     #[command(flatten)]
     sampling: SamplingArgs,
-    /// Nucleus sampling, in (0, 1] [default: see `reprise::ops::harmonize::DEFAULT_TOP_P`].
+    /// Nucleus sampling, in (0, 1] [default: 0.7].
     #[arg(long, value_parser = nucleus)]
     top_p: Option<f32>,
     /// Print nothing but errors.

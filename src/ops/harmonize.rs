@@ -17,8 +17,11 @@ use super::models::{load, resolve, Action, Loaded};
 
 /// The model `harmonize` uses unless told otherwise.
 pub const DEFAULT_MODEL: &str = "jsb-voices";
-/// Nucleus sampling unless told otherwise.
-pub const DEFAULT_TOP_P: f32 = 1.0;
+/// Nucleus sampling unless told otherwise: on the 76 validation chorales top-p 0.7 cut parallel
+/// fifths and octaves from 1.86 to 0.55 per 100 steps, voice crossing from 2.6 % to 0.8 % of steps
+/// and notes out of range from 2.2 % to 0.8 % against the full distribution, with the same share of
+/// chord tones (models/jsb-voices/MODEL_CARD.md).
+pub const DEFAULT_TOP_P: f32 = 0.7;
 
 /// Who writes the voices.
 #[derive(Debug, Clone, PartialEq)]

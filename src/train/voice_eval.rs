@@ -71,7 +71,8 @@ pub fn grid_voice_nll(model: &MusicTransformer, chorales: &[Chorale]) -> Result<
     super::evaluate_where(model, &data, 8192, &|j| j % 4 != 0).map_err(Error::tensor)
 }
 
-/// Part writing under the same sopranos: the filler's takes, Bach's voices and the rules'.
+/// Part writing under the same sopranos: the filler's takes, Bach's voices and the rules', each
+/// measured against Bach's harmony and against its own (the chords its four voices make).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PartWriting {
     /// The voice filler's takes (one per chorale).
@@ -80,6 +81,8 @@ pub struct PartWriting {
     pub bach: VoiceLeading,
     /// The rule-based baseline's.
     pub rules: VoiceLeading,
+    /// The same three against their own harmony (chord tones only).
+    pub own: [VoiceLeading; 3],
 }
 
 /// Harmonizes each chorale's soprano with `model` (drawn by `sampler`, its seed plus `i` for
@@ -107,10 +110,15 @@ pub fn part_writing(
             ..sampler
         };
         let take = fill(model, &given, Kept::SOPRANO, 1, sampler, &mut |_, _| Ok(()))?;
-        out.reprise.add(&measure(&take[0].steps, &c.steps, &atb));
-        out.bach.add(&measure(&c.steps, &c.steps, &atb));
         let rules = rule_harmony::harmonize(&given)?;
-        out.rules.add(&measure(&rules.steps, &c.steps, &atb));
+        for (k, steps) in [&take[0].steps, &c.steps, &rules.steps]
+            .into_iter()
+            .enumerate()
+        {
+            let against_bach = measure(steps, &c.steps, &atb);
+            [&mut out.reprise, &mut out.bach, &mut out.rules][k].add(&against_bach);
+            out.own[k].add(&measure(steps, steps, &atb));
+        }
     }
     Ok(out)
 }
@@ -118,16 +126,18 @@ pub fn part_writing(
 /// The table of `p` in Markdown.
 pub fn part_writing_table(p: &PartWriting) -> String {
     let mut s = String::from(
-        "| | chord tones of Bach's harmony (A/T/B) | parallel 5ths/8ves per 100 steps | steps with crossed voices | A/T/B notes out of range |\n|---|---|---|---|---|\n",
+        "| | chord tones of Bach's harmony (A/T/B) | chord tones of its own harmony | parallel 5ths/8ves per 100 steps | steps with crossed voices | A/T/B notes out of range |\n|---|---|---|---|---|---|\n",
     );
-    for (name, m) in [
-        ("Reprise (jsb-voices)", &p.reprise),
-        ("Bach", &p.bach),
-        ("rule-based baseline", &p.rules),
-    ] {
+    let rows = [
+        ("Reprise (jsb-voices)", &p.reprise, &p.own[0]),
+        ("Bach", &p.bach, &p.own[1]),
+        ("rule-based baseline", &p.rules, &p.own[2]),
+    ];
+    for (name, m, own) in rows {
         s.push_str(&format!(
-            "| {name} | {:.1} % | {:.2} | {:.1} % | {:.1} % |\n",
+            "| {name} | {:.1} % | {:.1} % | {:.2} | {:.1} % | {:.1} % |\n",
             100.0 * m.chord_tone_share(),
+            100.0 * own.chord_tone_share(),
             m.parallels_per_100(),
             100.0 * m.crossing_share(),
             100.0 * m.out_of_range_share()

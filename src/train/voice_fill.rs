@@ -182,9 +182,9 @@ pub(crate) fn crop_tokens(steps: &[[i16; VOICES]], rng: &mut ChaCha8Rng) -> (Vec
         .iter()
         .enumerate()
         .map(|(i, &t)| {
-            let d = (i / VOICES - frontier.0) as f64;
             if t == HIDDEN {
-                (-d / FRONTIER_DECAY).exp() as f32
+                let d = i / VOICES - frontier.0; // hidden values lie at or after the frontier
+                (-(d as f64) / FRONTIER_DECAY).exp() as f32
             } else {
                 0.0
             }
