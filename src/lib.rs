@@ -12,6 +12,7 @@ pub mod error;
 pub mod generate;
 pub mod guard;
 pub mod input;
+pub mod jam;
 pub mod linalg;
 pub mod live;
 pub mod metrics;

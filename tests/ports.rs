@@ -32,7 +32,11 @@ fn a_note_goes_through_a_virtual_port() {
         return;
     }
     let mut out = open_output(&PortSpec::Virtual("reprise-test-port".into())).unwrap();
-    let mut input = open_input(&PortSpec::Named("reprise-test-port".into())).unwrap();
+    let mut input = open_input(
+        &PortSpec::Named("reprise-test-port".into()),
+        std::time::Instant::now(),
+    )
+    .unwrap();
     let on = Message::NoteOn {
         channel: 0,
         pitch: 61,

@@ -2,6 +2,7 @@
 
 pub mod decode;
 pub mod device;
+pub mod live_synth;
 pub mod playback;
 pub mod render;
 pub mod soundfont;

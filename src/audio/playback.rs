@@ -28,7 +28,7 @@ const LOOKAHEAD_SECONDS: f64 = 1.0;
 /// Capacity of the message ring (messages).
 const RING: usize = 16_384;
 /// Largest block the callback renders at once; longer device buffers are done in several blocks.
-const SCRATCH_FRAMES: usize = 2048;
+pub(crate) const SCRATCH_FRAMES: usize = 2048;
 /// Silence left after the last message before playback counts as finished.
 const TAIL_SECONDS: f64 = 1.5;
 /// Length of the fade to silence when playback stops.
@@ -73,7 +73,7 @@ pub struct Transport {
 }
 
 impl Transport {
-    fn new(sample_rate: u32, start_frame: u64) -> Self {
+    pub(crate) fn new(sample_rate: u32, start_frame: u64) -> Self {
         Transport {
             sample_rate,
             playhead: AtomicU64::new(start_frame),
@@ -95,6 +95,11 @@ impl Transport {
     /// The playhead in seconds of music.
     pub fn position(&self) -> f64 {
         self.playhead.load(Ordering::Acquire) as f64 / self.sample_rate as f64
+    }
+
+    /// Moves the playhead on by `frames` (outputs that play as they are told, without a score).
+    pub(crate) fn advance(&self, frames: u64) {
+        self.playhead.fetch_add(frames, Ordering::AcqRel);
     }
 
     /// Counts an underrun reported by the output.
@@ -281,7 +286,7 @@ impl Renderer {
 }
 
 /// Writes a stereo block into an interleaved buffer (mono devices get the average).
-fn interleave(left: &[f32], right: &[f32], gain: f32, out: &mut [f32], channels: usize) {
+pub(crate) fn interleave(left: &[f32], right: &[f32], gain: f32, out: &mut [f32], channels: usize) {
     for (i, frame) in out.chunks_mut(channels).enumerate() {
         if channels == 1 {
             frame[0] = (left[i] + right[i]) * 0.5 * gain;

@@ -9,6 +9,7 @@ pub mod common;
 mod generate;
 mod harmonize;
 mod infill;
+mod live;
 mod play;
 mod render;
 mod theme;
@@ -79,6 +80,9 @@ pub enum Cmd {
     ///
     /// Keys: space pauses, ←/→ seek 5 s, q (or Esc, Ctrl-C) stops with all notes off.
     Play(play::PlayArgs),
+    /// Call and response: play a phrase on a MIDI keyboard, pause, and Reprise answers in your key
+    /// and tempo (through the synthesizer or a MIDI output); play again to interrupt it.
+    Live(live::LiveArgs),
     /// Continue a MIDI file with a model; the output holds the primer followed by the new music.
     ///
     /// Chorale (grid) models read the primer as four voices. Piano (performance) models take any
@@ -151,6 +155,10 @@ pub fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
             accompany::run(a)?
         }
         Cmd::Play(a) => return play::run(a),
+        Cmd::Live(a) => {
+            prefer_one_thread();
+            live::run(a)?
+        }
         Cmd::Continue(a) => {
             prefer_one_thread();
             generate::continue_cmd(a)?

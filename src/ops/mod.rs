@@ -10,6 +10,7 @@
 //! | theme compose / extract / report / evaluate | [`theme::compose`], [`theme::extract`], [`theme::report`], [`theme::evaluate`] |
 //! | render | [`render::render`] |
 //! | play | [`play::play`] |
+//! | play live (call and response) | [`live::live`] |
 //! | clone a timbre | [`timbre::clone`] |
 //! | continuation report | [`evaluate::continuation`] |
 //!
@@ -22,6 +23,7 @@ pub mod evaluate;
 pub mod generate;
 pub mod harmonize;
 pub mod infill;
+pub mod live;
 pub mod models;
 pub mod play;
 pub mod render;

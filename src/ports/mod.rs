@@ -112,6 +112,12 @@ pub trait MidiSink {
     fn send(&mut self, message: Message) -> Result<()>;
 }
 
+impl<T: MidiSink + ?Sized> MidiSink for Box<T> {
+    fn send(&mut self, message: Message) -> Result<()> {
+        (**self).send(message)
+    }
+}
+
 /// A sink that remembers which notes are sounding and releases them all — note-offs for each, then
 /// "all notes off" on every channel it used — when asked or when dropped (also while unwinding
 /// from a panic).

@@ -1,21 +1,46 @@
-//! Stand-ins for hardware: a source that plays a script as its clock passes each message's time,
-//! and a sink that records what it was sent.
+//! Stand-ins for hardware: a source that plays a script (or a MIDI file's notes) as its clock passes
+//! each message's time, on a clock the caller moves or on the wall clock, and a sink that records
+//! what it was sent.
 
 use std::sync::{Arc, Mutex};
 
 use super::{Message, MidiSink, MidiSource, Timed};
 use crate::error::Result;
 
+/// Seconds since some start.
+pub trait Clock: Send {
+    /// Seconds now.
+    fn now(&self) -> f64;
+}
+
+/// The wall clock from when it was made.
+#[derive(Debug, Clone, Copy)]
+pub struct WallClock(pub std::time::Instant);
+
+impl WallClock {
+    /// A clock starting now.
+    pub fn start() -> Self {
+        WallClock(std::time::Instant::now())
+    }
+}
+
+impl Clock for WallClock {
+    fn now(&self) -> f64 {
+        self.0.elapsed().as_secs_f64()
+    }
+}
+
 /// A clock the caller moves (tests), shared by a scripted source and whoever drives it.
 #[derive(Debug, Clone, Default)]
 pub struct ManualClock(Arc<Mutex<f64>>);
 
-impl ManualClock {
-    /// Seconds now.
-    pub fn now(&self) -> f64 {
+impl Clock for ManualClock {
+    fn now(&self) -> f64 {
         *self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
 
+impl ManualClock {
     /// Moves the clock to `t` (never back).
     pub fn set(&self, t: f64) {
         let mut now = self.0.lock().unwrap_or_else(|e| e.into_inner());
@@ -24,15 +49,48 @@ impl ManualClock {
 }
 
 /// Plays `script` (sorted by time) as `clock` passes each message's time.
-pub struct ScriptedSource {
+pub struct ScriptedSource<C: Clock = ManualClock> {
     script: Vec<Timed>,
     next: usize,
-    clock: ManualClock,
+    clock: C,
 }
 
-impl ScriptedSource {
+/// A score's pitched notes as a player's messages on channel 0, `lead` seconds after the clock's
+/// start (releases before presses at one time).
+pub fn script_of(score: &crate::midi::Score, lead: f64) -> Vec<Timed> {
+    let mut script = Vec::new();
+    for n in score.notes.iter().filter(|n| !n.is_drum()) {
+        let (channel, pitch) = (0, n.pitch);
+        script.push(Timed {
+            time: lead + n.end,
+            message: Message::NoteOff { channel, pitch },
+        });
+        script.push(Timed {
+            time: lead + n.start,
+            message: Message::NoteOn {
+                channel,
+                pitch,
+                velocity: n.velocity.max(1),
+            },
+        });
+    }
+    let rank = |m: &Timed| (m.time, matches!(m.message, Message::NoteOn { .. }));
+    script.sort_by(|a, b| {
+        rank(a)
+            .partial_cmp(&rank(b))
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    script
+}
+
+impl<C: Clock> ScriptedSource<C> {
+    /// The time of the last message (0 for none).
+    pub fn end(&self) -> f64 {
+        self.script.last().map_or(0.0, |m| m.time)
+    }
+
     /// A source over `script` on `clock`.
-    pub fn new(mut script: Vec<Timed>, clock: ManualClock) -> Self {
+    pub fn new(mut script: Vec<Timed>, clock: C) -> Self {
         script.sort_by(|a, b| a.time.total_cmp(&b.time));
         ScriptedSource {
             script,
@@ -47,7 +105,7 @@ impl ScriptedSource {
     }
 }
 
-impl MidiSource for ScriptedSource {
+impl<C: Clock> MidiSource for ScriptedSource<C> {
     fn poll(&mut self, out: &mut Vec<Timed>) {
         let now = self.clock.now();
         while let Some(m) = self.script.get(self.next).filter(|m| m.time <= now) {

@@ -90,17 +90,19 @@ pub struct SystemInput {
     dropped: Arc<AtomicUsize>,
 }
 
-/// Opens the input `spec`; message times are seconds since it opened.
-pub fn open_input(spec: &PortSpec) -> Result<SystemInput> {
+/// Opens the input `spec`; message times are seconds since `epoch` (the port's own microsecond
+/// stamps, anchored to `epoch` when the first message arrives, so jitter in delivery does not
+/// move them).
+pub fn open_input(spec: &PortSpec, epoch: std::time::Instant) -> Result<SystemInput> {
     let input = quietly(|| midir::MidiInput::new(CLIENT)).map_err(|_| no_midi())?;
     let (mut producer, queue) = rtrb::RingBuffer::new(QUEUE);
     let dropped = Arc::new(AtomicUsize::new(0));
     let lost = Arc::clone(&dropped);
-    let mut origin: Option<u64> = None;
+    let mut origin: Option<(u64, f64)> = None;
     let callback = move |stamp: u64, bytes: &[u8], _: &mut ()| {
-        let first = *origin.get_or_insert(stamp);
+        let (first, at) = *origin.get_or_insert_with(|| (stamp, epoch.elapsed().as_secs_f64()));
         if let Some(message) = Message::parse(bytes) {
-            let time = stamp.saturating_sub(first) as f64 * 1e-6;
+            let time = at + stamp.saturating_sub(first) as f64 * 1e-6;
             if producer.push(Timed { time, message }).is_err() {
                 lost.fetch_add(1, Ordering::Relaxed);
             }
