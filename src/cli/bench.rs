@@ -36,6 +36,20 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 300, value_parser = within(1usize, 100_000))]
         uncached_tokens: usize,
     },
+    /// Live answers on one core: how late each answer's first note sounds (scripted phrases played
+    /// in real time, the answer drawn during the pause), and the time from a finished phrase to
+    /// the first drawn note without that head start.
+    Live {
+        /// A beat-aware model's name or folder.
+        #[arg(long, default_value = reprise::ops::live::DEFAULT_MODEL)]
+        model: String,
+        /// Phrases played in real time (about 12 s each).
+        #[arg(long, default_value_t = 3, value_parser = within(1usize, 20))]
+        phrases: usize,
+        /// Answers timed without a head start.
+        #[arg(long, default_value_t = 10, value_parser = within(1usize, 100))]
+        cold: usize,
+    },
     /// Rendering speed in multiples of real time, beside FluidSynth on the same MIDI and SF2 when installed.
     Render {
         /// MIDI file to render; default: a generated dense General MIDI arrangement.
@@ -71,6 +85,14 @@ pub fn run(cmd: BenchCmd) -> anyhow::Result<()> {
         } => {
             super::prefer_one_thread();
             decode(&model, tokens, uncached_tokens)
+        }
+        BenchCmd::Live {
+            model,
+            phrases,
+            cold,
+        } => {
+            super::prefer_one_thread();
+            live(&model, phrases, cold)
         }
         BenchCmd::Render {
             midi,
@@ -150,6 +172,53 @@ fn synth(model: &str, config: Option<&Path>, seconds: f64) -> anyhow::Result<()>
         let rtf = synth_speed(&engine, voices, seconds);
         println!("  {voices:>2} voice(s): {rtf:8.1}× real time");
     }
+    Ok(())
+}
+
+fn live(model: &str, phrases: usize, cold: usize) -> anyhow::Result<()> {
+    use reprise::ops::live::{load_answerer, Live, LiveInput, LiveOutput};
+    let settings = reprise::jam::Settings {
+        tempo: reprise::jam::TempoSetting::Given(reprise::jam::latency::BPM),
+        pause: reprise::jam::Pause::Bar,
+        answer_bars: 1,
+        channel: 1,
+        thru: None,
+        seed: 1,
+        lockstep: false,
+    };
+    let output = LiveOutput::Audio {
+        soundfont: None,
+        device: Some("null".into()),
+    };
+    let req = Live::new(LiveInput::File("bench".into()), output, settings);
+    let answerer = std::sync::Arc::new(load_answerer(model, &req)?);
+    let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "all cores".into());
+    println!(
+        "live benchmark: {model}, {phrases} scripted phrases of 2 bars at {} BPM, 1-bar answers, threads: {threads}",
+        reprise::jam::latency::BPM
+    );
+    let m = reprise::jam::latency::measure(answerer, phrases, 1, cold)?;
+    let ms = |v: &[f64]| {
+        let mut v = v.to_vec();
+        v.sort_by(f64::total_cmp);
+        match (v.get(v.len() / 2), v.last()) {
+            (Some(mid), Some(max)) => {
+                format!("median {:.1} ms, worst {:.1} ms", mid * 1e3, max * 1e3)
+            }
+            _ => "none".into(),
+        }
+    };
+    println!(
+        "  first note after its time (answer drawn during the pause, as `reprise live` plays): {} over {} answers",
+        ms(&m.late),
+        m.late.len()
+    );
+    println!(
+        "  first note drawn after 6 bars of phrases, no head start: {} over {} answers (head start at this tempo: {:.0} ms)",
+        ms(&m.cold),
+        m.cold.len(),
+        m.head_start * 1e3
+    );
     Ok(())
 }
 

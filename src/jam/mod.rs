@@ -9,6 +9,7 @@
 //! - `take.rs`: everything played, as a two-track MIDI score.
 
 pub mod answer;
+pub mod latency;
 pub mod listener;
 pub mod session;
 pub mod take;
