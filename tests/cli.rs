@@ -803,3 +803,37 @@ fn continue_at_a_point_leaves_out_what_came_after_it() {
         .iter()
         .any(|n| n.track == new_track && n.start >= 3.0));
 }
+
+/// `play` takes audio files too (issue 24): a render plays to its end on the null device from part
+/// way in; what is not audio, a start past the end and engine flags are refused in one line.
+#[test]
+fn play_plays_an_audio_file_as_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("take.wav");
+    let render = reprise(&[
+        "render",
+        &sample("melody-ode-to-joy.mid"),
+        "-o",
+        wav.to_str().unwrap(),
+        "--sample-rate",
+        "22050",
+    ]);
+    assert!(
+        render.status.success(),
+        "{}",
+        String::from_utf8_lossy(&render.stderr)
+    );
+    let w = wav.to_str().unwrap();
+    let out = reprise(&["play", w, "--device", "null", "--from", "17"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("played 0:"), "{stderr}");
+    let late = reprise(&["play", w, "--device", "null", "--from", "99"]);
+    assert_bad_input(&late, "take.wav", "cannot start 99 s in");
+    let neural = reprise(&["play", w, "--device", "null", "--engine", "neural"]);
+    assert_bad_input(&neural, "", "plays as it is");
+    let junk = dir.path().join("junk.mp3");
+    std::fs::write(&junk, b"ID3 not really").unwrap();
+    let bad = reprise(&["play", junk.to_str().unwrap(), "--device", "null"]);
+    assert_bad_input(&bad, "junk.mp3", "not a playable audio file");
+}

@@ -2,6 +2,7 @@
 
 pub mod decode;
 pub mod device;
+pub mod file_player;
 pub mod live_synth;
 pub mod playback;
 pub mod render;

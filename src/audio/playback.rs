@@ -102,6 +102,11 @@ impl Transport {
         self.playhead.fetch_add(frames, Ordering::AcqRel);
     }
 
+    /// Underruns counted so far.
+    pub fn underruns(&self) -> u64 {
+        self.underruns.load(Ordering::Relaxed)
+    }
+
     /// Counts an underrun reported by the output.
     pub fn count_underrun(&self) {
         self.underruns.fetch_add(1, Ordering::Relaxed);

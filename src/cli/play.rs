@@ -1,4 +1,5 @@
-//! `reprise play`: a MIDI file through the system's audio, with keys to pause, seek and stop.
+//! `reprise play`: a MIDI file or an audio file through the system's audio, with keys to pause,
+//! seek and stop.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -6,17 +7,18 @@ use std::process::ExitCode;
 use reprise::audio::device::{list, NO_DEVICE};
 use reprise::console;
 use reprise::ops::engine::Engine;
-use reprise::ops::play::{play, Play};
+use reprise::ops::play::{is_audio_file, play, play_file, Play};
 
 use super::args::{AudioOutArgs, EngineArgs};
 use super::common::bad_flag;
 
-/// Play a MIDI file through the system's audio with the SoundFont synthesizer or the neural synth.
+/// Play a MIDI file through the system's audio with the SoundFont synthesizer or the neural synth,
+/// or an audio file (WAV, FLAC, MP3, Ogg Vorbis) as it is: a render, a take, a recording to clone.
 ///
 /// Keys: space pauses, ←/→ seek 5 s, q (or Esc, Ctrl-C) stops with all notes off.
 #[derive(clap::Args)]
 pub struct PlayArgs {
-    /// The MIDI file.
+    /// The MIDI file, or an audio file (.wav, .flac, .mp3, .ogg).
     file: Option<PathBuf>,
     #[command(flatten)]
     out: AudioOutArgs,
@@ -38,13 +40,16 @@ pub fn run(a: PlayArgs) -> anyhow::Result<ExitCode> {
     if a.list_devices {
         return list_devices();
     }
-    let Some(file) = a.file else {
+    let Some(file) = a.file.clone() else {
         anyhow::bail!(reprise::Error::Invalid(
             "play needs a MIDI file (or --list-devices)".into()
         ));
     };
     if !a.from.is_finite() || a.from < 0.0 {
         return Err(bad_flag("--from", a.from, "must be ≥ 0"));
+    }
+    if is_audio_file(&file) {
+        return play_audio(&file, &a);
     }
     if a.synth.engine == Engine::Neural && a.from > 0.0 {
         anyhow::bail!(reprise::Error::Invalid(
@@ -72,6 +77,30 @@ pub fn run(a: PlayArgs) -> anyhow::Result<ExitCode> {
             req.voice.describe(),
             stats.delivered,
             stats.late_events,
+            stats.underruns
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// An audio file, as it is.
+fn play_audio(file: &std::path::Path, a: &PlayArgs) -> anyhow::Result<ExitCode> {
+    if a.synth.engine == Engine::Neural || a.out.soundfont.is_some() {
+        anyhow::bail!(reprise::Error::Invalid(
+            "an audio file plays as it is: --engine and --soundfont are for MIDI files".into()
+        ));
+    }
+    let playing = play_file(file, a.out.device.as_deref(), a.from)?;
+    let length = playing.seconds().unwrap_or(0.0);
+    let stopped = console::run(playing.playback(), || length, a.quiet);
+    let at = playing.playback().position();
+    let stats = playing.stop()?;
+    if !a.quiet {
+        eprintln!(
+            "{} {} ({}, {} underruns)",
+            if stopped { "stopped at" } else { "played" },
+            console::clock(if stopped { at } else { length }),
+            file.display(),
             stats.underruns
         );
     }

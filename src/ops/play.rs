@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use crate::audio::device::open_output;
+use crate::audio::file_player::FilePlayer;
 use crate::audio::playback::{PlayOptions, Playback, PlaybackStats, Player, StreamPlayer};
 use crate::error::{Error, Result};
 use crate::midi::Score;
@@ -31,6 +32,8 @@ pub enum Playing {
     Sampled(Player),
     /// The neural engine: rendered while it plays; pauses, does not seek.
     Streamed(StreamPlayer),
+    /// An audio file (decoded by rodio): seekable.
+    File(FilePlayer),
 }
 
 impl Playing {
@@ -39,6 +42,15 @@ impl Playing {
         match self {
             Playing::Sampled(p) => p,
             Playing::Streamed(p) => p,
+            Playing::File(p) => p,
+        }
+    }
+
+    /// The length in seconds, where the player knows it (audio files).
+    pub fn seconds(&self) -> Option<f64> {
+        match self {
+            Playing::File(p) => Some(p.seconds()),
+            _ => None,
         }
     }
 
@@ -47,6 +59,7 @@ impl Playing {
         match self {
             Playing::Sampled(p) => Ok(p.stop()),
             Playing::Streamed(p) => p.stop(),
+            Playing::File(p) => Ok(p.stop()),
         }
     }
 }
@@ -83,4 +96,34 @@ pub fn play(req: &Play) -> Result<Playing> {
             Ok(Playing::Streamed(player))
         }
     }
+}
+
+/// The extensions [`play_file`] takes.
+pub const AUDIO_EXTENSIONS: [&str; 5] = ["wav", "flac", "mp3", "ogg", "oga"];
+
+/// True for a path whose extension names an audio file rather than MIDI.
+pub fn is_audio_file(path: &std::path::Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| AUDIO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+/// Starts playing the audio file `path` (WAV, FLAC, MP3, Ogg Vorbis) on `device` from `from` s.
+pub fn play_file(path: &std::path::Path, device: Option<&str>, from: f64) -> Result<Playing> {
+    if !from.is_finite() || from < 0.0 {
+        return Err(Error::Invalid(format!(
+            "a start {from} s in: it must be ≥ 0"
+        )));
+    }
+    let output = open_output(device)?;
+    let player = FilePlayer::start(path, output, from)?;
+    if from > player.seconds() {
+        let length = player.seconds();
+        player.stop();
+        return Err(Error::bad_file(
+            path,
+            format!("lasts {length:.1} s: it cannot start {from} s in"),
+        ));
+    }
+    Ok(Playing::File(player))
 }
