@@ -111,7 +111,7 @@ fn assert_all_released(log: &[(f64, Message)]) {
                     sounding.remove(i);
                 }
             }
-            Message::Control { .. } => {}
+            Message::Control { .. } | Message::Program { .. } => {}
         }
     }
     assert!(sounding.is_empty(), "left sounding: {sounding:?}");
@@ -353,6 +353,8 @@ fn live_refuses_clearly() {
         assert_bad_input(&port, "", "no MIDI system");
         let out = reprise(&["live", "--input", p, "--midi-out", "0"]);
         assert_bad_input(&out, "", "no MIDI system");
+        let play = reprise(&["play", p, "--midi-out", "virtual:reprise"]);
+        assert_bad_input(&play, "", "no MIDI system");
     }
 }
 

@@ -7,10 +7,9 @@ use reprise::generate::request::{DEFAULT_BEAT_TOP_P, DEFAULT_KEY_GUIDE};
 use reprise::jam::session::AnswerReport;
 use reprise::jam::{Event, Pause, Settings, TempoSetting};
 use reprise::ops::live::{live, Live, LiveInput, LiveOutput, DEFAULT_MODEL};
-use reprise::ports::system::PortSpec;
 
 use super::args::{AudioOutArgs, SamplingArgs};
-use super::common::{clock_seed, nucleus, within};
+use super::common::{clock_seed, nucleus, port, within};
 
 /// Play a phrase, pause, and Reprise answers in your key and tempo; play again to interrupt it.
 ///
@@ -68,14 +67,6 @@ fn pause(s: &str) -> Result<Pause, String> {
     match s.parse::<f64>() {
         Ok(v) if (0.1..=30.0).contains(&v) => Ok(Pause::Seconds(v)),
         _ => Err(format!("{s:?}: `bar` or seconds, 0.1–30")),
-    }
-}
-
-/// A port argument: `virtual:NAME` or an index or part of a name.
-fn port(s: &str) -> PortSpec {
-    match s.strip_prefix("virtual:") {
-        Some(name) => PortSpec::Virtual(name.into()),
-        None => PortSpec::Named(s.into()),
     }
 }
 

@@ -7,10 +7,10 @@ use std::process::ExitCode;
 use reprise::audio::device::{list, NO_DEVICE};
 use reprise::console;
 use reprise::ops::engine::Engine;
-use reprise::ops::play::{is_audio_file, play, play_file, Play};
+use reprise::ops::play::{is_audio_file, play, play_file, play_to_port, Play};
 
 use super::args::{AudioOutArgs, EngineArgs};
-use super::common::bad_flag;
+use super::common::{bad_flag, port};
 
 /// Play a MIDI file through the system's audio with the SoundFont synthesizer or the neural synth,
 /// or an audio file (WAV, FLAC, MP3, Ogg Vorbis) as it is: a render, a take, a recording to clone.
@@ -25,6 +25,10 @@ pub struct PlayArgs {
     /// Start this many seconds in.
     #[arg(long, default_value_t = 0.0)]
     from: f64,
+    /// Send the notes to this MIDI output (index, part of a name from `reprise ports`, or
+    /// `virtual:NAME`) instead of a synthesizer.
+    #[arg(long, conflicts_with_all = ["device", "soundfont"])]
+    midi_out: Option<String>,
     /// List the output devices and exit.
     #[arg(long)]
     list_devices: bool,
@@ -50,6 +54,9 @@ pub fn run(a: PlayArgs) -> anyhow::Result<ExitCode> {
     }
     if is_audio_file(&file) {
         return play_audio(&file, &a);
+    }
+    if let Some(out) = &a.midi_out {
+        return play_midi_out(&file, out, &a);
     }
     if a.synth.engine == Engine::Neural && a.from > 0.0 {
         anyhow::bail!(reprise::Error::Invalid(
@@ -78,6 +85,24 @@ pub fn run(a: PlayArgs) -> anyhow::Result<ExitCode> {
             stats.delivered,
             stats.late_events,
             stats.underruns
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A MIDI file to a MIDI output port.
+fn play_midi_out(file: &std::path::Path, out: &str, a: &PlayArgs) -> anyhow::Result<ExitCode> {
+    let score = reprise::midi::read_file(file)?;
+    let length = score.duration();
+    let playing = play_to_port(&score, &port(out), a.from)?;
+    let stopped = console::run(playing.playback(), || length, a.quiet);
+    let at = playing.playback().position();
+    playing.stop()?;
+    if !a.quiet {
+        eprintln!(
+            "{} {} (to MIDI output {out})",
+            if stopped { "stopped at" } else { "played" },
+            console::clock(if stopped { at } else { length }),
         );
     }
     Ok(ExitCode::SUCCESS)

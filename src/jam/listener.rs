@@ -51,7 +51,7 @@ impl Listener {
                 self.pedal = value >= 64;
                 false
             }
-            Message::Control { .. } => false,
+            Message::Control { .. } | Message::Program { .. } => false,
         }
     }
 

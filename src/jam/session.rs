@@ -344,7 +344,7 @@ impl<S: MidiSink> Session<S> {
                 self.sink.send(message)
             }
             Message::NoteOff { pitch, .. } => self.release(answer, pitch, now),
-            Message::Control { .. } => self.sink.send(message),
+            Message::Control { .. } | Message::Program { .. } => self.sink.send(message),
         }
     }
 
@@ -530,6 +530,6 @@ fn rechannel(m: Message, channel: u8) -> Option<Message> {
             controller: 64,
             value,
         }),
-        Message::Control { .. } => None,
+        Message::Control { .. } | Message::Program { .. } => None,
     }
 }

@@ -3,6 +3,7 @@
 pub mod bars;
 pub mod folder;
 pub mod gm;
+pub mod quantize;
 pub mod read;
 pub mod score;
 pub mod summary;

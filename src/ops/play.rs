@@ -8,6 +8,8 @@ use crate::audio::file_player::FilePlayer;
 use crate::audio::playback::{PlayOptions, Playback, PlaybackStats, Player, StreamPlayer};
 use crate::error::{Error, Result};
 use crate::midi::Score;
+use crate::ports::player::MidiPlayer;
+use crate::ports::system::{open_output as open_port, PortSpec};
 
 use super::engine::{Engine, Voice};
 
@@ -34,6 +36,8 @@ pub enum Playing {
     Streamed(StreamPlayer),
     /// An audio file (decoded by rodio): seekable.
     File(FilePlayer),
+    /// To a MIDI output port: seekable.
+    Midi(MidiPlayer),
 }
 
 impl Playing {
@@ -43,6 +47,7 @@ impl Playing {
             Playing::Sampled(p) => p,
             Playing::Streamed(p) => p,
             Playing::File(p) => p,
+            Playing::Midi(p) => p,
         }
     }
 
@@ -60,6 +65,7 @@ impl Playing {
             Playing::Sampled(p) => Ok(p.stop()),
             Playing::Streamed(p) => p.stop(),
             Playing::File(p) => Ok(p.stop()),
+            Playing::Midi(p) => p.stop().map(|()| PlaybackStats::default()),
         }
     }
 }
@@ -126,4 +132,16 @@ pub fn play_file(path: &std::path::Path, device: Option<&str>, from: f64) -> Res
         ));
     }
     Ok(Playing::File(player))
+}
+
+/// Starts playing `score` to the MIDI output `port` from `from` seconds (its programs first; all
+/// notes off on every way out).
+pub fn play_to_port(score: &Score, port: &PortSpec, from: f64) -> Result<Playing> {
+    if !from.is_finite() || from < 0.0 {
+        return Err(Error::Invalid(format!(
+            "a start {from} s in: it must be ≥ 0"
+        )));
+    }
+    let sink = open_port(port)?;
+    Ok(Playing::Midi(MidiPlayer::start(score, sink, from)?))
 }

@@ -4,6 +4,7 @@
 //! (`scripted.rs`) stand in for hardware in tests. [`NoteGuard`] releases every note it let through
 //! when dropped, so no note is left hanging on any exit path.
 
+pub mod player;
 pub mod scripted;
 pub mod system;
 
@@ -27,6 +28,13 @@ pub enum Message {
         channel: u8,
         /// Key 0–127.
         pitch: u8,
+    },
+    /// A program (instrument) change.
+    Program {
+        /// Channel 0–15.
+        channel: u8,
+        /// General MIDI program 0–127.
+        program: u8,
     },
     /// A controller change (sustain pedal is 64; 123 is all notes off).
     Control {
@@ -61,11 +69,24 @@ impl Message {
                 controller: byte(0)?,
                 value: byte(1)?,
             }),
+            0xC0 => Some(Message::Program {
+                channel,
+                program: byte(0)?,
+            }),
             _ => None,
         }
     }
 
-    /// The message as MIDI bytes.
+    /// How many of [`Message::bytes`] the message has (2 for a program change, else 3).
+    pub fn byte_len(self) -> usize {
+        if matches!(self, Message::Program { .. }) {
+            2
+        } else {
+            3
+        }
+    }
+
+    /// The message as MIDI bytes: the first [`Message::byte_len`] are the message (the rest 0).
     pub fn bytes(self) -> [u8; 3] {
         match self {
             Message::NoteOn {
@@ -83,6 +104,7 @@ impl Message {
                 controller,
                 value,
             } => [0xB0 | (channel & 0x0F), controller & 0x7F, value & 0x7F],
+            Message::Program { channel, program } => [0xC0 | (channel & 0x0F), program & 0x7F, 0],
         }
     }
 }
@@ -176,7 +198,7 @@ impl<S: MidiSink> MidiSink for NoteGuard<S> {
             Message::NoteOff { channel, pitch } => {
                 self.sounding.retain(|&n| n != (channel, pitch));
             }
-            Message::Control { .. } => {}
+            Message::Control { .. } | Message::Program { .. } => {}
         }
         self.sink.send(message)
     }
@@ -214,6 +236,12 @@ mod tests {
             value: 127,
         };
         assert_eq!(Message::parse(&cc.bytes()), Some(cc));
+        let pc = Message::Program {
+            channel: 9,
+            program: 40,
+        };
+        assert_eq!(pc.byte_len(), 2);
+        assert_eq!(Message::parse(&pc.bytes()[..pc.byte_len()]), Some(pc));
         for bad in [
             &[][..],
             &[0x90, 60],

@@ -227,7 +227,7 @@ fn virtual_output(_: midir::MidiOutput, name: &str) -> Result<midir::MidiOutputC
 impl MidiSink for SystemOutput {
     fn send(&mut self, message: Message) -> Result<()> {
         self.connection
-            .send(&message.bytes())
+            .send(&message.bytes()[..message.byte_len()])
             .map_err(|e| Error::Invalid(format!("MIDI output {:?}: {e}", self.name)))
     }
 }
