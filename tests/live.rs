@@ -392,3 +392,47 @@ fn ctrl_c_stops_the_session_and_still_writes_the_recording() {
         .collect();
     assert_eq!(leftovers.len(), 1, "{leftovers:?}");
 }
+
+#[test]
+fn record_takes_a_phrase_to_the_metronome_and_quantises_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let phrase_path = dir.path().join("phrase.mid");
+    let mut s = reprise::midi::Score::new(480, 600_000).unwrap();
+    let t = s.add_track("Keys", reprise::midi::TrackRole::Other);
+    for (i, p) in [60u8, 64, 67, 72].into_iter().enumerate() {
+        let start = i as u64 * 480 + 7; // a little late on every beat
+        s.push_note_ticks(t, 0, 0, p, 90, start, start + 400);
+    }
+    s.sort();
+    reprise::midi::write_file(&s, &phrase_path).unwrap();
+    let take = dir.path().join("take.mid");
+    let out = reprise(&[
+        "record",
+        "--input",
+        phrase_path.to_str().unwrap(),
+        "-o",
+        take.to_str().unwrap(),
+        "--bpm",
+        "100",
+        "--device",
+        "null",
+        "--quantize",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("count-in: 4") && stderr.contains("recording at 100 BPM"),
+        "{stderr}"
+    );
+    let got = reprise::midi::read_file(&take).unwrap();
+    let starts: Vec<u64> = got.notes.iter().map(|n| n.start_tick).collect();
+    assert_eq!(starts, vec![0, 480, 960, 1440]);
+    let same = reprise(&[
+        "record",
+        "--input",
+        phrase_path.to_str().unwrap(),
+        "-o",
+        phrase_path.to_str().unwrap(),
+    ]);
+    assert_bad_input(&same, "phrase.mid", "");
+}

@@ -70,7 +70,8 @@ fn pause(s: &str) -> Result<Pause, String> {
     }
 }
 
-fn input(s: &str) -> LiveInput {
+/// An input argument: an existing .mid/.midi file, else a port.
+pub fn input(s: &str) -> LiveInput {
     let path = Path::new(s);
     let midi = path
         .extension()

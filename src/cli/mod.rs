@@ -10,6 +10,7 @@ mod generate;
 mod harmonize;
 mod infill;
 mod live;
+mod record;
 mod play;
 mod render;
 mod theme;
@@ -83,6 +84,8 @@ pub enum Cmd {
     /// Call and response: play a phrase on a MIDI keyboard, pause, and Reprise answers in your key
     /// and tempo (through the synthesizer or a MIDI output); play again to interrupt it.
     Live(live::LiveArgs),
+    /// Record a phrase from a MIDI keyboard to a MIDI file, to a count-in and a metronome.
+    Record(record::RecordArgs),
     /// Continue a MIDI file with a model; the output holds the primer followed by the new music.
     ///
     /// Chorale (grid) models read the primer as four voices. Piano (performance) models take any
@@ -155,6 +158,7 @@ pub fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
             accompany::run(a)?
         }
         Cmd::Play(a) => return play::run(a),
+        Cmd::Record(a) => record::run(a)?,
         Cmd::Live(a) => {
             prefer_one_thread();
             live::run(a)?

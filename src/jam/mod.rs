@@ -6,11 +6,13 @@
 //! - `tempo.rs`: the beat (given, or estimated from the first phrase);
 //! - `answer.rs`: the conversation so far as a primer, and a model's answer as timed messages;
 //! - `session.rs`: the state machine that ties them together, one [`Session::step`] at a time;
-//! - `take.rs`: everything played, as a two-track MIDI score.
+//! - `take.rs`: everything played, as a two-track MIDI score;
+//! - `record.rs`: recording a phrase to a count-in and a metronome.
 
 pub mod answer;
 pub mod latency;
 pub mod listener;
+pub mod record;
 pub mod session;
 pub mod take;
 pub mod tempo;

@@ -268,7 +268,7 @@ impl<S: MidiSink> Session<S> {
 
     fn hear(&mut self, m: &Timed) -> Result<()> {
         if let Some(channel) = self.settings.thru {
-            if let Some(echo) = rechannel(m.message, channel) {
+            if let Some(echo) = m.message.on_channel(channel) {
                 self.sink.send(echo)?;
             }
         }
@@ -507,29 +507,5 @@ impl<S: MidiSink> Session<S> {
             beat: self.beat,
             answers: std::mem::take(&mut self.reports),
         })
-    }
-}
-
-/// `m` on `channel`, if it is a note or the sustain pedal.
-fn rechannel(m: Message, channel: u8) -> Option<Message> {
-    match m {
-        Message::NoteOn {
-            pitch, velocity, ..
-        } => Some(Message::NoteOn {
-            channel,
-            pitch,
-            velocity,
-        }),
-        Message::NoteOff { pitch, .. } => Some(Message::NoteOff { channel, pitch }),
-        Message::Control {
-            controller: 64,
-            value,
-            ..
-        } => Some(Message::Control {
-            channel,
-            controller: 64,
-            value,
-        }),
-        Message::Control { .. } | Message::Program { .. } => None,
     }
 }

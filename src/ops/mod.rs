@@ -11,6 +11,7 @@
 //! | render | [`render::render`] |
 //! | play | [`play::play`] |
 //! | play live (call and response) | [`live::live`] |
+//! | record from a keyboard | [`record::record`], [`record::Recording`] |
 //! | clone a timbre | [`timbre::clone`] |
 //! | continuation report | [`evaluate::continuation`] |
 //!
@@ -26,6 +27,7 @@ pub mod infill;
 pub mod live;
 pub mod models;
 pub mod play;
+pub mod record;
 pub mod render;
 pub mod theme;
 pub mod timbre;

@@ -77,6 +77,31 @@ impl Message {
         }
     }
 
+    /// The message moved to `channel`, if it is a note or the sustain pedal (what a player's echo
+    /// carries).
+    pub fn on_channel(self, channel: u8) -> Option<Message> {
+        match self {
+            Message::NoteOn {
+                pitch, velocity, ..
+            } => Some(Message::NoteOn {
+                channel,
+                pitch,
+                velocity,
+            }),
+            Message::NoteOff { pitch, .. } => Some(Message::NoteOff { channel, pitch }),
+            Message::Control {
+                controller: 64,
+                value,
+                ..
+            } => Some(Message::Control {
+                channel,
+                controller: 64,
+                value,
+            }),
+            Message::Control { .. } | Message::Program { .. } => None,
+        }
+    }
+
     /// How many of [`Message::bytes`] the message has (2 for a program change, else 3).
     pub fn byte_len(self) -> usize {
         if matches!(self, Message::Program { .. }) {
@@ -135,6 +160,12 @@ pub trait MidiSink {
 }
 
 impl<T: MidiSink + ?Sized> MidiSink for Box<T> {
+    fn send(&mut self, message: Message) -> Result<()> {
+        (**self).send(message)
+    }
+}
+
+impl<T: MidiSink + ?Sized> MidiSink for &mut T {
     fn send(&mut self, message: Message) -> Result<()> {
         (**self).send(message)
     }
