@@ -582,3 +582,64 @@ fn harmonize_the_melody_take_after_take_then_undo() {
     };
     assert!(app.status.contains("harmonizing track 0"), "{}", app.status);
 }
+
+/// Issue 24 in the TUI: `r` records from the keyboard the UI was started with (count-in, bars),
+/// the take becomes the music, `Q` quantises it (undoable), "play to" picks the MIDI output, and
+/// `p` plays the last render as it is.
+#[test]
+fn record_from_the_keyboard_quantise_and_play_to_midi() {
+    use reprise::jam::record::Phase;
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = App::new(vec![tiny_model(dir.path())]);
+    assert!(app.key(Key::Char('r')).is_none());
+    assert!(app.status.contains("--midi-in"), "{}", app.status);
+    app.ports = reprise::tui::record::Ports {
+        midi_in: Some("keys.mid".into()),
+        midi_out: Some("virtual:reprise".into()),
+    };
+    assert!(matches!(app.key(Key::Char('r')), Some(Effect::Record(bpm)) if bpm == 100.0));
+    app.recording_at(Phase::CountIn(3));
+    assert!(app.status.contains("count-in 3"), "{}", app.status);
+    app.recording_at(Phase::Recording(2));
+    assert!(app.status.contains("recording bar 2"), "{}", app.status);
+    assert!(matches!(
+        app.key(Key::Char('r')),
+        Some(Effect::StopRecording)
+    ));
+    let mut take = reprise::midi::Score::new(480, 600_000).unwrap();
+    let t = take.add_track("Recorded", reprise::midi::TrackRole::Other);
+    take.push_note_ticks(t, 0, 0, 60, 90, 5, 470);
+    take.push_note_ticks(t, 0, 0, 64, 90, 490, 950);
+    take.sort();
+    app.recorded(Ok(take));
+    assert!(app.recording.is_none());
+    assert!(app.status.starts_with("recorded 2 notes"), "{}", app.status);
+    assert_eq!(app.score().unwrap().notes[0].start_tick, 5);
+    app.key(Key::Char('Q'));
+    assert!(app.status.contains("2 notes moved"), "{}", app.status);
+    let ticks: Vec<u64> = app
+        .score()
+        .unwrap()
+        .notes
+        .iter()
+        .map(|n| n.start_tick)
+        .collect();
+    assert_eq!(ticks, vec![0, 480]);
+    app.key(Key::Char('z'));
+    assert_eq!(app.score().unwrap().notes[0].start_tick, 5);
+    // Play to: audio → MIDI (the port given at start).
+    app.key(Key::Tab);
+    for _ in 0..14 {
+        app.key(Key::Down);
+    }
+    app.key(Key::Right);
+    assert!(app.params.to_midi);
+    assert_eq!(app.param_value(14), "MIDI virtual:reprise");
+    // p: nothing rendered yet, then the render's WAV.
+    assert!(app.key(Key::Char('p')).is_none());
+    assert!(app.status.contains("no render yet"), "{}", app.status);
+    app.rendered = Some("take.wav".into());
+    assert!(
+        matches!(app.key(Key::Char('p')), Some(Effect::PlayFile(p)) if p == Path::new("take.wav"))
+    );
+}

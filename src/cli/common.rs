@@ -148,12 +148,3 @@ pub fn one_line(err: &clap::Error) -> String {
         .trim_start_matches("error: ")
         .to_string()
 }
-
-/// A MIDI port argument: `virtual:NAME` for a new port, else an index or part of a name.
-pub fn port(s: &str) -> reprise::ports::system::PortSpec {
-    use reprise::ports::system::PortSpec;
-    match s.strip_prefix("virtual:") {
-        Some(name) => PortSpec::Virtual(name.into()),
-        None => PortSpec::Named(s.into()),
-    }
-}

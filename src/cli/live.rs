@@ -1,15 +1,16 @@
 //! `reprise live`: call and response with a MIDI keyboard (or a MIDI file played as one).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use reprise::console::{cancel_on_interrupt, clock};
 use reprise::generate::request::{DEFAULT_BEAT_TOP_P, DEFAULT_KEY_GUIDE};
 use reprise::jam::session::AnswerReport;
 use reprise::jam::{Event, Pause, Settings, TempoSetting};
 use reprise::ops::live::{live, Live, LiveInput, LiveOutput, DEFAULT_MODEL};
+use reprise::ports::system::PortSpec;
 
 use super::args::{AudioOutArgs, SamplingArgs};
-use super::common::{clock_seed, nucleus, port, within};
+use super::common::{clock_seed, nucleus, within};
 
 /// Play a phrase, pause, and Reprise answers in your key and tempo; play again to interrupt it.
 ///
@@ -70,24 +71,10 @@ fn pause(s: &str) -> Result<Pause, String> {
     }
 }
 
-/// An input argument: an existing .mid/.midi file, else a port.
-pub fn input(s: &str) -> LiveInput {
-    let path = Path::new(s);
-    let midi = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| e.eq_ignore_ascii_case("mid") || e.eq_ignore_ascii_case("midi"));
-    if midi && path.is_file() {
-        LiveInput::File(path.into())
-    } else {
-        LiveInput::Port(port(s))
-    }
-}
-
 /// `live`.
 pub fn run(a: LiveArgs) -> anyhow::Result<()> {
     let output = match &a.midi_out {
-        Some(p) => LiveOutput::Port(port(p)),
+        Some(p) => LiveOutput::Port(PortSpec::parse(p)),
         None => LiveOutput::Audio {
             soundfont: a.out.soundfont.clone(),
             device: a.out.device.clone(),
@@ -114,7 +101,7 @@ pub fn run(a: LiveArgs) -> anyhow::Result<()> {
         temperature: a.sampling.temperature,
         key_guide: a.key_guide,
         record: a.record.clone(),
-        ..Live::new(input(&a.input), output, settings)
+        ..Live::new(LiveInput::parse(&a.input), output, settings)
     };
     let stop = cancel_on_interrupt();
     let quiet = a.quiet;

@@ -10,8 +10,8 @@ mod generate;
 mod harmonize;
 mod infill;
 mod live;
-mod record;
 mod play;
+mod record;
 mod render;
 mod theme;
 mod timbre;
@@ -69,6 +69,13 @@ pub enum Cmd {
         /// Audio output for playback: part of a device name, or `null` (a silent clock).
         #[arg(long)]
         device: Option<String>,
+        /// The keyboard `r` records from: a MIDI input (index, part of a name, `virtual:NAME`) or a
+        /// MIDI file played as one.
+        #[arg(long)]
+        midi_in: Option<String>,
+        /// The MIDI output "play to: MIDI" sends to (index, part of a name, `virtual:NAME`).
+        #[arg(long)]
+        midi_out: Option<String>,
     },
     /// Themes: grow a piece from a theme (`compose`), find a song's theme (`extract`), measure how
     /// often a theme recurs in a piece (`report`) or over POP909's validation songs (`evaluate`).
@@ -130,6 +137,8 @@ pub fn default_command() -> Option<Cmd> {
     (std::io::stdout().is_terminal() && std::io::stdin().is_terminal()).then_some(Cmd::Tui {
         file: None,
         device: None,
+        midi_in: None,
+        midi_out: None,
     })
 }
 
@@ -151,7 +160,16 @@ pub fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
         Cmd::Info { files } => return Ok(info(&files)),
         Cmd::Models => models(),
         Cmd::Ports => ports()?,
-        Cmd::Tui { file, device } => tui(file, device)?,
+        Cmd::Tui {
+            file,
+            device,
+            midi_in,
+            midi_out,
+        } => tui(
+            file,
+            device,
+            reprise::tui::record::Ports { midi_in, midi_out },
+        )?,
         Cmd::Theme(t) => theme::run(t)?,
         Cmd::Accompany(a) => {
             prefer_one_thread();
@@ -240,13 +258,17 @@ fn ports() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn tui(file: Option<PathBuf>, device: Option<String>) -> anyhow::Result<()> {
+fn tui(
+    file: Option<PathBuf>,
+    device: Option<String>,
+    ports: reprise::tui::record::Ports,
+) -> anyhow::Result<()> {
     if !std::io::stdout().is_terminal() {
         anyhow::bail!(reprise::Error::Invalid(
             "the terminal UI needs a terminal (stdout is not one)".into()
         ));
     }
-    Ok(reprise::tui::run(file, device)?)
+    Ok(reprise::tui::run(file, device, ports)?)
 }
 
 /// `reprise.1` and `reprise-COMMAND.1` for every command, from the same definitions as `--help`.

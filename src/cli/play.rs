@@ -10,7 +10,7 @@ use reprise::ops::engine::Engine;
 use reprise::ops::play::{is_audio_file, play, play_file, play_to_port, Play};
 
 use super::args::{AudioOutArgs, EngineArgs};
-use super::common::{bad_flag, port};
+use super::common::bad_flag;
 
 /// Play a MIDI file through the system's audio with the SoundFont synthesizer or the neural synth,
 /// or an audio file (WAV, FLAC, MP3, Ogg Vorbis) as it is: a render, a take, a recording to clone.
@@ -94,7 +94,11 @@ pub fn run(a: PlayArgs) -> anyhow::Result<ExitCode> {
 fn play_midi_out(file: &std::path::Path, out: &str, a: &PlayArgs) -> anyhow::Result<ExitCode> {
     let score = reprise::midi::read_file(file)?;
     let length = score.duration();
-    let playing = play_to_port(&score, &port(out), a.from)?;
+    let playing = play_to_port(
+        &score,
+        &reprise::ports::system::PortSpec::parse(out),
+        a.from,
+    )?;
     let stopped = console::run(playing.playback(), || length, a.quiet);
     let at = playing.playback().position();
     playing.stop()?;

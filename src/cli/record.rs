@@ -9,7 +9,6 @@ use reprise::ops::record::{record, Record};
 
 use super::args::AudioOutArgs;
 use super::common::within;
-use super::live::input;
 
 /// Record from a MIDI keyboard: a bar of count-in, a metronome through the synthesizer, your
 /// notes echoed; Ctrl-C ends the take, which is written at the metronome's tempo (bar 1 is the
@@ -44,7 +43,7 @@ pub struct RecordArgs {
 
 /// `record`.
 pub fn run(a: RecordArgs) -> anyhow::Result<()> {
-    let input = input(&a.input);
+    let input = reprise::ops::live::LiveInput::parse(&a.input);
     let mut inputs = Vec::new();
     if let reprise::ops::live::LiveInput::File(f) = &input {
         inputs.push(f.clone());

@@ -102,7 +102,7 @@ impl Recorder {
             if (k >= counted && !self.settings.metronome) || now - due > beat / 2.0 {
                 continue;
             }
-            let pitch = CLICKS[usize::from(k % BEATS_PER_BAR as u64 != 0)];
+            let pitch = CLICKS[usize::from(!k.is_multiple_of(BEATS_PER_BAR as u64))];
             sink.send(Message::NoteOn {
                 channel: DRUMS,
                 pitch,

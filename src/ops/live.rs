@@ -39,6 +39,23 @@ pub enum LiveInput {
     File(PathBuf),
 }
 
+impl LiveInput {
+    /// The keyboard as the user names it: an existing `.mid`/`.midi` file, else a port
+    /// (`virtual:NAME`, an index or part of a name).
+    pub fn parse(s: &str) -> LiveInput {
+        let path = std::path::Path::new(s);
+        let midi = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| e.eq_ignore_ascii_case("mid") || e.eq_ignore_ascii_case("midi"));
+        if midi && path.is_file() {
+            LiveInput::File(path.into())
+        } else {
+            LiveInput::Port(PortSpec::parse(s))
+        }
+    }
+}
+
 /// Where Reprise's notes go.
 #[derive(Debug, Clone)]
 pub enum LiveOutput {

@@ -83,6 +83,16 @@ pub enum PortSpec {
     Virtual(String),
 }
 
+impl PortSpec {
+    /// A port as the user names it: `virtual:NAME` for a new port, else an index or part of a name.
+    pub fn parse(s: &str) -> PortSpec {
+        match s.strip_prefix("virtual:") {
+            Some(name) => PortSpec::Virtual(name.into()),
+            None => PortSpec::Named(s.into()),
+        }
+    }
+}
+
 /// An open input: the connection and the queue its callback fills.
 pub struct SystemInput {
     _connection: midir::MidiInputConnection<()>,

@@ -66,7 +66,7 @@ impl History {
 }
 
 /// Names of the parameter rows, in order.
-pub const PARAM_NAMES: [&str; 13] = [
+pub const PARAM_NAMES: [&str; 15] = [
     "model",
     "theme model",
     "accompanist",
@@ -80,6 +80,8 @@ pub const PARAM_NAMES: [&str; 13] = [
     "engine",
     "timbre",
     "play live",
+    "rec tempo",
+    "play to",
 ];
 
 /// Which pane takes the arrow keys.
@@ -173,6 +175,12 @@ pub enum Effect {
     Play(f64),
     /// Stop playing.
     StopPlaying,
+    /// Record from the keyboard at this tempo.
+    Record(f64),
+    /// Stop recording; the take becomes the music.
+    StopRecording,
+    /// Play an audio file as it is.
+    PlayFile(PathBuf),
 }
 
 /// The whole UI state.
@@ -211,6 +219,12 @@ pub struct App {
     pub quit: bool,
     /// Width of the roll in columns (the runtime sets it from the terminal's size; for paging).
     pub roll_cols: u16,
+    /// The MIDI ports the UI was started with.
+    pub ports: super::record::Ports,
+    /// Where a recording from the keyboard is, while one runs.
+    pub recording: Option<crate::jam::record::Phase>,
+    /// The last WAV rendered (`p` plays it).
+    pub rendered: Option<PathBuf>,
 }
 
 impl App {
@@ -234,6 +248,9 @@ impl App {
             chords: None,
             quit: false,
             roll_cols: 56,
+            ports: Default::default(),
+            recording: None,
+            rendered: None,
         };
         // Prefer a piano model when there is one (it takes any MIDI file), the beat-aware one first.
         let list = app.models_for(Action::Continue);
@@ -412,6 +429,9 @@ impl App {
             'k' => self.open_chords(),
             ' ' => self.toggle_play(),
             'w' => self.render_wav(),
+            'r' => self.toggle_record(),
+            'Q' => self.quantise(),
+            'p' => self.play_render(),
             's' => {
                 self.save();
                 None
@@ -594,6 +614,8 @@ impl App {
                 }
             }
             12 => p.live = !p.live,
+            13 => p.bpm = (p.bpm + 2.0 * sign as f64).clamp(40.0, 240.0),
+            14 => p.to_midi = !p.to_midi,
             _ => {}
         }
     }
@@ -630,6 +652,12 @@ impl App {
             },
             11 => p.timbre.clone(),
             12 => if p.live { "on" } else { "off" }.into(),
+            13 => format!("{:.0} BPM", p.bpm),
+            14 if p.to_midi => match &self.ports.midi_out {
+                Some(port) => format!("MIDI {port}"),
+                None => "MIDI (none: --midi-out)".into(),
+            },
+            14 => "audio".into(),
             _ => String::new(),
         }
     }

@@ -314,7 +314,11 @@ impl App {
                 seconds,
                 engine,
             } => {
-                self.status = format!("wrote {} ({seconds:.1} s, {engine})", path.display());
+                self.status = format!(
+                    "wrote {} ({seconds:.1} s, {engine}) · p plays it",
+                    path.display()
+                );
+                self.rendered = Some(path);
             }
         }
     }

@@ -7,13 +7,15 @@
 //!
 //! Files: `types` (keys, parameters, jobs: what the others share), `app` (state and keys), `jobs`
 //! (the actions that start jobs, and their results), `chords` (the chord editor), `picker`, `view`
-//! (drawing, from `&App`), `worker` (jobs as `ops` calls), `live` (the player fed while generating).
+//! (drawing, from `&App`), `worker` (jobs as `ops` calls), `live` (the player fed while generating),
+//! `record` (the keyboard: recording, quantising, MIDI out, playing a render).
 
 pub mod app;
 pub mod chords;
 pub mod jobs;
 pub mod live;
 pub mod picker;
+pub mod record;
 pub mod types;
 pub mod view;
 pub mod worker;
@@ -27,8 +29,12 @@ use std::time::Duration;
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use crate::error::{Error, Result};
+use crate::jam::record::RecordSettings;
+use crate::ops::live::LiveInput;
 use crate::ops::models::Action;
-use crate::ops::play::{play, Play, Playing};
+use crate::ops::play::{play, play_file, play_to_port, Play, Playing};
+use crate::ops::record::{Record, Recording};
+use crate::ports::system::PortSpec;
 use app::{App, Effect};
 use live::LiveSession;
 use types::{JobKind, JobMsg, JobResult, JobSpec, Key};
@@ -76,9 +82,11 @@ pub fn installed_models() -> Vec<crate::ops::models::ModelEntry> {
     models
 }
 
-/// Runs the UI until the user quits. `device` is the audio output (`null` for a silent clock).
-pub fn run(file: Option<PathBuf>, device: Option<String>) -> Result<()> {
+/// Runs the UI until the user quits. `device` is the audio output (`null` for a silent clock);
+/// `ports` the keyboard to record from and the MIDI output to play to.
+pub fn run(file: Option<PathBuf>, device: Option<String>, ports: record::Ports) -> Result<()> {
     let mut app = App::new(installed_models());
+    app.ports = ports;
     let synth = crate::ops::engine::Voice::default().synth_model;
     if let Ok(dir) = crate::model::resolve_model_dir(&synth) {
         let names = crate::synth::render::timbre_names(&dir);
@@ -101,6 +109,8 @@ enum Sound {
     Playing(Playing),
     /// Playing while generating: the runtime forwards the generation's notes to it.
     Live(LiveSession),
+    /// Recording from the keyboard.
+    Recording(Recording),
 }
 
 impl Sound {
@@ -108,6 +118,7 @@ impl Sound {
         match self {
             Sound::Playing(p) => p.playback().position(),
             Sound::Live(p) => p.position(),
+            Sound::Recording(r) => r.status().seconds,
         }
     }
 
@@ -115,6 +126,7 @@ impl Sound {
         match self {
             Sound::Playing(p) => p.playback().is_done(),
             Sound::Live(p) => p.is_done(),
+            Sound::Recording(_) => false,
         }
     }
 
@@ -125,6 +137,7 @@ impl Sound {
                 let _ = p.stop();
             }
             Sound::Live(p) => p.stop(),
+            Sound::Recording(r) => drop(r),
         }
     }
 }
@@ -207,6 +220,16 @@ impl Runtime {
     }
 
     fn follow_player(&mut self, app: &mut App) {
+        if let Some(Sound::Recording(r)) = &self.sound {
+            let status = r.status();
+            if app.recording != Some(status.phase) {
+                app.recording_at(status.phase);
+            }
+            if status.finished {
+                self.stop_recording(app);
+            }
+            return;
+        }
         match &self.sound {
             Some(s) if s.is_done() => {
                 self.stop_sound();
@@ -237,6 +260,53 @@ impl Runtime {
                 self.stop_sound();
                 app.playhead = None;
                 app.status = "stopped".into();
+            }
+            Effect::Record(bpm) => self.start_recording(app, bpm),
+            Effect::StopRecording => self.stop_recording(app),
+            Effect::PlayFile(path) => {
+                self.stop_sound();
+                match play_file(&path, self.device.as_deref(), 0.0) {
+                    Ok(p) => {
+                        app.playhead = Some(0.0);
+                        app.status = format!("playing {} · space stops", path.display());
+                        self.sound = Some(Sound::Playing(p));
+                    }
+                    Err(e) => app.status = e.to_string(),
+                }
+            }
+        }
+    }
+
+    fn start_recording(&mut self, app: &mut App, bpm: f64) {
+        self.stop_sound();
+        app.playhead = None;
+        let Some(input) = app.ports.midi_in.as_deref() else {
+            app.recorded(Err(Error::Invalid("no keyboard: --midi-in PORT".into())));
+            return;
+        };
+        let req = Record {
+            input: LiveInput::parse(input),
+            soundfont: None,
+            device: self.device.clone(),
+            settings: RecordSettings {
+                bpm,
+                count_in_bars: 1,
+                metronome: true,
+                thru: Some(0),
+            },
+        };
+        match Recording::start(req) {
+            Ok(r) => self.sound = Some(Sound::Recording(r)),
+            Err(e) => app.recorded(Err(e)),
+        }
+    }
+
+    fn stop_recording(&mut self, app: &mut App) {
+        match self.sound.take() {
+            Some(Sound::Recording(r)) => app.recorded(r.stop()),
+            other => {
+                self.sound = other;
+                app.recording = None;
             }
         }
     }
@@ -277,6 +347,12 @@ impl Runtime {
         let score = app
             .score()
             .ok_or_else(|| Error::Invalid("nothing to play".into()))?;
+        if app.params.to_midi {
+            let port = app.ports.midi_out.as_deref().ok_or_else(|| {
+                Error::Invalid("no MIDI output: start the UI with --midi-out PORT".into())
+            })?;
+            return play_to_port(score, &PortSpec::parse(port), from);
+        }
         play(&Play {
             score: score.clone(),
             origin: app

@@ -69,6 +69,10 @@ pub struct Params {
     pub timbre: String,
     /// Play while generating (continue and generate).
     pub live: bool,
+    /// Tempo of the metronome when recording from the keyboard.
+    pub bpm: f64,
+    /// Play to the MIDI output instead of the synthesizer.
+    pub to_midi: bool,
 }
 
 impl Default for Params {
@@ -87,6 +91,8 @@ impl Default for Params {
             engine: Engine::Soundfont,
             timbre: "piano".into(),
             live: false,
+            bpm: 100.0,
+            to_midi: false,
         }
     }
 }

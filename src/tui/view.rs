@@ -369,6 +369,21 @@ pub fn actions(app: &App) -> Vec<(&'static str, &'static str)> {
             },
         ),
         ("w", "render WAV"),
+    ]);
+    if app.rendered.is_some() {
+        a.push(("p", "play the WAV"));
+    }
+    if app.ports.midi_in.is_some() {
+        a.push((
+            "r",
+            if app.recording.is_some() {
+                "stop recording"
+            } else {
+                "record"
+            },
+        ));
+    }
+    a.extend([
         ("s", "save MIDI"),
         ("z / y", "undo / redo"),
         ("?", "help"),
@@ -433,7 +448,7 @@ fn centred(area: Rect, w: u16, h: u16) -> Rect {
 }
 
 /// The help text, one line per key.
-pub const HELP: [(&str, &str); 34] = [
+pub const HELP: [(&str, &str); 38] = [
     ("o", "open a MIDI file"),
     ("c", "continue from the end"),
     ("C", "continue from the cursor"),
@@ -453,6 +468,10 @@ pub const HELP: [(&str, &str); 34] = [
     ("Esc", "cancel a job / clear sel."),
     ("space", "play from cursor / stop"),
     ("w", "render WAV next to file"),
+    ("p", "play the rendered WAV"),
+    ("r", "record from the keyboard"),
+    ("", "  (count-in; r stops)"),
+    ("Q", "quantise to sixteenths"),
     ("s", "save NAME-reprise.mid"),
     ("z / y", "undo / redo"),
     ("Tab", "roll ⇄ parameters"),
