@@ -22,6 +22,8 @@ fn forbidden(module: &str) -> Option<&'static [&'static str]> {
         "metrics",
         "pop909",
         "bench",
+        "jam",
+        "ports",
     ];
     const ABOVE_TOKENS: &[&str] = &[
         "model",
@@ -34,6 +36,8 @@ fn forbidden(module: &str) -> Option<&'static [&'static str]> {
         "tui",
         "train",
         "bench",
+        "jam",
+        "ports",
     ];
     const ABOVE_MODEL: &[&str] = &[
         "generate",
@@ -45,13 +49,20 @@ fn forbidden(module: &str) -> Option<&'static [&'static str]> {
         "tui",
         "train",
         "bench",
+        "jam",
+        "ports",
     ];
     const RUNTIME: &[&str] = &["train", "tui", "bench"];
+    // Live MIDI sits beside audio; call and response above it, below the use cases.
+    const PORTS: &[&str] = &["train", "tui", "bench", "ops", "jam"];
+    const JAM: &[&str] = &["train", "tui", "bench", "ops"];
     Some(match module {
         "midi" | "input" | "atomic_file" | "error" | "guard" => ABOVE_MIDI,
         "tokens" => ABOVE_TOKENS,
         "model" | "metrics" | "linalg" => ABOVE_MODEL,
         "generate" | "accompany" | "theme" | "synth" | "audio" | "live" | "pop909" => RUNTIME,
+        "ports" => PORTS,
+        "jam" => JAM,
         "tui" => &["train", "bench"],
         _ => return None,
     })

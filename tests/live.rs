@@ -4,7 +4,7 @@
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
-use reprise::jam::session::AnswerReport;
+use reprise::jam::take::AnswerReport;
 use reprise::jam::{Answerer, Ask, Event, Note, Pause, Session, Settings, TempoSetting};
 use reprise::ports::scripted::{Clock, ManualClock, ScriptedSource};
 use reprise::ports::{Message, MidiSink, MidiSource, Timed};

@@ -593,7 +593,7 @@ fn record_from_the_keyboard_quantise_and_play_to_midi() {
     let mut app = App::new(vec![tiny_model(dir.path())]);
     assert!(app.key(Key::Char('r')).is_none());
     assert!(app.status.contains("--midi-in"), "{}", app.status);
-    app.ports = reprise::tui::record::Ports {
+    app.ports = reprise::tui::types::Ports {
         midi_in: Some("keys.mid".into()),
         midi_out: Some("virtual:reprise".into()),
     };

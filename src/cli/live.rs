@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use reprise::console::{cancel_on_interrupt, clock};
 use reprise::generate::request::{DEFAULT_BEAT_TOP_P, DEFAULT_KEY_GUIDE};
-use reprise::jam::session::AnswerReport;
+use reprise::jam::take::AnswerReport;
 use reprise::jam::{Event, Pause, Settings, TempoSetting};
 use reprise::ops::live::{live, Live, LiveInput, LiveOutput, DEFAULT_MODEL};
 use reprise::ports::system::PortSpec;

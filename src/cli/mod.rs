@@ -168,7 +168,7 @@ pub fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
         } => tui(
             file,
             device,
-            reprise::tui::record::Ports { midi_in, midi_out },
+            reprise::tui::types::Ports { midi_in, midi_out },
         )?,
         Cmd::Theme(t) => theme::run(t)?,
         Cmd::Accompany(a) => {
@@ -261,7 +261,7 @@ fn ports() -> anyhow::Result<()> {
 fn tui(
     file: Option<PathBuf>,
     device: Option<String>,
-    ports: reprise::tui::record::Ports,
+    ports: reprise::tui::types::Ports,
 ) -> anyhow::Result<()> {
     if !std::io::stdout().is_terminal() {
         anyhow::bail!(reprise::Error::Invalid(

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use super::answer::{Answerer, Ask};
 use super::listener::Listener;
-use super::take::Take;
+use super::take::{AnswerReport, Take};
 use super::tempo::{estimate, Beat};
 use super::Note;
 use crate::error::{Error, Result};
@@ -97,28 +97,6 @@ pub enum Event {
     Answered(AnswerReport),
     /// The answerer failed; the session listens on.
     Failed(String),
-}
-
-/// How one answer went.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct AnswerReport {
-    /// Session seconds the answer was due to start (the pause detected).
-    pub start: f64,
-    /// Notes sounded.
-    pub notes: usize,
-    /// Stopped by the player.
-    pub interrupted: bool,
-    /// When its first note was due.
-    pub first_due: Option<f64>,
-    /// When its first note was sent.
-    pub first_sent: Option<f64>,
-}
-
-impl AnswerReport {
-    /// How late the first note sounded: sent minus due (or minus the start, if it was due before).
-    pub fn lateness(&self) -> Option<f64> {
-        Some(self.first_sent? - self.first_due?.max(self.start))
-    }
 }
 
 /// What the answerer's thread sends.

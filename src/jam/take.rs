@@ -1,11 +1,32 @@
 //! Everything a session played, and the MIDI file it becomes: the player and Reprise on two tracks,
 //! on the session's beat (tick 0 the first downbeat), so a DAW shows its bars.
 
-use super::session::AnswerReport;
 use super::tempo::Beat;
 use super::Note;
 use crate::error::Result;
 use crate::midi::{Score, TrackRole};
+
+/// How one answer went.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct AnswerReport {
+    /// Session seconds the answer was due to start (the pause detected).
+    pub start: f64,
+    /// Notes sounded.
+    pub notes: usize,
+    /// Stopped by the player.
+    pub interrupted: bool,
+    /// When its first note was due.
+    pub first_due: Option<f64>,
+    /// When its first note was sent.
+    pub first_sent: Option<f64>,
+}
+
+impl AnswerReport {
+    /// How late the first note sounded: sent minus due (or minus the start, if it was due before).
+    pub fn lateness(&self) -> Option<f64> {
+        Some(self.first_sent? - self.first_due?.max(self.start))
+    }
+}
 
 /// A finished session.
 #[derive(Debug, Clone, Default)]

@@ -285,6 +285,17 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Any bytes from a port parse to a message or to nothing, and a message written back
+        /// parses to itself.
+        #[test]
+        fn any_bytes_parse_or_not_and_round_trip(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..6)) {
+            if let Some(m) = Message::parse(&bytes) {
+                proptest::prop_assert_eq!(Message::parse(&m.bytes()[..m.byte_len()]), Some(m));
+            }
+        }
+    }
+
     #[test]
     fn the_guard_releases_what_sounds_when_dropped_even_in_a_panic() {
         let sink = RecordingSink::default();

@@ -220,7 +220,7 @@ pub struct App {
     /// Width of the roll in columns (the runtime sets it from the terminal's size; for paging).
     pub roll_cols: u16,
     /// The MIDI ports the UI was started with.
-    pub ports: super::record::Ports,
+    pub ports: super::types::Ports,
     /// Where a recording from the keyboard is, while one runs.
     pub recording: Option<crate::jam::record::Phase>,
     /// The last WAV rendered (`p` plays it).

@@ -84,7 +84,7 @@ pub fn installed_models() -> Vec<crate::ops::models::ModelEntry> {
 
 /// Runs the UI until the user quits. `device` is the audio output (`null` for a silent clock);
 /// `ports` the keyboard to record from and the MIDI output to play to.
-pub fn run(file: Option<PathBuf>, device: Option<String>, ports: record::Ports) -> Result<()> {
+pub fn run(file: Option<PathBuf>, device: Option<String>, ports: types::Ports) -> Result<()> {
     let mut app = App::new(installed_models());
     app.ports = ports;
     let synth = crate::ops::engine::Voice::default().synth_model;

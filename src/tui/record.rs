@@ -10,15 +10,6 @@ use crate::midi::Score;
 
 use super::app::{App, Doc, Effect};
 
-/// The MIDI ports the UI was started with.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Ports {
-    /// The keyboard: a port (index, name, `virtual:NAME`) or a MIDI file played as one.
-    pub midi_in: Option<String>,
-    /// Where "play to: MIDI out" sends the music.
-    pub midi_out: Option<String>,
-}
-
 impl App {
     /// `r`: starts recording from the keyboard, or stops the recording.
     pub(super) fn toggle_record(&mut self) -> Option<Effect> {

@@ -39,6 +39,15 @@ pub enum Key {
     Backspace,
 }
 
+/// The MIDI ports the UI was started with.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ports {
+    /// The keyboard: a port (index, name, `virtual:NAME`) or a MIDI file played as one.
+    pub midi_in: Option<String>,
+    /// Where "play to: MIDI out" sends the music.
+    pub midi_out: Option<String>,
+}
+
 /// Generation, accompaniment and sound settings shown in the parameters pane.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Params {
