@@ -1,5 +1,6 @@
 //! The neural synth from the command line with the shipped model: rendering, cloning a timbre from
-//! a recording, and clean refusals of bad recordings (exit 2, one line, no timbre file written).
+//! a recording (with its notes, or transcribing them), and clean refusals of bad recordings (exit 2,
+//! one line, no timbre file written).
 
 mod common;
 use common::{assert_bad_input, reprise, sample};
@@ -125,6 +126,78 @@ fn bad_recordings_are_refused_without_writing_a_timbre() {
             "2",
             "-o",
             t,
+        ]);
+        let name = file.file_name().unwrap().to_str().unwrap();
+        assert_bad_input(&r, name, problem);
+        assert!(!timbre.exists(), "{name}: no timbre file");
+    }
+}
+
+/// A flute phrase rendered with the built-in SoundFont, as a WAV at the synth's rate, 4 s long.
+fn flute_phrase(path: &std::path::Path) {
+    use reprise::synth::data::{render_phrase, FitNote};
+    let sf = reprise::audio::soundfont::load(None).unwrap();
+    let notes: Vec<FitNote> = [72u8, 74, 76, 77, 79, 77]
+        .iter()
+        .enumerate()
+        .map(|(i, &pitch)| FitNote {
+            pitch,
+            velocity: 90,
+            start: 0.2 + 0.4 * i as f64,
+            held: 0.35,
+        })
+        .collect();
+    let rate = reprise::synth::ddsp::SAMPLE_RATE;
+    wav(path, rate, &render_phrase(&sf, 73, &notes, 4.0).unwrap());
+}
+
+#[test]
+fn clones_without_notes_by_transcribing_a_one_voice_recording() {
+    let tmp = tempfile::tempdir().unwrap();
+    let take = tmp.path().join("take.wav");
+    flute_phrase(&take);
+    let timbre = tmp.path().join("t.safetensors");
+    let r = reprise(&[
+        "clone-timbre",
+        take.to_str().unwrap(),
+        "--steps",
+        "2",
+        "-o",
+        timbre.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&r.stderr);
+    assert!(r.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("transcribed 6 notes, C5–G5, confidence") && stderr.contains("no --notes"),
+        "{stderr}"
+    );
+    assert!(timbre.exists());
+}
+
+#[test]
+fn without_notes_silence_and_noise_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let timbre = tmp.path().join("t.safetensors");
+    let silent = tmp.path().join("silent.wav");
+    wav(&silent, 22_050, &vec![0.0; 22_050 * 3]);
+    let noise = tmp.path().join("noise.wav");
+    let mut seed = 12345u32;
+    let hiss: Vec<f32> = (0..22_050 * 3)
+        .map(|_| {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (seed >> 8) as f32 / (1u32 << 24) as f32 * 0.6 - 0.3
+        })
+        .collect();
+    wav(&noise, 22_050, &hiss);
+    for (file, problem) in [(&silent, "silent"), (&noise, "--notes")] {
+        let f = file.to_str().unwrap();
+        let r = reprise(&[
+            "clone-timbre",
+            f,
+            "--steps",
+            "2",
+            "-o",
+            timbre.to_str().unwrap(),
         ]);
         let name = file.file_name().unwrap().to_str().unwrap();
         assert_bad_input(&r, name, problem);

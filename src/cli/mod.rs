@@ -41,8 +41,9 @@ pub enum Cmd {
     /// Render a MIDI file to a stereo 16-bit WAV with a SoundFont (the built-in General MIDI bank
     /// by default) or the neural synth.
     Render(render::RenderArgs),
-    /// Learn a new timbre for the neural synth from a short recording and its notes (the network
-    /// stays frozen; only the timbre's initial states are tuned).
+    /// Learn a new timbre for the neural synth from a short recording (its notes given with
+    /// --notes, or transcribed from a one-voice recording); the network stays frozen, only the
+    /// timbre's initial states are tuned.
     CloneTimbre(timbre::CloneArgs),
     /// Measure the neural synth against the SoundFont: the STFT distance of every shipped timbre on
     /// unseen notes of each program, and for the two held-out programs the nearest trained timbre

@@ -4,18 +4,20 @@ use std::path::PathBuf;
 
 use reprise::ops::timbre::{clone, CloneTimbre, Progress, MAX_STEPS};
 use reprise::synth::eval::EvalSettings;
+use reprise::synth::transcribe::note_name;
 
 use super::common::{above_zero, step_bar, within};
 
 /// Learn a new timbre for the neural synth from a short recording and its notes (the network
-/// stays frozen; only the timbre's initial states are tuned).
+/// stays frozen; only the timbre's initial states are tuned). Without `--notes`, a one-voice
+/// recording is transcribed.
 #[derive(clap::Args)]
 pub struct CloneArgs {
     /// The recording (WAV, FLAC, MP3 or Ogg Vorbis), at least 1 s.
     recording: PathBuf,
-    /// The notes played in it (MIDI).
+    /// The notes played in it (MIDI); left out, a one-voice recording is transcribed.
     #[arg(long)]
-    notes: PathBuf,
+    notes: Option<PathBuf>,
     /// Where to write the timbre (e.g. timbres/NAME.safetensors).
     #[arg(short, long)]
     output: PathBuf,
@@ -47,6 +49,17 @@ pub fn clone_timbre(a: CloneArgs) -> anyhow::Result<()> {
     let quiet = a.quiet;
     let done = clone(&req, &mut |p| {
         match p {
+        Progress::Transcribed {
+            notes,
+            range,
+            confidence,
+        } if !quiet => bar.suspend(|| {
+            eprintln!(
+                "transcribed {notes} notes, {}–{}, confidence {confidence:.2} (no --notes given)",
+                note_name(range.0),
+                note_name(range.1)
+            )
+        }),
         Progress::Candidate { name, loss } if !quiet => {
             bar.suspend(|| eprintln!("  trained timbre {name:<12} loss {loss:.4}"))
         }

@@ -1,5 +1,6 @@
 //! Clone a timbre: from a recording and the notes played in it, tune a timbre (the GLA synth's
-//! initial states; the network stays frozen), starting from the nearest trained timbre.
+//! initial states; the network stays frozen), starting from the nearest trained timbre. Without
+//! the notes, a one-voice recording is transcribed (`synth::transcribe`).
 
 use std::path::PathBuf;
 
@@ -7,9 +8,11 @@ use crate::atomic_file::check_output;
 use crate::audio::decode::decode_file;
 use crate::error::{Error, Result};
 use crate::midi::read_file;
-use crate::synth::clone::{clone_timbre, fit_loss, prepare};
+use crate::midi::Score;
+use crate::synth::clone::{check, clone_timbre, fit_loss, prepare};
 use crate::synth::model::{NeuralSynth, Timbre};
 use crate::synth::render::{load_network, load_timbre, timbre_names, timbre_path};
+use crate::synth::transcribe::transcribe;
 
 use super::models::{resolve, Action};
 
@@ -21,8 +24,8 @@ pub const MAX_STEPS: usize = 100_000;
 pub struct CloneTimbre {
     /// The recording (WAV, FLAC, MP3 or Ogg Vorbis).
     pub recording: PathBuf,
-    /// The notes played in it (MIDI).
-    pub notes: PathBuf,
+    /// The notes played in it (MIDI); `None` transcribes them (one voice only).
+    pub notes: Option<PathBuf>,
     /// Where to write the timbre.
     pub output: PathBuf,
     /// The synth model's name or folder.
@@ -36,6 +39,15 @@ pub struct CloneTimbre {
 /// What cloning reports as it goes.
 #[derive(Debug, Clone)]
 pub enum Progress {
+    /// No notes were given: the recording was transcribed.
+    Transcribed {
+        /// Notes found.
+        notes: usize,
+        /// Lowest and highest key.
+        range: (u8, u8),
+        /// Mean periodicity of the voiced frames, 0–1.
+        confidence: f64,
+    },
     /// A trained timbre's loss on the recording (choosing where to start).
     Candidate {
         /// Its name.
@@ -82,9 +94,11 @@ pub fn clone(req: &CloneTimbre, progress: &mut dyn FnMut(Progress)) -> Result<Cl
     if let Some(parent) = req.output.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
     }
-    check_output(&req.output, &[&req.recording, &req.notes])?;
+    let mut inputs = vec![req.recording.as_path()];
+    inputs.extend(req.notes.as_deref());
+    check_output(&req.output, &inputs)?;
     let rec = decode_file(&req.recording)?;
-    let score = read_file(&req.notes)?;
+    let score = notes_of(req, &rec, progress)?;
     let (audio, fit, offset) =
         prepare(&rec, &score).map_err(|e| Error::bad_file(&req.recording, e.to_string()))?;
     let dir = resolve(&req.model, Action::Synthesize)?.dir;
@@ -108,6 +122,26 @@ pub fn clone(req: &CloneTimbre, progress: &mut dyn FnMut(Progress)) -> Result<Cl
         after,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// The notes of the recording: read from `req.notes`, or transcribed (and reported) without them.
+fn notes_of(
+    req: &CloneTimbre,
+    rec: &crate::audio::decode::Recording,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Score> {
+    if let Some(path) = &req.notes {
+        return read_file(path);
+    }
+    let bad = |e: Error| Error::bad_file(&req.recording, e.to_string());
+    check(rec).map_err(bad)?;
+    let heard = transcribe(rec).map_err(bad)?;
+    progress(Progress::Transcribed {
+        notes: heard.notes.len(),
+        range: heard.range().unwrap_or((0, 0)),
+        confidence: heard.confidence,
+    });
+    heard.to_score()
 }
 
 /// The trained timbre with the lowest loss on the recording.

@@ -24,9 +24,8 @@ pub const SAMPLE_RATES: std::ops::RangeInclusive<u32> = 4_000..=384_000;
 /// Frames per training crop (about 1.5 s).
 pub const CROP_FRAMES: usize = 256;
 
-/// Checks the recording and notes, resamples, and aligns: returns the audio at the synth's rate,
-/// the aligned notes and the offset applied (seconds added to the MIDI times).
-pub fn prepare(rec: &Recording, notes: &Score) -> Result<(Vec<f32>, Vec<FitNote>, f64)> {
+/// Checks that the recording can be cloned from: its sample rate, at least 1 s, not silent.
+pub fn check(rec: &Recording) -> Result<()> {
     if !SAMPLE_RATES.contains(&rec.sample_rate) {
         return Err(Error::Invalid(format!(
             "the recording's sample rate {} Hz is outside {}–{} Hz",
@@ -45,6 +44,13 @@ pub fn prepare(rec: &Recording, notes: &Score) -> Result<(Vec<f32>, Vec<FitNote>
     if peak < 1e-4 {
         return Err(Error::Invalid("the recording is silent".into()));
     }
+    Ok(())
+}
+
+/// Checks the recording and notes, resamples, and aligns: returns the audio at the synth's rate,
+/// the aligned notes and the offset applied (seconds added to the MIDI times).
+pub fn prepare(rec: &Recording, notes: &Score) -> Result<(Vec<f32>, Vec<FitNote>, f64)> {
+    check(rec)?;
     let audio = super::resample::resample(&rec.samples, rec.sample_rate, SAMPLE_RATE)?;
     let seconds = audio.len() as f64 / SAMPLE_RATE as f64;
     let pitched: Vec<_> = notes.notes.iter().filter(|n| !n.is_drum()).collect();

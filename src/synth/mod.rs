@@ -8,3 +8,4 @@ pub mod loss;
 pub mod model;
 pub mod render;
 pub mod resample;
+pub mod transcribe;

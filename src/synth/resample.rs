@@ -88,9 +88,14 @@ impl StreamResampler {
         let mut out = Vec::new();
         if let Some(r) = self.inner.as_mut() {
             let pending = std::mem::take(&mut self.pending);
-            let first = r
-                .process_partial(Some(&[&pending[..]]), None)
-                .map_err(|e| e.to_string());
+            // Nothing pending (the input was a whole number of chunks): only the flush, since
+            // rubato refuses an empty partial chunk.
+            let first = if pending.is_empty() {
+                r.process_partial::<&[f32]>(None, None)
+            } else {
+                r.process_partial(Some(&[&pending[..]]), None)
+            }
+            .map_err(|e| e.to_string());
             let mut ys = vec![first];
             let mut guard = 0;
             loop {
@@ -159,6 +164,25 @@ mod tests {
             assert!((peak - 0.5).abs() < 0.02, "{peak}");
         }
         assert!(resample(&tone, 22_050, 0).is_err());
+    }
+
+    #[test]
+    fn an_input_of_whole_chunks_resamples() {
+        for (from, to, seconds) in [
+            (44_100, 16_000, 1.5),
+            (44_100, 16_000, 3.0),
+            (44_100, 22_050, 1.0),
+        ] {
+            let n = (from as f64 * seconds) as usize;
+            let x: Vec<f32> = (0..n).map(|i| (i as f32 * 0.05).sin()).collect();
+            let y = resample(&x, from, to).unwrap();
+            let expected = n as u64 * to as u64 / from as u64;
+            assert!(
+                (y.len() as i64 - expected as i64).abs() <= 1,
+                "{from}→{to}: {}",
+                y.len()
+            );
+        }
     }
 
     #[test]
