@@ -229,7 +229,7 @@ fn the_model_answers_in_key_on_the_beat() {
     let req = reprise::ops::live::Live::new(
         reprise::ops::live::LiveInput::File("unused.mid".into()),
         reprise::ops::live::LiveOutput::Audio {
-            soundfont: None,
+            voice: Default::default(),
             device: None,
         },
         settings(TempoSetting::Estimate),
@@ -290,6 +290,16 @@ fn the_model_answers_in_key_on_the_beat() {
 
 #[test]
 fn live_plays_a_file_as_the_keyboard_and_records_the_session() {
+    live_session(&[]);
+}
+
+/// The same through the neural synth: the keys and the answer are played by its voices.
+#[test]
+fn live_answers_through_the_neural_synth() {
+    live_session(&["--engine", "neural", "--timbre", "flute"]);
+}
+
+fn live_session(extra: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let phrase_path = dir.path().join("phrase.mid");
     let mut s = reprise::midi::Score::new(480, 600_000).unwrap();
@@ -301,21 +311,27 @@ fn live_plays_a_file_as_the_keyboard_and_records_the_session() {
     s.sort();
     reprise::midi::write_file(&s, &phrase_path).unwrap();
     let record = dir.path().join("session.mid");
-    let out = reprise(&[
-        "live",
-        "--input",
-        phrase_path.to_str().unwrap(),
-        "--device",
-        "null",
-        "--bpm",
-        "100",
-        "--answer-bars",
-        "1",
-        "--seed",
-        "3",
-        "--record",
-        record.to_str().unwrap(),
-    ]);
+    let out = reprise(
+        &[
+            "live",
+            "--input",
+            phrase_path.to_str().unwrap(),
+            "--device",
+            "null",
+            "--bpm",
+            "100",
+            "--answer-bars",
+            "1",
+            "--seed",
+            "3",
+            "--record",
+            record.to_str().unwrap(),
+        ]
+        .iter()
+        .chain(extra)
+        .copied()
+        .collect::<Vec<&str>>(),
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("tempo 100 BPM (given)"), "{stderr}");

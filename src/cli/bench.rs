@@ -187,7 +187,7 @@ fn live(model: &str, phrases: usize, cold: usize) -> anyhow::Result<()> {
         lockstep: false,
     };
     let output = LiveOutput::Audio {
-        soundfont: None,
+        voice: Default::default(),
         device: Some("null".into()),
     };
     let req = Live::new(LiveInput::File("bench".into()), output, settings);

@@ -9,7 +9,7 @@ use reprise::jam::{Event, Pause, Settings, TempoSetting};
 use reprise::ops::live::{live, Live, LiveInput, LiveOutput, DEFAULT_MODEL};
 use reprise::ports::system::PortSpec;
 
-use super::args::{AudioOutArgs, SamplingArgs};
+use super::args::{AudioOutArgs, EngineArgs, SamplingArgs};
 use super::common::{clock_seed, nucleus, within};
 
 /// Play a phrase, pause, and Reprise answers in your key and tempo; play again to interrupt it.
@@ -30,6 +30,8 @@ pub struct LiveArgs {
     midi_out: Option<String>,
     #[command(flatten)]
     out: AudioOutArgs,
+    #[command(flatten)]
+    synth: EngineArgs,
     /// Tempo in BPM (default: estimated from your first phrase).
     #[arg(long, value_parser = within(20.0f64, 300.0))]
     bpm: Option<f64>,
@@ -76,7 +78,7 @@ pub fn run(a: LiveArgs) -> anyhow::Result<()> {
     let output = match &a.midi_out {
         Some(p) => LiveOutput::Port(PortSpec::parse(p)),
         None => LiveOutput::Audio {
-            soundfont: a.out.soundfont.clone(),
+            voice: a.synth.voice(a.out.soundfont.clone()),
             device: a.out.device.clone(),
         },
     };
@@ -144,7 +146,8 @@ fn describe(e: &Event, seed: u64) -> String {
         } => format!("tempo {bpm} BPM (estimated from your first phrase, fit {fit:.2})"),
         Event::NeedNotes => "play at least four notes so that Reprise can hear the tempo".into(),
         Event::Answering { bars, key, .. } => format!(
-            "answering: {bars} bars{}",
+            "answering: {bars} bar{}{}",
+            if *bars == 1 { "" } else { "s" },
             key.as_deref()
                 .map(|k| format!(" in {k}"))
                 .unwrap_or_default()

@@ -20,7 +20,9 @@ use crate::model::{MusicTransformer, VocabKind};
 use crate::ports::scripted::{script_of, Clock, ScriptedSource, WallClock};
 use crate::ports::system::{open_input, open_output as open_port, PortSpec};
 use crate::ports::{MidiSink, MidiSource, Timed};
+use crate::synth::live::NeuralSink;
 
+use super::engine::{Engine, Voice};
 use super::models::{load, resolve, Action, Architecture, Loaded};
 
 /// The model that answers unless told otherwise.
@@ -61,11 +63,11 @@ impl LiveInput {
 pub enum LiveOutput {
     /// A MIDI output port.
     Port(PortSpec),
-    /// The SoundFont synthesizer (a file, or the built-in bank) on an audio device (`null`: a silent
-    /// clock).
+    /// A synthesizer (the SoundFont sampler, or the neural synth with a timbre) on an audio device
+    /// (`null`: a silent clock).
     Audio {
-        /// The SF2, or `None` for the built-in bank.
-        soundfont: Option<PathBuf>,
+        /// The engine and what it plays with.
+        voice: Voice,
         /// Part of a device name, `null`, or `None` for the default.
         device: Option<String>,
     },
@@ -164,12 +166,8 @@ pub fn check(req: &Live) -> Result<()> {
         if let LiveInput::File(f) = &req.input {
             inputs.push(f.as_path());
         }
-        if let LiveOutput::Audio {
-            soundfont: Some(sf),
-            ..
-        } = &req.output
-        {
-            inputs.push(sf.as_path());
+        if let LiveOutput::Audio { voice, .. } = &req.output {
+            inputs.extend(voice.inputs());
         }
         crate::atomic_file::check_output(path, &inputs)?;
     }
@@ -236,12 +234,12 @@ fn open_source(input: &LiveInput, clock: WallClock) -> Result<(Box<dyn MidiSourc
 fn open_sink(output: &LiveOutput) -> Result<Box<dyn MidiSink>> {
     match output {
         LiveOutput::Port(spec) => Ok(Box::new(open_port(spec)?)),
-        LiveOutput::Audio { soundfont, device } => {
-            let sf = crate::audio::soundfont::load(soundfont.as_deref())?;
-            Ok(Box::new(SynthSink::start(
-                &sf,
-                open_output(device.as_deref())?,
-            )?))
+        LiveOutput::Audio { voice, device } => {
+            let output = open_output(device.as_deref())?;
+            Ok(match voice.engine {
+                Engine::Soundfont => Box::new(SynthSink::start(&voice.load_soundfont()?, output)?),
+                Engine::Neural => Box::new(NeuralSink::start(voice.load_neural()?, output)?),
+            })
         }
     }
 }

@@ -4,6 +4,7 @@ pub mod clone;
 pub mod data;
 pub mod ddsp;
 pub mod eval;
+pub mod live;
 pub mod loss;
 pub mod model;
 pub mod render;

@@ -402,6 +402,73 @@ impl<'a> VoiceBank<'a> {
     }
 }
 
+/// A held note's length until its release is known (seconds; finite, so frame counts stay finite).
+const OPEN: f64 = 1e9;
+
+/// The voice bank played as it goes (live): keys pressed and released as messages come, one frame
+/// at a time. A note pressed at frame k and released at frame m sounds exactly as the offline bank
+/// renders a note starting at k·HOP held (m − k) frames (tested).
+pub struct LiveVoices<'a> {
+    bank: VoiceBank<'a>,
+    tick: usize,
+    seed: u64,
+}
+
+impl<'a> LiveVoices<'a> {
+    /// No voice sounding.
+    pub fn new(engine: &'a NeuralEngine) -> Self {
+        LiveVoices {
+            bank: VoiceBank::new(engine),
+            tick: 0,
+            seed: 0,
+        }
+    }
+
+    /// Starts a note now (at the next frame).
+    pub fn press(&mut self, pitch: u8, velocity: u8) {
+        self.seed += 1;
+        self.bank.start(BankNote {
+            start: self.tick * HOP,
+            seed: self.seed,
+            pitch,
+            velocity,
+            held: OPEN,
+        });
+    }
+
+    /// Releases the held notes of `pitch` now.
+    pub fn release(&mut self, pitch: u8) {
+        let rate = SAMPLE_RATE as f64 / HOP as f64;
+        for v in &mut self.bank.active {
+            if v.note.pitch == pitch && v.note.held == OPEN {
+                v.note.held = v.frames as f64 / rate;
+            }
+        }
+    }
+
+    /// Releases every held note.
+    pub fn release_all(&mut self) {
+        let held: Vec<u8> = self.bank.active.iter().map(|v| v.note.pitch).collect();
+        held.into_iter().for_each(|p| self.release(p));
+    }
+
+    /// Steps one frame; returns the samples (at the synth's rate) that are now final: one frame's
+    /// worth, the first call none.
+    pub fn frame(&mut self) -> Vec<f32> {
+        if !self.bank.active.is_empty() {
+            self.bank.step();
+        }
+        let done = (self.tick * HOP).saturating_sub(HOP);
+        self.tick += 1;
+        let n = done.saturating_sub(self.bank.base);
+        if self.bank.mix.len() < n {
+            self.bank.mix.resize(n, 0.0);
+        }
+        self.bank.base = done.max(self.bank.base);
+        self.bank.mix.drain(..n).collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -417,6 +484,49 @@ mod tests {
             true
         });
         out
+    }
+
+    #[test]
+    fn live_voices_sound_as_the_offline_bank_renders_the_same_notes() {
+        let engine = engine();
+        let frame_s = HOP as f64 / SAMPLE_RATE as f64;
+        let mut live = LiveVoices::new(&engine);
+        let mut out = Vec::new();
+        for k in 0..200 {
+            match k {
+                3 => live.press(60, 100),
+                10 => live.press(67, 70),
+                40 => live.release(60),
+                70 => live.release(67),
+                _ => {}
+            }
+            out.extend(live.frame());
+        }
+        let notes = [
+            BankNote {
+                start: 3 * HOP,
+                seed: 1,
+                pitch: 60,
+                velocity: 100,
+                held: 37.0 * frame_s,
+            },
+            BankNote {
+                start: 10 * HOP,
+                seed: 2,
+                pitch: 67,
+                velocity: 70,
+                held: 60.0 * frame_s,
+            },
+        ];
+        let offline = play(&engine, &notes);
+        let n = out.len().min(offline.len());
+        assert!(n > 150 * HOP, "{n}");
+        let diff = out[..n]
+            .iter()
+            .zip(&offline[..n])
+            .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        assert!(diff < 1e-6, "{diff}");
+        assert!(out[3 * HOP..40 * HOP].iter().any(|v| v.abs() > 1e-4));
     }
 
     #[test]

@@ -19,11 +19,17 @@ pub struct StreamResampler {
 impl StreamResampler {
     /// A resampler from `from` Hz to `to` Hz (a pass-through when they are equal).
     pub fn new(from: u32, to: u32) -> Result<Self> {
+        Self::with_chunk(from, to, 1024)
+    }
+
+    /// A resampler working in chunks of about `chunk` input samples: smaller chunks give output
+    /// sooner (live playing), larger ones cost less per sample.
+    pub fn with_chunk(from: u32, to: u32, chunk: usize) -> Result<Self> {
         let inner = if from == to {
             None
         } else {
             Some(
-                FftFixedInOut::<f32>::new(from as usize, to as usize, 1024, 1).map_err(|e| {
+                FftFixedInOut::<f32>::new(from as usize, to as usize, chunk, 1).map_err(|e| {
                     Error::Invalid(format!("cannot resample {from} Hz to {to} Hz: {e}"))
                 })?,
             )
