@@ -26,7 +26,7 @@ pub struct LiveArgs {
     input: String,
     /// Send Reprise's notes to this MIDI output (index, part of a name, or `virtual:NAME`) instead
     /// of the SoundFont synthesizer.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["engine", "device", "soundfont"])]
     midi_out: Option<String>,
     #[command(flatten)]
     out: AudioOutArgs,
