@@ -452,3 +452,38 @@ fn record_takes_a_phrase_to_the_metronome_and_quantises_it() {
     ]);
     assert_bad_input(&same, "phrase.mid", "");
 }
+
+/// An answerer that panics: the session says the answer failed and listens on.
+struct Panics;
+
+impl Answerer for Panics {
+    fn answer(
+        &self,
+        _: &[Note],
+        _: &Ask,
+        _: &Arc<AtomicBool>,
+        _: &mut dyn FnMut(Timed),
+    ) -> reprise::Result<()> {
+        panic!("the model broke")
+    }
+}
+
+#[test]
+fn a_panicking_answer_is_reported_and_the_session_listens_on() {
+    let mut script = Vec::new();
+    phrase(1.0, &mut script);
+    let (log, events, take) = run(
+        script,
+        Arc::new(Panics),
+        settings(TempoSetting::Given(BPM)),
+        8.0,
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Failed(why) if why.contains("panic"))),
+        "{events:?}"
+    );
+    assert!(log.is_empty());
+    assert_eq!(take.player.len(), 8);
+}

@@ -145,8 +145,19 @@ impl Answer {
 
     /// Takes what the answerer sent; in lockstep, waits until everything due by `now` is known.
     fn drain(&mut self, now: f64, lockstep: bool) {
-        while let Ok(msg) = self.rx.try_recv() {
-            self.take(msg);
+        loop {
+            match self.rx.try_recv() {
+                Ok(msg) => self.take(msg),
+                Err(mpsc::TryRecvError::Empty) => break,
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    if !self.done {
+                        self.take(JobMsg::Done(Err(Error::Internal(
+                            "the answerer stopped answering".into(),
+                        ))));
+                    }
+                    break;
+                }
+            }
         }
         while lockstep && !self.done && self.ready_until <= now {
             match self.rx.recv_timeout(LOCKSTEP_WAIT) {
@@ -437,7 +448,9 @@ impl<S: MidiSink> Session<S> {
                 let mut out = |t: Timed| {
                     let _ = tx.send(JobMsg::Message(t));
                 };
-                let result = answerer.answer(&heard, &ask, &stop, &mut out);
+                let result = crate::guard::unwind("the answer", || {
+                    answerer.answer(&heard, &ask, &stop, &mut out)
+                });
                 let _ = tx.send(JobMsg::Done(result));
             });
         let (handle, done, failed) = match handle {

@@ -186,21 +186,21 @@ pub fn live(
     let answerer = load_answerer(&req.model, req)?;
     let clock = WallClock::start();
     let (mut source, script_end) = open_source(&req.input, clock)?;
-    let sink = open_sink(&req.output)?;
-    let mut session = Session::new(req.settings, Arc::new(answerer), sink)?;
-    let played = drive(
-        &mut session,
-        source.as_mut(),
-        &clock,
-        stop,
-        script_end,
-        on_event,
-    );
-    let take = session.finish(clock.now());
-    let take = match (played, take) {
-        (Ok(()), Ok(t)) => t,
-        (Err(e), _) | (Ok(()), Err(e)) => return Err(e),
-    };
+    // A panic unwinds through the session, whose guard releases every sounding note.
+    let take = crate::guard::unwind("the live session", || {
+        let sink = open_sink(&req.output)?;
+        let mut session = Session::new(req.settings, Arc::new(answerer), sink)?;
+        let played = drive(
+            &mut session,
+            source.as_mut(),
+            &clock,
+            stop,
+            script_end,
+            on_event,
+        );
+        let take = session.finish(clock.now());
+        played.and(take)
+    })?;
     let recorded = match &req.record {
         Some(path) => {
             write_file(&take.to_score()?, path)?;

@@ -92,8 +92,10 @@ impl Recording {
                         return Err(Error::Cancelled);
                     }
                 };
-                run(&req, source, sink, clock, &sp, &mut |s| {
-                    *st.lock().unwrap_or_else(|e| e.into_inner()) = s;
+                crate::guard::unwind("the recording", || {
+                    run(&req, source, sink, clock, &sp, &mut |s| {
+                        *st.lock().unwrap_or_else(|e| e.into_inner()) = s;
+                    })
                 })
             })
             .map_err(|e| Error::Internal(format!("recording thread: {e}")))?;

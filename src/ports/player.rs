@@ -86,7 +86,9 @@ impl MidiPlayer {
         let thread = std::thread::Builder::new()
             .name("reprise-midi-out".into())
             .spawn(move || {
-                let result = run(&events, NoteGuard::new(sink), &s);
+                let result = crate::guard::unwind("the MIDI output", || {
+                    run(&events, NoteGuard::new(sink), &s)
+                });
                 s.done.store(true, Ordering::Release);
                 result
             })
