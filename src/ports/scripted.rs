@@ -58,29 +58,17 @@ pub struct ScriptedSource<C: Clock = ManualClock> {
 /// A score's pitched notes as a player's messages on channel 0, `lead` seconds after the clock's
 /// start (releases before presses at one time).
 pub fn script_of(score: &crate::midi::Score, lead: f64) -> Vec<Timed> {
-    let mut script = Vec::new();
-    for n in score.notes.iter().filter(|n| !n.is_drum()) {
-        let (channel, pitch) = (0, n.pitch);
-        script.push(Timed {
-            time: lead + n.end,
-            message: Message::NoteOff { channel, pitch },
-        });
-        script.push(Timed {
-            time: lead + n.start,
-            message: Message::NoteOn {
-                channel,
-                pitch,
-                velocity: n.velocity.max(1),
-            },
-        });
-    }
-    let rank = |m: &Timed| (m.time, matches!(m.message, Message::NoteOn { .. }));
-    script.sort_by(|a, b| {
-        rank(a)
-            .partial_cmp(&rank(b))
-            .unwrap_or(std::cmp::Ordering::Equal)
-    });
-    script
+    let mut pitched = score.clone();
+    pitched.notes.retain(|n| !n.is_drum());
+    super::player::messages(&pitched)
+        .into_iter()
+        .filter_map(|t| {
+            Some(Timed {
+                time: lead + t.time,
+                message: t.message.on_channel(0)?,
+            })
+        })
+        .collect()
 }
 
 impl<C: Clock> ScriptedSource<C> {
