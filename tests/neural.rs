@@ -204,3 +204,58 @@ fn without_notes_silence_and_noise_are_refused() {
         assert!(!timbre.exists(), "{name}: no timbre file");
     }
 }
+
+/// The held-out SoundFont measurement end to end, fast: the bundled SoundFont stands in for the
+/// held-out one, so its own rendering of phrase B must be exactly the recording (distance 0) and
+/// every sample is shared; the clone, the transcribed clone and the shipped timbres get distances.
+#[test]
+fn synth_eval_measures_cloning_on_a_heldout_soundfont() {
+    let r = reprise(&[
+        "synth-eval",
+        "--heldout-sf2",
+        &format!("{}/soundfonts/sf_GMbank.sf2", env!("CARGO_MANIFEST_DIR")),
+        "--programs",
+        "71",
+        "--phrase-seconds",
+        "5",
+        "--clone-steps",
+        "2",
+        "--transcribed",
+    ]);
+    let out = String::from_utf8_lossy(&r.stdout);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let row = out
+        .lines()
+        .find(|l| l.starts_with("| 71 clarinet"))
+        .unwrap_or_else(|| panic!("no clarinet row in {out}"));
+    let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+    // program, notes, clone, transcribed clone, nearest, bundled, clone vs nearest, time
+    assert!(cells[1].contains("shares 8 of its 8 samples"), "{row}");
+    assert_eq!(cells[6], "0.000", "the same bank renders B exactly: {row}");
+    for cell in [cells[3], cells[4]] {
+        let d: f64 = cell.split(' ').next().unwrap().parse().expect(row);
+        assert!(d.is_finite() && d > 0.0, "{row}");
+    }
+    assert!(out.contains("issue 25's bar"), "{out}");
+}
+
+#[test]
+fn synth_eval_refuses_a_missing_or_non_sf2_heldout_soundfont() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("missing.sf2");
+    let not_sf2 = tmp.path().join("notes.sf2");
+    std::fs::write(&not_sf2, b"RIFF....WAVEfmt not a soundfont").unwrap();
+    for (file, problem) in [(&missing, "missing.sf2"), (&not_sf2, "not a SoundFont")] {
+        let r = reprise(&[
+            "synth-eval",
+            "--heldout-sf2",
+            file.to_str().unwrap(),
+            "--programs",
+            "56",
+        ]);
+        let name = file.file_name().unwrap().to_str().unwrap();
+        assert_bad_input(&r, name, problem);
+    }
+    let r = reprise(&["synth-eval", "--programs", "56"]);
+    assert_eq!(r.status.code(), Some(2), "--programs needs --heldout-sf2");
+}

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use reprise::ops::timbre::{clone, CloneTimbre, Progress, MAX_STEPS};
-use reprise::synth::eval::EvalSettings;
+use reprise::synth::eval::{EvalSettings, SoundFontSettings};
 use reprise::synth::transcribe::note_name;
 
 use super::common::{above_zero, step_bar, within};
@@ -117,10 +117,49 @@ pub struct SynthEvalArgs {
     /// Also write the cloned timbres into this folder.
     #[arg(long)]
     save_clones: Option<PathBuf>,
+    /// Instead: measure cloning on this SoundFont (SF2), one the synth never trained on (e.g.
+    /// /usr/share/sounds/sf2/TimGM6mb.sf2 from scripts/soundfonts). Each program is cloned from one
+    /// phrase and compared on another with the nearest shipped timbre and the bundled SoundFont.
+    #[arg(long)]
+    heldout_sf2: Option<PathBuf>,
+    /// With --heldout-sf2: the General MIDI programs to clone, comma-separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "71,40,56",
+        requires = "heldout_sf2"
+    )]
+    programs: Vec<u8>,
+    /// With --heldout-sf2: length of the phrase cloned from and of the one measured, seconds (4–120).
+    #[arg(long, default_value_t = 20.0, value_parser = within(4.0f64, 120.0), requires = "heldout_sf2")]
+    phrase_seconds: f64,
+    /// With --heldout-sf2: also clone from the phrase's transcribed notes (as clone-timbre without
+    /// --notes; doubles the time).
+    #[arg(long, requires = "heldout_sf2")]
+    transcribed: bool,
 }
 
 /// Runs the measurement and prints its table.
 pub fn synth_eval(a: SynthEvalArgs) -> anyhow::Result<()> {
+    if let Some(sf2) = &a.heldout_sf2 {
+        let settings = SoundFontSettings {
+            programs: a.programs.clone(),
+            phrase_seconds: a.phrase_seconds,
+            clone_steps: a.clone_steps,
+            clone_lr: a.clone_lr,
+            transcribed: a.transcribed,
+        };
+        let started = std::time::Instant::now();
+        let result = reprise::ops::evaluate::synth_soundfont(&a.model, sf2, &settings, &mut |m| {
+            eprintln!("{m}")
+        })?;
+        let name = sf2.file_name().map_or(sf2.display().to_string(), |n| {
+            n.to_string_lossy().into_owned()
+        });
+        print!("{}", result.report(&settings, &name));
+        eprintln!("({:.0} s in all)", started.elapsed().as_secs_f64());
+        return Ok(());
+    }
     let settings = EvalSettings {
         notes: a.notes,
         recording_seconds: a.recording_seconds,

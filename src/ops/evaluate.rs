@@ -9,8 +9,10 @@ use crate::generate::report::{continuation_report, Report, ReportRequest, SongRo
 use crate::generate::tasks::validate_key_guide;
 use crate::generate::SamplerConfig;
 use crate::synth::data::TRAINED;
-use crate::synth::eval::{evaluate, EvalResult, EvalSettings};
-use crate::synth::render::{load_network, load_timbre, timbre_path};
+use crate::synth::eval::{
+    evaluate, evaluate_soundfont, EvalResult, EvalSettings, SoundFontEval, SoundFontSettings,
+};
+use crate::synth::render::{load_network, load_timbre, timbre_names, timbre_path};
 
 use super::models::{load, resolve, Action, Loaded};
 
@@ -119,4 +121,54 @@ pub fn synth(
         }
     }
     Ok(result)
+}
+
+/// Most programs one held-out SoundFont measurement takes.
+pub const MAX_PROGRAMS: usize = 32;
+
+/// Cloning on a SoundFont the synth never trained on: for each program, a clone from one phrase
+/// against the nearest shipped timbre and the bundled SoundFont's same program on another phrase
+/// (`synth::eval::evaluate_soundfont`); `say` gets progress lines.
+pub fn synth_soundfont(
+    model: &str,
+    heldout_sf2: &std::path::Path,
+    settings: &SoundFontSettings,
+    say: &mut dyn FnMut(&str),
+) -> Result<SoundFontEval> {
+    let s = settings;
+    let mut seen = [false; 128];
+    if s.programs.is_empty() || s.programs.len() > MAX_PROGRAMS {
+        return Err(Error::Invalid(format!(
+            "{} programs: give 1–{MAX_PROGRAMS}",
+            s.programs.len()
+        )));
+    }
+    for &p in &s.programs {
+        if p > 127 || std::mem::replace(&mut seen[p as usize], true) {
+            return Err(Error::Invalid(format!(
+                "program {p} is repeated or outside General MIDI's 0–127"
+            )));
+        }
+    }
+    if s.clone_steps == 0
+        || !(4.0..=120.0).contains(&s.phrase_seconds)
+        || !(s.clone_lr > 0.0 && s.clone_lr < 10.0)
+    {
+        return Err(Error::Invalid(format!(
+            "{} cloning steps must be > 0, a {} s phrase 4–120 s, a cloning rate {} in (0, 10)",
+            s.clone_steps, s.phrase_seconds, s.clone_lr
+        )));
+    }
+    let heldout = crate::audio::soundfont::load(Some(heldout_sf2))?;
+    let bundled = crate::audio::soundfont::load(None)?;
+    let dir = resolve(model, Action::Synthesize)?.dir;
+    let net = load_network(&dir)?;
+    let shipped = timbre_names(&dir)
+        .into_iter()
+        .map(|n| {
+            let t = load_timbre(&timbre_path(&dir, &n), net.config())?;
+            Ok((n, t))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    evaluate_soundfont(&net, &shipped, &heldout, &bundled, settings, say)
 }
