@@ -79,21 +79,35 @@ pub fn phrase_recording(
     seconds: f64,
     seed: u64,
 ) -> Result<(Vec<f32>, Vec<FitNote>)> {
+    let notes = random_line(inst.range, seconds, seed, |rng, held| {
+        held * rng.random_range(0.7..1.3f64)
+    });
+    let audio = render_phrase(sf, inst.program, &notes, seconds)?;
+    Ok((audio, notes))
+}
+
+/// Random notes in `range` over `seconds` (from 0.1 s, none starting in the last 1.5 s): each held
+/// 0.25–1 s, velocity 50–115; `next(rng, held)` is the time to the next onset.
+fn random_line(
+    range: (u8, u8),
+    seconds: f64,
+    seed: u64,
+    next: impl Fn(&mut ChaCha8Rng, f64) -> f64,
+) -> Vec<FitNote> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut notes = Vec::new();
     let mut t = 0.1;
     while t < seconds - 1.5 {
         let held = rng.random_range(0.25..1.0f64);
         notes.push(FitNote {
-            pitch: rng.random_range(inst.range.0..=inst.range.1),
+            pitch: rng.random_range(range.0..=range.1),
             velocity: rng.random_range(50u8..=115),
             start: t,
             held,
         });
-        t += held * rng.random_range(0.7..1.3f64);
+        t += next(&mut rng, held);
     }
-    let audio = render_phrase(sf, inst.program, &notes, seconds)?;
-    Ok((audio, notes))
+    notes
 }
 
 /// Runs the evaluation; `log` hears what is being done.
@@ -400,19 +414,9 @@ pub fn mono_phrase(
     seconds: f64,
     seed: u64,
 ) -> Result<(Vec<f32>, Vec<FitNote>)> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut notes = Vec::new();
-    let mut t = 0.1;
-    while t < seconds - 1.5 {
-        let held = rng.random_range(0.25..1.0f64);
-        notes.push(FitNote {
-            pitch: rng.random_range(range.0..=range.1),
-            velocity: rng.random_range(50u8..=115),
-            start: t,
-            held,
-        });
-        t += held + rng.random_range(0.02..0.3f64);
-    }
+    let notes = random_line(range, seconds, seed, |rng, held| {
+        held + rng.random_range(0.02..0.3f64)
+    });
     let audio = render_phrase(sf, program, &notes, seconds)?;
     Ok((audio, notes))
 }
