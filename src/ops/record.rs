@@ -82,7 +82,7 @@ impl Recording {
             .name("reprise-record".into())
             .spawn(move || {
                 let opened = open(&req);
-                let (source, sink, clock) = match opened {
+                let (source, sink, clock, end) = match opened {
                     Ok(o) => {
                         let _ = ready_tx.send(Ok(()));
                         o
@@ -93,7 +93,7 @@ impl Recording {
                     }
                 };
                 crate::guard::unwind("the recording", || {
-                    run(&req, source, sink, clock, &sp, &mut |s| {
+                    run(&req, source, sink, (clock, end), &sp, &mut |s| {
                         *st.lock().unwrap_or_else(|e| e.into_inner()) = s;
                     })
                 })
@@ -134,41 +134,37 @@ impl Drop for Recording {
     }
 }
 
-type Opened = (Box<dyn MidiSource>, SynthSink, WallClock);
+/// The keyboard, the synthesizer, the clock, and for a file input when it has been played (a bar
+/// after its last release).
+type Opened = (Box<dyn MidiSource>, SynthSink, WallClock, Option<f64>);
 
 fn open(req: &Record) -> Result<Opened> {
     let clock = WallClock::start();
     let bar = 240.0 / req.settings.bpm;
-    let source: Box<dyn MidiSource> = match &req.input {
-        LiveInput::Port(spec) => Box::new(open_input(spec, clock.0)?),
+    let (source, end): (Box<dyn MidiSource>, _) = match &req.input {
+        LiveInput::Port(spec) => (Box::new(open_input(spec, clock.0)?), None),
         LiveInput::File(path) => {
             let score = read_file(path)?;
             let lead = req.settings.count_in_bars as f64 * bar;
-            Box::new(ScriptedSource::new(script_of(&score, lead), clock))
+            let src = ScriptedSource::new(script_of(&score, lead), clock);
+            let end = src.end() + bar;
+            (Box::new(src), Some(end))
         }
     };
     let sf = crate::audio::soundfont::load(req.soundfont.as_deref())?;
     let sink = SynthSink::start(&sf, open_output(req.device.as_deref())?)?;
-    Ok((source, sink, clock))
+    Ok((source, sink, clock, end))
 }
 
-/// Records until `stop`; a file input reports `finished` a bar after its last note.
+/// Records until `stop`, reporting `finished` once the clock passes `end`.
 fn run(
     req: &Record,
     mut source: Box<dyn MidiSource>,
     mut sink: SynthSink,
-    clock: WallClock,
+    (clock, end): (WallClock, Option<f64>),
     stop: &AtomicBool,
     on_status: &mut dyn FnMut(Status),
 ) -> Result<Score> {
-    let end = match &req.input {
-        LiveInput::File(path) => {
-            let score = read_file(path)?;
-            let lead = req.settings.count_in_bars as f64 * 240.0 / req.settings.bpm;
-            Some(lead + score.duration() + 240.0 / req.settings.bpm)
-        }
-        LiveInput::Port(_) => None,
-    };
     let mut recorder = Recorder::new(req.settings, 0.0);
     let mut played: Vec<Timed> = Vec::with_capacity(256);
     let mut guard = crate::ports::NoteGuard::new(&mut sink);
