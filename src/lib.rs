@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod midi;
 pub mod model;
 pub mod ops;
+pub mod plot;
 pub mod pop909;
 pub mod ports;
 pub mod synth;

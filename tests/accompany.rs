@@ -89,6 +89,7 @@ fn tiny_config(chords: bool) -> TrainConfig {
         valid_every: 80,
         valid_tokens: 0,
         notes_per_instrument: 0,
+        synth_catalogue: false,
         region_weight: 1.0,
         patience: 0,
         infill: 0.0,

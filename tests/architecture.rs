@@ -57,7 +57,7 @@ fn forbidden(module: &str) -> Option<&'static [&'static str]> {
     const PORTS: &[&str] = &["train", "tui", "bench", "ops", "jam"];
     const JAM: &[&str] = &["train", "tui", "bench", "ops"];
     Some(match module {
-        "midi" | "input" | "atomic_file" | "error" | "guard" => ABOVE_MIDI,
+        "midi" | "input" | "atomic_file" | "error" | "guard" | "plot" => ABOVE_MIDI,
         "tokens" => ABOVE_TOKENS,
         "model" | "metrics" | "linalg" => ABOVE_MODEL,
         "generate" | "accompany" | "theme" | "synth" | "audio" | "live" | "pop909" => RUNTIME,

@@ -80,6 +80,7 @@ fn tiny_config() -> TrainConfig {
         valid_every: 60,
         valid_tokens: 0,
         notes_per_instrument: 0,
+        synth_catalogue: false,
         region_weight: 1.0,
         patience: 0,
         infill: 0.0,

@@ -33,6 +33,7 @@ fn synth_trains_and_exports_its_timbres() {
         valid_every: 0,
         valid_tokens: 0,
         notes_per_instrument: 2,
+        synth_catalogue: false,
         region_weight: 1.0,
         patience: 0,
         infill: 0.0,

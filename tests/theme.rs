@@ -57,6 +57,7 @@ fn theme_model_trains_on_songs_with_found_themes() {
         valid_every: 0,
         valid_tokens: 0,
         notes_per_instrument: 0,
+        synth_catalogue: false,
         region_weight: 1.0,
         patience: 0,
         infill: 0.0,

@@ -50,6 +50,7 @@ fn config(total_steps: usize) -> TrainConfig {
         valid_every: 0,
         valid_tokens: 0,
         notes_per_instrument: 0,
+        synth_catalogue: false,
         region_weight: 1.0,
         patience: 0,
         infill: 0.0,

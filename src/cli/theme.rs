@@ -216,11 +216,11 @@ fn report_cmd(a: ReportArgs) -> anyhow::Result<()> {
             .enumerate()
             .map(|(i, &x)| ((i + 1) as f64, x))
             .collect();
-        let series = reprise::train::plot::Series {
+        let series = reprise::plot::Series {
             points: &points,
             rgb: [200, 60, 40],
         };
-        reprise::train::plot::line_chart(png, &[series])?;
+        reprise::plot::line_chart(png, &[series])?;
         println!("wrote {}", png.display());
     }
     Ok(())

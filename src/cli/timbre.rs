@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use reprise::ops::timbre::{clone, CloneTimbre, Progress, MAX_STEPS};
+use reprise::synth::clone::CloneSettings;
 use reprise::synth::eval::{EvalSettings, SoundFontSettings};
 use reprise::synth::transcribe::note_name;
 
@@ -24,12 +25,18 @@ pub struct CloneArgs {
     /// The synth model name or directory.
     #[arg(long, default_value = "gla-synth")]
     model: String,
-    /// Adam steps (1–100000).
-    #[arg(long, default_value_t = 300, value_parser = within(1usize, MAX_STEPS))]
+    /// The most Adam steps (1–100000); it stops earlier when the loss stops improving.
+    #[arg(long, default_value_t = CloneSettings::default().max_steps, value_parser = within(1usize, MAX_STEPS))]
     steps: usize,
     /// Adam learning rate, in (0, 10].
-    #[arg(long, default_value_t = 0.15, value_parser = above_zero(10.0))]
+    #[arg(long, default_value_t = CloneSettings::default().lr, value_parser = above_zero(10.0))]
     lr: f64,
+    /// Stop after this many checks (one every 10 steps) without a new best; 0: run every step.
+    #[arg(long, default_value_t = CloneSettings::default().patience, value_parser = within(0usize, 1000))]
+    patience: usize,
+    /// Also draw the loss curve into this PNG (grey: each step; blue: the checks on fixed crops).
+    #[arg(long)]
+    plot: Option<PathBuf>,
     /// Print nothing but errors.
     #[arg(short, long)]
     quiet: bool,
@@ -42,8 +49,13 @@ pub fn clone_timbre(a: CloneArgs) -> anyhow::Result<()> {
         notes: a.notes,
         output: a.output,
         model: a.model,
-        steps: a.steps,
-        lr: a.lr,
+        settings: CloneSettings {
+            max_steps: a.steps,
+            lr: a.lr,
+            patience: a.patience,
+            ..CloneSettings::default()
+        },
+        plot: a.plot,
     };
     let bar = step_bar(a.quiet, "cloning", a.steps as u64);
     let quiet = a.quiet;
@@ -82,14 +94,25 @@ pub fn clone_timbre(a: CloneArgs) -> anyhow::Result<()> {
     })?;
     bar.finish_and_clear();
     if !quiet {
+        let c = &done.curve;
+        let stop = if c.stopped_early {
+            format!("stopped at step {} (no gain in {} checks)", c.steps.len(), a.patience)
+        } else {
+            format!("{} steps", c.steps.len())
+        };
         eprintln!(
-            "loss {:.4} (nearest trained timbre, {}) → {:.4} (cloned) in {:.0} s; wrote {}",
+            "STFT distance {:.4} (nearest shipped timbre, {}) → {:.4} (cloned, best at step {}); \
+             {stop}, {:.0} s; wrote {}",
             done.before,
             done.nearest,
             done.after,
+            c.best_step,
             done.seconds,
             req.output.display()
         );
+        if let Some(p) = &req.plot {
+            eprintln!("loss curve: {}", p.display());
+        }
     }
     Ok(())
 }
@@ -109,10 +132,10 @@ pub struct SynthEvalArgs {
     #[arg(long, default_value_t = 30.0, value_parser = within(2.0f64, 600.0))]
     recording_seconds: f64,
     /// Adam steps of the cloning (as `clone-timbre --steps`).
-    #[arg(long, default_value_t = 300, value_parser = within(1usize, MAX_STEPS))]
+    #[arg(long, default_value_t = CloneSettings::default().max_steps, value_parser = within(1usize, MAX_STEPS))]
     clone_steps: usize,
     /// Adam learning rate of the cloning (as `clone-timbre --lr`).
-    #[arg(long, default_value_t = 0.15, value_parser = above_zero(10.0))]
+    #[arg(long, default_value_t = CloneSettings::default().lr, value_parser = above_zero(10.0))]
     clone_lr: f64,
     /// Also write the cloned timbres into this folder.
     #[arg(long)]
@@ -126,7 +149,7 @@ pub struct SynthEvalArgs {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "71,40,56",
+        default_value = "56,65,68",
         requires = "heldout_sf2"
     )]
     programs: Vec<u8>,

@@ -9,7 +9,7 @@ use crate::audio::decode::decode_file;
 use crate::error::{Error, Result};
 use crate::midi::read_file;
 use crate::midi::Score;
-use crate::synth::clone::{check, clone_timbre, fit_loss, prepare};
+use crate::synth::clone::{check, clone_timbre, fit_loss, plot_curve, prepare, CloneCurve, CloneSettings};
 use crate::synth::model::{NeuralSynth, Timbre};
 use crate::synth::render::{load_network, load_timbre, timbre_names, timbre_path};
 use crate::synth::transcribe::transcribe;
@@ -30,10 +30,10 @@ pub struct CloneTimbre {
     pub output: PathBuf,
     /// The synth model's name or folder.
     pub model: String,
-    /// Adam steps, 1–100 000.
-    pub steps: usize,
-    /// Adam learning rate, in (0, 10).
-    pub lr: f64,
+    /// The tuning: at most 1–100 000 Adam steps, a rate in (0, 10), early stopping.
+    pub settings: CloneSettings,
+    /// Also draw the loss curve into this PNG.
+    pub plot: Option<PathBuf>,
 }
 
 /// What cloning reports as it goes.
@@ -75,20 +75,23 @@ pub enum Progress {
 pub struct Cloned {
     /// The trained timbre it started from.
     pub nearest: String,
-    /// Loss of that timbre on the recording.
+    /// STFT distance of that timbre to the recording.
     pub before: f64,
-    /// Loss of the clone.
+    /// STFT distance of the clone to the recording.
     pub after: f64,
+    /// The losses along the way and where it stopped.
+    pub curve: CloneCurve,
     /// Wall time of the tuning, seconds.
     pub seconds: f64,
 }
 
 /// Clones a timbre from `req.recording` and writes it to `req.output`.
 pub fn clone(req: &CloneTimbre, progress: &mut dyn FnMut(Progress)) -> Result<Cloned> {
-    if !((1..=MAX_STEPS).contains(&req.steps) && req.lr > 0.0 && req.lr < 10.0) {
+    let s = &req.settings;
+    if !((1..=MAX_STEPS).contains(&s.max_steps) && s.lr > 0.0 && s.lr < 10.0) {
         return Err(Error::Invalid(format!(
             "{} Adam steps at rate {}: use 1–{MAX_STEPS} steps and a rate in (0, 10)",
-            req.steps, req.lr
+            s.max_steps, s.lr
         )));
     }
     if let Some(parent) = req.output.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -97,6 +100,14 @@ pub fn clone(req: &CloneTimbre, progress: &mut dyn FnMut(Progress)) -> Result<Cl
     let mut inputs = vec![req.recording.as_path()];
     inputs.extend(req.notes.as_deref());
     check_output(&req.output, &inputs)?;
+    if let Some(plot) = &req.plot {
+        check_output(plot, &inputs)?;
+        if plot == &req.output {
+            return Err(Error::Invalid(
+                "the plot and the timbre would be the same file".into(),
+            ));
+        }
+    }
     let rec = decode_file(&req.recording)?;
     let score = notes_of(req, &rec, progress)?;
     let (audio, fit, offset) =
@@ -111,16 +122,21 @@ pub fn clone(req: &CloneTimbre, progress: &mut dyn FnMut(Progress)) -> Result<Cl
         start: nearest.clone(),
     });
     let started = std::time::Instant::now();
-    let timbre = clone_timbre(&net, &init, &audio, &fit, req.steps, req.lr, &mut |s, l| {
+    let (timbre, curve) = clone_timbre(&net, &init, &audio, &fit, s, &mut |s, l| {
         progress(Progress::Step(s, l))
     })?;
+    let seconds = started.elapsed().as_secs_f64();
     let after = fit_loss(&net, &timbre, &audio, &fit)?;
     timbre.save(&req.output)?;
+    if let Some(plot) = &req.plot {
+        plot_curve(&curve, plot)?;
+    }
     Ok(Cloned {
         nearest,
         before,
         after,
-        seconds: started.elapsed().as_secs_f64(),
+        curve,
+        seconds,
     })
 }
 

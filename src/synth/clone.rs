@@ -11,7 +11,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 pub use super::data::FitNote;
-use super::ddsp::{multi_resolution_stft_loss, HOP, SAMPLE_RATE};
+use super::ddsp::{loudness_loss, multi_resolution_stft_loss, HOP, SAMPLE_RATE};
 use super::model::{note_frames, NeuralSynth, Timbre, FEATURES, FRAME_RATE};
 use crate::audio::decode::Recording;
 use crate::error::{Error, Result};
@@ -160,12 +160,16 @@ fn crop(audio: &[f32], notes: &[FitNote], start: usize) -> candle_core::Result<O
     )))
 }
 
-/// The loss of `timbre` on one crop (notes rendered from their onsets, shifted into place, summed).
-fn crop_loss(
+/// Weight of the loudness loss against the multi-resolution STFT loss in cloning.
+pub const LOUDNESS_WEIGHT: f64 = 0.5;
+
+/// The STFT distance and the loudness loss of `timbre` on one crop (notes rendered from their
+/// onsets, shifted into place, summed).
+fn crop_terms(
     synth: &NeuralSynth,
     timbre: &Timbre,
     (x, f0, offsets, target): &Crop,
-) -> candle_core::Result<Tensor> {
+) -> candle_core::Result<(Tensor, Tensor)> {
     let dev = Device::Cpu;
     let b = offsets.len();
     let n = CROP_FRAMES * HOP;
@@ -183,7 +187,16 @@ fn crop_loss(
         };
         mix = (mix + placed)?;
     }
-    multi_resolution_stft_loss(&mix, target)
+    Ok((
+        multi_resolution_stft_loss(&mix, target)?,
+        loudness_loss(&mix, target)?,
+    ))
+}
+
+/// The cloning loss on one crop: STFT distance plus [`LOUDNESS_WEIGHT`] × loudness loss.
+fn crop_loss(synth: &NeuralSynth, timbre: &Timbre, crop: &Crop) -> candle_core::Result<Tensor> {
+    let (stft, loud) = crop_terms(synth, timbre, crop)?;
+    stft + (loud * LOUDNESS_WEIGHT)?
 }
 
 /// Crop starts (frames) at note onsets where a full crop fits.
@@ -198,7 +211,7 @@ fn crop_starts(audio: &[f32], notes: &[FitNote]) -> Vec<usize> {
     starts
 }
 
-/// Mean loss of `timbre` over every crop (a fixed set: comparable across timbres).
+/// Mean STFT distance of `timbre` over every crop (a fixed set: comparable across timbres).
 pub fn fit_loss(
     synth: &NeuralSynth,
     timbre: &Timbre,
@@ -213,56 +226,135 @@ pub fn fit_loss(
         )));
     }
     let mut total = 0.0;
-    for (i, &s) in starts.iter().enumerate() {
+    for &s in &starts {
         let Some(c) = crop(audio, notes, s).map_err(Error::tensor)? else {
             continue;
         };
-        let _ = i;
-        total += crop_loss(synth, timbre, &c)
-            .and_then(|l| l.to_scalar::<f32>())
+        total += crop_terms(synth, timbre, &c)
+            .and_then(|(stft, _)| stft.to_scalar::<f32>())
             .map_err(Error::tensor)? as f64;
     }
     Ok(total / starts.len() as f64)
 }
 
-/// Tunes a copy of `init` on the recording for `steps` Adam steps at `lr` (network frozen);
-/// `on_step(step, loss)` reports progress.
+/// How a timbre is tuned: Adam at `lr` for at most `max_steps` steps, checked every `check_every`
+/// steps on a fixed set of crops, stopped after `patience` checks without a new best.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CloneSettings {
+    /// The most Adam steps.
+    pub max_steps: usize,
+    /// Adam learning rate.
+    pub lr: f64,
+    /// Steps between checks of the loss on the fixed crops.
+    pub check_every: usize,
+    /// Checks in a row without a new best before stopping; 0: never stop early.
+    pub patience: usize,
+}
+
+impl Default for CloneSettings {
+    fn default() -> Self {
+        CloneSettings {
+            max_steps: 200,
+            lr: 0.1,
+            check_every: 10,
+            patience: 3,
+        }
+    }
+}
+
+/// The most crops one check scores (evenly spread over the recording).
+pub const CHECK_CROPS: usize = 6;
+
+/// What a cloning went through: the training loss of every step and the checks (step, loss on
+/// the fixed crops; step 0 is the starting timbre), and the step whose timbre was kept.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CloneCurve {
+    /// (step, loss) of every Adam step, on its random crop.
+    pub steps: Vec<(usize, f64)>,
+    /// (steps taken, loss on the fixed crops).
+    pub checks: Vec<(usize, f64)>,
+    /// Steps taken by the kept timbre (the best check).
+    pub best_step: usize,
+    /// Whether it stopped for lack of improvement before `max_steps`.
+    pub stopped_early: bool,
+}
+
+/// The timbre's state factors as trainable variables, and the timbre reading them.
+fn timbre_vars(init: &Timbre) -> candle_core::Result<(HashMap<String, Var>, Timbre)> {
+    let mut vars = HashMap::new();
+    let mut layers = Vec::new();
+    for (i, (k, v)) in init.layers.iter().enumerate() {
+        let kv = Var::from_tensor(&k.to_dtype(DType::F32)?)?;
+        let vv = Var::from_tensor(&v.to_dtype(DType::F32)?)?;
+        layers.push((kv.as_tensor().clone(), vv.as_tensor().clone()));
+        vars.insert(format!("layers.{i}.k"), kv);
+        vars.insert(format!("layers.{i}.v"), vv);
+    }
+    Ok((vars, Timbre { layers }))
+}
+
+/// A copy of `timbre` that later steps do not change.
+fn snapshot(timbre: &Timbre) -> candle_core::Result<Timbre> {
+    let layers = timbre
+        .layers
+        .iter()
+        .map(|(k, v)| Ok((k.copy()?, v.copy()?)))
+        .collect::<candle_core::Result<_>>()?;
+    Ok(Timbre { layers })
+}
+
+/// Up to [`CHECK_CROPS`] crops spread evenly over `starts`.
+fn check_crops(audio: &[f32], notes: &[FitNote], starts: &[usize]) -> Result<Vec<Crop>> {
+    let n = starts.len().min(CHECK_CROPS);
+    (0..n)
+        .filter_map(|i| {
+            let s = starts[i * starts.len() / n];
+            crop(audio, notes, s).map_err(Error::tensor).transpose()
+        })
+        .collect()
+}
+
+/// Mean cloning loss of `timbre` on `crops`.
+fn check_loss(synth: &NeuralSynth, timbre: &Timbre, crops: &[Crop]) -> Result<f64> {
+    let mut total = 0.0;
+    for c in crops {
+        total += crop_loss(synth, timbre, c)
+            .and_then(|l| l.to_scalar::<f32>())
+            .map_err(Error::tensor)? as f64;
+    }
+    Ok(total / crops.len().max(1) as f64)
+}
+
+/// Tunes a copy of `init` on the recording (network frozen) by Adam on random crops, checking the
+/// loss on fixed crops every `check_every` steps and keeping the best timbre checked; stops when
+/// `patience` checks bring no new best. `on_step(step, loss)` reports progress.
 pub fn clone_timbre(
     synth: &NeuralSynth,
     init: &Timbre,
     audio: &[f32],
     notes: &[FitNote],
-    steps: usize,
-    lr: f64,
+    settings: &CloneSettings,
     on_step: &mut dyn FnMut(usize, f64),
-) -> Result<Timbre> {
+) -> Result<(Timbre, CloneCurve)> {
     let starts = crop_starts(audio, notes);
     if starts.is_empty() {
         return Err(Error::Invalid(
             "the recording is too short for its notes".into(),
         ));
     }
-    let mut vars = HashMap::new();
-    let mut layers = Vec::new();
-    for (i, (k, v)) in init.layers.iter().enumerate() {
-        let (kv, vv) = (
-            Var::from_tensor(&k.to_dtype(DType::F32).map_err(Error::tensor)?)
-                .map_err(Error::tensor)?,
-            Var::from_tensor(&v.to_dtype(DType::F32).map_err(Error::tensor)?)
-                .map_err(Error::tensor)?,
-        );
-        layers.push((kv.as_tensor().clone(), vv.as_tensor().clone()));
-        vars.insert(format!("layers.{i}.k"), kv);
-        vars.insert(format!("layers.{i}.v"), vv);
-    }
-    let timbre = Timbre { layers };
+    let checks = check_crops(audio, notes, &starts)?;
+    let (vars, timbre) = timbre_vars(init).map_err(Error::tensor)?;
     let params = AdamWParams {
         weight_decay: 0.0,
         ..Default::default()
     };
     let mut opt = AdamW::new(vars, params).map_err(Error::tensor)?;
     let mut rng = ChaCha8Rng::seed_from_u64(7);
-    for step in 0..steps {
+    let mut curve = CloneCurve::default();
+    let mut best = (check_loss(synth, &timbre, &checks)?, snapshot(&timbre).map_err(Error::tensor)?);
+    curve.checks.push((0, best.0));
+    let mut since_best = 0;
+    for step in 0..settings.max_steps {
         let s = starts[rng.random_range(0..starts.len())];
         let Some(c) = crop(audio, notes, s).map_err(Error::tensor)? else {
             continue;
@@ -272,12 +364,49 @@ pub fn clone_timbre(
             let grads = loss.backward()?;
             let norm = opt.grad_norm(&grads)?;
             let scale = if norm > 1.0 { 1.0 / norm } else { 1.0 };
-            opt.update(&grads, lr, scale)?;
+            opt.update(&grads, settings.lr, scale)?;
             Ok(loss.to_scalar::<f32>()? as f64)
         };
-        on_step(step, run().map_err(Error::tensor)?);
+        let loss = run().map_err(Error::tensor)?;
+        curve.steps.push((step + 1, loss));
+        on_step(step, loss);
+        if (step + 1) % settings.check_every.max(1) != 0 {
+            continue;
+        }
+        let checked = check_loss(synth, &timbre, &checks)?;
+        curve.checks.push((step + 1, checked));
+        if checked < best.0 {
+            best = (checked, snapshot(&timbre).map_err(Error::tensor)?);
+            curve.best_step = step + 1;
+            since_best = 0;
+        } else {
+            since_best += 1;
+            if settings.patience > 0 && since_best >= settings.patience {
+                curve.stopped_early = step + 1 < settings.max_steps;
+                break;
+            }
+        }
     }
-    Ok(timbre)
+    Ok((best.1, curve))
+}
+
+/// Writes the curve as a PNG: every step's loss (grey) and the checks (blue).
+pub fn plot_curve(curve: &CloneCurve, path: &std::path::Path) -> Result<()> {
+    let steps: Vec<(f64, f64)> = curve.steps.iter().map(|&(s, l)| (s as f64, l)).collect();
+    let checks: Vec<(f64, f64)> = curve.checks.iter().map(|&(s, l)| (s as f64, l)).collect();
+    crate::plot::line_chart(
+        path,
+        &[
+            crate::plot::Series {
+                points: &steps,
+                rgb: [170, 170, 170],
+            },
+            crate::plot::Series {
+                points: &checks,
+                rgb: [30, 90, 200],
+            },
+        ],
+    )
 }
 
 #[cfg(test)]

@@ -215,6 +215,30 @@ pub fn multi_resolution_stft_loss(a: &Tensor, b: &Tensor) -> candle_core::Result
     total.map_or_else(|| Tensor::new(0f32, a.device()), Ok)
 }
 
+/// Samples per loudness frame (23 ms at 22 050 Hz).
+pub const LOUDNESS_FRAME: usize = 512;
+
+/// Loudness loss: the mean |Δ ln(RMS + 1e-3)| over frames of [`LOUDNESS_FRAME`] samples (a
+/// trailing part frame is left out) of audio `[B, n]`: how far the level follows the target's.
+pub fn loudness_loss(a: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
+    let (batch, n) = a.dims2()?;
+    let frames = n / LOUDNESS_FRAME;
+    if frames == 0 {
+        return Tensor::new(0f32, a.device());
+    }
+    let level = |x: &Tensor| -> candle_core::Result<Tensor> {
+        x.narrow(1, 0, frames * LOUDNESS_FRAME)?
+            .reshape((batch, frames, LOUDNESS_FRAME))?
+            .sqr()?
+            .mean(2)?
+            .affine(1.0, 1e-8)? // no infinite gradient at silence
+            .sqrt()?
+            .affine(1.0, 1e-3)?
+            .log()
+    };
+    (level(a)? - level(b)?)?.abs()?.mean_all()
+}
+
 /// The streaming synthesizer of one voice: the same maths as the candle version, one frame at a
 /// time, with its phase and the noise overlap carried between frames.
 #[derive(Debug, Clone)]
@@ -418,6 +442,25 @@ fn filter_noise_frame(noise: &[f32], bands: &[f32]) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loudness_loss_matches_frame_levels() {
+        let n = 3 * LOUDNESS_FRAME + 100;
+        let a: Vec<f32> = (0..n).map(|i| (i as f32 * 0.05).sin() * 0.3).collect();
+        let b: Vec<f32> = a.iter().enumerate().map(|(i, x)| if i < LOUDNESS_FRAME { 0.0 } else { 2.0 * x }).collect();
+        let t = |v: &[f32]| Tensor::from_vec(v.to_vec(), (1, n), &Device::Cpu).unwrap();
+        let got = loudness_loss(&t(&a), &t(&b)).unwrap().to_scalar::<f32>().unwrap() as f64;
+        let rms = |x: &[f32]| ((x.iter().map(|v| (*v as f64).powi(2)).sum::<f64>() / x.len() as f64) + 1e-8).sqrt();
+        let want: f64 = (0..3)
+            .map(|f| {
+                let r = f * LOUDNESS_FRAME..(f + 1) * LOUDNESS_FRAME;
+                ((rms(&a[r.clone()]) + 1e-3).ln() - (rms(&b[r]) + 1e-3).ln()).abs()
+            })
+            .sum::<f64>()
+            / 3.0;
+        assert!((got - want).abs() < 1e-4, "{got} vs {want}");
+        assert!(loudness_loss(&t(&a), &t(&a)).unwrap().to_scalar::<f32>().unwrap() < 1e-6);
+    }
 
     fn controls(f0: f32, amp: f32, harmonic: usize, noise: f32) -> FrameControls {
         let mut distribution = vec![0f32; HARMONICS];

@@ -9,7 +9,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rustysynth::SoundFont;
 
-use super::clone::clone_timbre;
+use super::clone::{clone_timbre, CloneSettings};
 use super::data::{make_notes, render_phrase, FitNote, Instrument, NoteExample, HELD_OUT, TRAINED};
 use super::model::{NeuralSynth, Timbre, FRAME_RATE};
 use crate::error::Result;
@@ -158,13 +158,12 @@ pub fn evaluate(
             TRAINED[best].name
         ));
         let started = Instant::now();
-        let timbre = clone_timbre(
+        let (timbre, _) = clone_timbre(
             net,
             &trained[best],
             &audio,
             &fit,
-            settings.clone_steps,
-            settings.clone_lr,
+            &cloning(settings.clone_steps, settings.clone_lr),
             &mut |_, _| {},
         )?;
         let clone_seconds = started.elapsed().as_secs_f64();
@@ -607,13 +606,12 @@ pub fn evaluate_soundfont(
             start.0
         ));
         let started = Instant::now();
-        let timbre = clone_timbre(
+        let (timbre, _) = clone_timbre(
             net,
             &start.1,
             &audio_a,
             &notes_a,
-            s.clone_steps,
-            s.clone_lr,
+            &cloning(s.clone_steps, s.clone_lr),
             &mut |_, _| {},
         )?;
         let clone_seconds = started.elapsed().as_secs_f64();
@@ -677,15 +675,24 @@ fn clone_transcribed(
     let score = super::transcribe::transcribe(&rec)?.to_score()?;
     let (audio, fit, _) = super::clone::prepare(&rec, &score)?;
     let start = start_timbre(net, shipped, &audio, &fit)?;
-    clone_timbre(
+    let (timbre, _) = clone_timbre(
         net,
         &start.1,
         &audio,
         &fit,
-        s.clone_steps,
-        s.clone_lr,
+        &cloning(s.clone_steps, s.clone_lr),
         &mut |_, _| {},
-    )
+    )?;
+    Ok(timbre)
+}
+
+/// Cloning as `clone-timbre` does it, with at most `steps` steps at `lr` (early stopping on).
+fn cloning(steps: usize, lr: f64) -> CloneSettings {
+    CloneSettings {
+        max_steps: steps,
+        lr,
+        ..CloneSettings::default()
+    }
 }
 
 impl SoundFontEval {

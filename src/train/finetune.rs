@@ -34,6 +34,7 @@ pub fn schedule(model: &TransformerConfig) -> TrainConfig {
         valid_every: VALID_EVERY,
         valid_tokens: 100_000,
         notes_per_instrument: 0,
+        synth_catalogue: false,
         region_weight: 1.0,
         patience: PATIENCE,
         infill: 0.0,

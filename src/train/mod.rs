@@ -11,7 +11,7 @@ pub mod folder;
 pub mod harmony;
 pub mod infill;
 pub mod lm;
-pub mod plot;
+use crate::plot;
 mod run;
 pub mod seeded;
 pub mod sequences;
@@ -127,6 +127,10 @@ pub struct TrainConfig {
     /// Synth runs: notes rendered per trained instrument (a tenth more for validation).
     #[serde(default)]
     pub notes_per_instrument: usize,
+    /// Synth runs: train every program of the catalogue (`synth::data::CATALOGUE`), in the data
+    /// SoundFont and in the bundled one, each its own timbre; only the data SoundFont's presets ship.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub synth_catalogue: bool,
     /// Theme runs: training-loss weight of the tokens inside theme regions, against 1 for the rest
     /// (the loss is the weighted mean NLL); validation is always unweighted.
     #[serde(default = "one")]

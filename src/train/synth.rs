@@ -11,7 +11,7 @@ use rand::seq::SliceRandom;
 use super::run::Job;
 use super::{TrainConfig, TrainOptions};
 use crate::error::{Error, Result};
-use crate::synth::data::{make_notes, NoteExample, TRAINED};
+use crate::synth::data::{make_notes, Instrument, NoteExample, CATALOGUE, TRAINED};
 use crate::synth::ddsp::{multi_resolution_stft_loss, HOP};
 use crate::synth::loss::{note_batch, synth_loss};
 use crate::synth::model::{NeuralSynth, SynthConfig, Timbre};
@@ -19,12 +19,107 @@ use crate::synth::model::{NeuralSynth, SynthConfig, Timbre};
 /// Notes per instrument when the config does not say.
 const DEFAULT_NOTES: usize = 200;
 
+/// One trained timbre: an instrument of one sample set.
+#[derive(Debug, Clone)]
+struct TrainedVoice {
+    /// The sample set: 0 the data SoundFont, 1 the bundled one (wide runs).
+    bank: usize,
+    instrument: Instrument,
+}
+
+impl TrainedVoice {
+    /// The timbre's variable name: the instrument's, prefixed `bundled-` in the second bank.
+    fn name(&self) -> String {
+        match self.bank {
+            0 => self.instrument.name.to_string(),
+            _ => format!("bundled-{}", self.instrument.name),
+        }
+    }
+
+    /// Whether the timbre ships: a preset of the data SoundFont.
+    fn ships(&self) -> bool {
+        self.bank == 0 && TRAINED.contains(&self.instrument)
+    }
+}
+
+/// The voices a run trains: the presets of the data SoundFont, or for a wide run
+/// (`synth_catalogue`) the whole catalogue in the data SoundFont and in the bundled one.
+fn trained_voices(cfg: &TrainConfig) -> Vec<TrainedVoice> {
+    let (list, banks): (&[Instrument], usize) = if cfg.synth_catalogue {
+        (&CATALOGUE, 2)
+    } else {
+        (&TRAINED, 1)
+    };
+    (0..banks)
+        .flat_map(|bank| {
+            list.iter().map(move |&instrument| TrainedVoice { bank, instrument })
+        })
+        .collect()
+}
+
+/// Renders `per` notes of each voice (bank by bank, instrument indices global).
+fn voice_notes(
+    banks: &[std::sync::Arc<rustysynth::SoundFont>],
+    voices: &[TrainedVoice],
+    per: usize,
+    frames: usize,
+    seed: u64,
+) -> Result<Vec<NoteExample>> {
+    let mut all = Vec::new();
+    for (b, sf) in banks.iter().enumerate() {
+        let first = voices.iter().position(|v| v.bank == b).unwrap_or(0);
+        let insts: Vec<Instrument> = voices
+            .iter()
+            .filter(|v| v.bank == b)
+            .map(|v| v.instrument)
+            .collect();
+        let mut notes = make_notes(sf, &insts, per, frames, seed ^ b as u64)?;
+        notes.iter_mut().for_each(|n| n.instrument += first);
+        all.extend(notes);
+    }
+    Ok(all)
+}
+
+/// Sets the network's variables (`net.*`) from the exported synth in `dir`, whose config must
+/// equal the run's: a warm start, the timbres new.
+fn init_network(varmap: &VarMap, cfg: &SynthConfig, dir: &Path) -> Result<()> {
+    let their: SynthConfig = crate::model::config::read_config(
+        &dir.join("config.json"),
+        "neural synth config",
+        SynthConfig::validate,
+    )?;
+    if &their != cfg {
+        return Err(Error::bad_file(
+            dir,
+            "the synth to start from has a different architecture from the training config",
+        ));
+    }
+    let weights = dir.join("model.safetensors");
+    let tensors = crate::model::music_transformer::load_safetensors(&weights, &Device::Cpu)?;
+    let data = varmap
+        .data()
+        .lock()
+        .map_err(|_| Error::Internal("var map lock".into()))?;
+    for (name, var) in data.iter() {
+        let Some(net) = name.strip_prefix("net.") else {
+            continue;
+        };
+        let t = tensors
+            .get(net)
+            .ok_or_else(|| Error::bad_file(&weights, format!("missing tensor {net}")))?;
+        var.set(&t.to_dtype(DType::F32).map_err(Error::tensor)?)
+            .map_err(|e| Error::bad_file(&weights, format!("tensor {net}: {e}")))?;
+    }
+    Ok(())
+}
+
 /// The synth network, its timbres and its notes.
 pub(crate) struct SynthJob {
     cfg: TrainConfig,
     model_cfg: SynthConfig,
     varmap: VarMap,
     synth: NeuralSynth,
+    voices: Vec<TrainedVoice>,
     timbres: Vec<Timbre>,
     train: Vec<NoteExample>,
     valid: Vec<NoteExample>,
@@ -57,41 +152,44 @@ impl SynthJob {
         model_cfg: &SynthConfig,
         opts: &TrainOptions,
     ) -> Result<Self> {
-        let sf = crate::audio::soundfont::load(Some(&opts.data))?;
+        let mut banks = vec![crate::audio::soundfont::load(Some(&opts.data))?];
+        if cfg.synth_catalogue {
+            banks.push(crate::audio::soundfont::load(None)?);
+        }
+        let voices = trained_voices(cfg);
         let per = if cfg.notes_per_instrument > 0 {
             cfg.notes_per_instrument
         } else {
             DEFAULT_NOTES
         };
         let frames = cfg.crop_len;
-        let train = make_notes(&sf, &TRAINED, per, frames, cfg.seed)?;
-        let valid = make_notes(&sf, &TRAINED, per.div_ceil(10), frames, cfg.seed ^ 0xA5A5)?;
+        let train = voice_notes(&banks, &voices, per, frames, cfg.seed)?;
+        let valid = voice_notes(&banks, &voices, per.div_ceil(10), frames, cfg.seed ^ 0xA5A5)?;
         let stats = serde_json::json!({
-            "instruments": TRAINED.iter().map(|i| i.name).collect::<Vec<_>>(),
+            "instruments": voices.iter().map(TrainedVoice::name).collect::<Vec<_>>(),
             "train_notes": train.len(),
             "valid_notes": valid.len(),
             "frames_per_note": frames,
             "seconds_per_note": frames as f64 * HOP as f64 / crate::synth::ddsp::SAMPLE_RATE as f64,
         });
         super::write_json(&opts.out.join("data.json"), &stats)?;
-        if opts.init.is_some() {
-            return Err(Error::Invalid(
-                "a neural synth run cannot start from an exported model's weights".into(),
-            ));
-        }
         let varmap = VarMap::new();
         let vb = super::seeded::var_builder(&varmap, cfg.seed, DType::F32, &Device::Cpu);
         let synth = NeuralSynth::new(model_cfg, vb.pp("net")).map_err(Error::tensor)?;
-        let timbres = TRAINED
+        let timbres = voices
             .iter()
-            .map(|i| timbre_vars(model_cfg, vb.pp("timbres").pp(i.name)))
+            .map(|v| timbre_vars(model_cfg, vb.pp("timbres").pp(v.name())))
             .collect::<candle_core::Result<_>>()
             .map_err(Error::tensor)?;
+        if let (false, Some(dir)) = (opts.resume, &opts.init) {
+            init_network(&varmap, model_cfg, dir)?;
+        }
         Ok(SynthJob {
             cfg: cfg.clone(),
             model_cfg: model_cfg.clone(),
             varmap,
             synth,
+            voices,
             timbres,
             train,
             valid,
@@ -140,17 +238,24 @@ impl Job for SynthJob {
     }
 
     fn export(&self, dir: &Path) -> Result<()> {
-        export_synth(&self.varmap, &self.model_cfg, &self.timbres, dir)
+        let shipped: Vec<(&str, &Timbre)> = self
+            .voices
+            .iter()
+            .zip(&self.timbres)
+            .filter(|(v, _)| v.ships())
+            .map(|(v, t)| (v.instrument.name, t))
+            .collect();
+        export_synth(&self.varmap, &self.model_cfg, &shipped, dir)
     }
 }
 
 /// Writes the network (`model.safetensors`, f16 where it loses nothing measurable is left for the
-/// card: f32 here, the model is small), `config.json` and one `timbres/NAME.safetensors` per trained
-/// instrument.
+/// card: f32 here, the model is small), `config.json` and one `timbres/NAME.safetensors` per shipped
+/// timbre.
 pub fn export_synth(
     varmap: &VarMap,
     cfg: &SynthConfig,
-    timbres: &[Timbre],
+    timbres: &[(&str, &Timbre)],
     dir: &Path,
 ) -> Result<()> {
     std::fs::create_dir_all(dir.join("timbres")).map_err(|e| Error::io(dir, e))?;
@@ -167,11 +272,8 @@ pub fn export_synth(
         .collect();
     drop(data);
     crate::model::weights::save_tensors(&dir.join("model.safetensors"), &net, None)?;
-    for (inst, t) in TRAINED.iter().zip(timbres) {
-        t.save(
-            &dir.join("timbres")
-                .join(format!("{}.safetensors", inst.name)),
-        )?;
+    for (name, t) in timbres {
+        t.save(&dir.join("timbres").join(format!("{name}.safetensors")))?;
     }
     let text = serde_json::to_string_pretty(cfg).map_err(|e| Error::Internal(e.to_string()))?;
     let path = dir.join("config.json");

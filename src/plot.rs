@@ -1,4 +1,4 @@
-//! A small PNG line chart of the training curves, with numeric axis labels in a built-in 5×7 digit font.
+//! A small PNG line chart (training and cloning curves), with numeric axis labels in a built-in 5×7 digit font.
 
 use std::path::Path;
 
