@@ -643,3 +643,170 @@ fn record_from_the_keyboard_quantise_and_play_to_midi() {
         matches!(app.key(Key::Char('p')), Some(Effect::PlayFile(p)) if p == Path::new("take.wav"))
     );
 }
+
+/// `secs` seconds of silence as a mono 16-bit WAV at `path`.
+fn silent_wav(path: &Path, secs: f64) {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 22_050,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    for _ in 0..(secs * 22_050.0) as usize {
+        w.write_sample(0i16).unwrap();
+    }
+    w.finalize().unwrap();
+}
+
+/// Opens the audio picker (`T`) and picks the file `name` in it.
+fn pick_recording(app: &mut App, name: &str) -> Option<Effect> {
+    assert!(app.key(Key::Char('T')).is_none());
+    let Overlay::Picker(p) = &app.overlay else {
+        panic!("no picker")
+    };
+    let i = p.entries.iter().position(|e| e.name == name).unwrap();
+    let selected = p.selected;
+    for _ in 0..i.saturating_sub(selected) {
+        app.key(Key::Down);
+    }
+    app.key(Key::Enter)
+}
+
+/// `T` opens the picker on audio files; picking a recording starts a clone job; its result makes
+/// the clone the neural engine's timbre and its audition the WAV `p` plays.
+#[test]
+fn clone_a_timbre_from_a_recording_picked_in_the_audio_picker() {
+    let dir = tempfile::tempdir().unwrap();
+    let midi = dir.path().join("song.mid");
+    std::fs::copy(sample("piano-phrase.mid"), &midi).unwrap();
+    let take = dir.path().join("take.wav");
+    silent_wav(&take, 0.5);
+    let mut app = App::new(vec![tiny_model(dir.path())]);
+    app.load(&midi);
+    assert!(app.key(Key::Char('T')).is_none());
+    let Overlay::Picker(p) = &app.overlay else {
+        panic!("no picker")
+    };
+    let names: Vec<&str> = p.entries.iter().map(|e| e.name.as_str()).collect();
+    assert!(names.contains(&"take.wav"), "{names:?}");
+    assert!(!names.contains(&"song.mid"), "{names:?}");
+    let shown = screen(&mut app, 80, 24).backend().to_string();
+    assert!(shown.contains("Clone a timbre from"), "{shown}");
+    app.key(Key::Esc);
+    assert_eq!(app.overlay, Overlay::None);
+    let Some(Effect::Start(spec)) = pick_recording(&mut app, "take.wav") else {
+        panic!("no job: {}", app.status)
+    };
+    assert_eq!(app.overlay, Overlay::None);
+    assert_eq!(spec.kind, JobKind::Clone);
+    assert_eq!(
+        spec.recording.as_deref().map(|p| p.file_name().unwrap()),
+        Some("take.wav".as_ref())
+    );
+    assert!(spec.primer.is_some(), "the audition plays the music");
+    assert_eq!(app.job.as_ref().unwrap().kind, JobKind::Clone);
+    assert!(app.status.contains("take.wav"), "{}", app.status);
+    // Where the worker writes: next to the recording.
+    let (timbre, audition) = reprise::tui::worker::clone_paths(&take);
+    assert_eq!(timbre, dir.path().join("take.timbre.safetensors"));
+    assert_eq!(audition, dir.path().join("take.timbre.wav"));
+    app.job_message(JobMsg::Progress("cloning: step 3 of at most 200".into()));
+    app.job_message(JobMsg::Done(Ok(JobResult::Cloned {
+        recording: take.clone(),
+        timbre: timbre.clone(),
+        audition: audition.clone(),
+        before: 2.1,
+        after: 1.85,
+        nearest: "organ".into(),
+    })));
+    assert!(app.job.is_none());
+    let t = timbre.to_string_lossy().into_owned();
+    assert_eq!(app.params.timbre, t);
+    assert_eq!(app.params.engine, reprise::ops::engine::Engine::Neural);
+    assert!(app.timbres.contains(&t) && app.timbres.contains(&"piano".to_string()));
+    assert_eq!(app.param_value(11), "take.timbre");
+    assert_eq!(
+        app.status,
+        "cloned take.wav: distance 2.10 (nearest shipped: organ) → 1.85 · timbre set for \
+         play/render · p auditions"
+    );
+    assert!(matches!(app.key(Key::Char('p')), Some(Effect::PlayFile(p)) if p == audition));
+    // Cloning again with the same name adds no second entry; the timbre row cycles through it.
+    let n = app.timbres.len();
+    app.job_message(JobMsg::Done(Ok(JobResult::Cloned {
+        recording: take,
+        timbre,
+        audition,
+        before: 2.1,
+        after: 1.8,
+        nearest: "organ".into(),
+    })));
+    assert_eq!(app.timbres.len(), n);
+    app.change_param(11, 1);
+    assert_eq!(app.params.timbre, "piano");
+}
+
+/// A recording Reprise cannot clone from (here: silence) ends the job with a one-line error in
+/// the status line, not a panic, and writes nothing.
+#[test]
+fn cloning_from_silence_reports_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let take = dir.path().join("quiet.wav");
+    silent_wav(&take, 0.5);
+    let mut app = App::new(vec![tiny_model(dir.path())]);
+    // No music: the picker opens next to where the music would be saved, the audition is a scale.
+    app.path = Some(dir.path().join("untitled.mid"));
+    let Some(Effect::Start(spec)) = pick_recording(&mut app, "quiet.wav") else {
+        panic!("no job")
+    };
+    assert!(spec.primer.is_none());
+    let mut last = None;
+    run_job(*spec, Arc::new(AtomicBool::new(false)), &mut |m| {
+        last = Some(m.clone());
+        app.job_message(m)
+    });
+    let Some(JobMsg::Done(Err(e))) = last else {
+        panic!("expected an error, got {last:?}")
+    };
+    assert_eq!(e.lines().count(), 1, "{e}");
+    assert!(e.contains("quiet.wav"), "{e}");
+    assert!(app.job.is_none());
+    assert_eq!(app.status, e);
+    assert_eq!(app.params.engine, reprise::ops::engine::Engine::Soundfont);
+    assert!(app.rendered.is_none());
+    let (timbre, audition) = reprise::tui::worker::clone_paths(&take);
+    assert!(!timbre.exists() && !audition.exists());
+}
+
+/// The whole clone job on the shipped oboe recording with the shipped synth (slow: run with
+/// `cargo test --release --test tui -- --ignored`): the timbre and its audition are written next
+/// to the recording and the app plays and renders with the clone.
+#[test]
+#[ignore = "needs models/gla-synth; slow without --release"]
+fn clone_the_oboe_recording_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let take = dir.path().join("oboe.wav");
+    std::fs::copy(sample("recording-oboe.wav"), &take).unwrap();
+    let mut app = App::new(vec![tiny_model(dir.path())]);
+    app.path = Some(dir.path().join("untitled.mid"));
+    let effect = pick_recording(&mut app, "oboe.wav");
+    let mut lines = Vec::new();
+    let Some(Effect::Start(spec)) = effect else {
+        panic!("no job")
+    };
+    run_job(*spec, Arc::new(AtomicBool::new(false)), &mut |m| {
+        if let JobMsg::Progress(p) = &m {
+            lines.push(p.clone());
+        }
+        app.job_message(m)
+    });
+    assert!(app.status.starts_with("cloned oboe.wav"), "{}", app.status);
+    assert!(lines.iter().any(|l| l.contains("transcribed")), "{lines:?}");
+    assert!(lines.iter().any(|l| l.contains("step 1 of")), "{lines:?}");
+    let (timbre, audition) = reprise::tui::worker::clone_paths(&take);
+    assert!(timbre.is_file() && audition.is_file());
+    assert_eq!(app.params.timbre, timbre.to_string_lossy());
+    assert_eq!(app.rendered.as_deref(), Some(audition.as_path()));
+    eprintln!("{}", app.status);
+}

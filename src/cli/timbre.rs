@@ -96,7 +96,11 @@ pub fn clone_timbre(a: CloneArgs) -> anyhow::Result<()> {
     if !quiet {
         let c = &done.curve;
         let stop = if c.stopped_early {
-            format!("stopped at step {} (no gain in {} checks)", c.steps.len(), a.patience)
+            format!(
+                "stopped at step {} (no gain in {} checks)",
+                c.steps.len(),
+                a.patience
+            )
         } else {
             format!("{} steps", c.steps.len())
         };

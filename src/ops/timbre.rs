@@ -9,7 +9,9 @@ use crate::audio::decode::decode_file;
 use crate::error::{Error, Result};
 use crate::midi::read_file;
 use crate::midi::Score;
-use crate::synth::clone::{check, clone_timbre, fit_loss, plot_curve, prepare, CloneCurve, CloneSettings};
+use crate::synth::clone::{
+    check, clone_timbre, fit_loss, plot_curve, prepare, CloneCurve, CloneSettings,
+};
 use crate::synth::model::{NeuralSynth, Timbre};
 use crate::synth::render::{load_network, load_timbre, timbre_names, timbre_path};
 use crate::synth::transcribe::transcribe;

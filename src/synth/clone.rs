@@ -351,7 +351,10 @@ pub fn clone_timbre(
     let mut opt = AdamW::new(vars, params).map_err(Error::tensor)?;
     let mut rng = ChaCha8Rng::seed_from_u64(7);
     let mut curve = CloneCurve::default();
-    let mut best = (check_loss(synth, &timbre, &checks)?, snapshot(&timbre).map_err(Error::tensor)?);
+    let mut best = (
+        check_loss(synth, &timbre, &checks)?,
+        snapshot(&timbre).map_err(Error::tensor)?,
+    );
     curve.checks.push((0, best.0));
     let mut since_best = 0;
     for step in 0..settings.max_steps {

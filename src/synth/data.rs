@@ -237,7 +237,9 @@ mod tests {
         for (i, c) in CATALOGUE.iter().enumerate() {
             assert!(!NEVER_TRAINED.contains(&c.program), "{}", c.name);
             assert!(i >= TRAINED.len() || *c == TRAINED[i]);
-            assert!(CATALOGUE[..i].iter().all(|d| d.program != c.program && d.name != c.name));
+            assert!(CATALOGUE[..i]
+                .iter()
+                .all(|d| d.program != c.program && d.name != c.name));
         }
     }
 }

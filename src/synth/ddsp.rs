@@ -447,10 +447,19 @@ mod tests {
     fn loudness_loss_matches_frame_levels() {
         let n = 3 * LOUDNESS_FRAME + 100;
         let a: Vec<f32> = (0..n).map(|i| (i as f32 * 0.05).sin() * 0.3).collect();
-        let b: Vec<f32> = a.iter().enumerate().map(|(i, x)| if i < LOUDNESS_FRAME { 0.0 } else { 2.0 * x }).collect();
+        let b: Vec<f32> = a
+            .iter()
+            .enumerate()
+            .map(|(i, x)| if i < LOUDNESS_FRAME { 0.0 } else { 2.0 * x })
+            .collect();
         let t = |v: &[f32]| Tensor::from_vec(v.to_vec(), (1, n), &Device::Cpu).unwrap();
-        let got = loudness_loss(&t(&a), &t(&b)).unwrap().to_scalar::<f32>().unwrap() as f64;
-        let rms = |x: &[f32]| ((x.iter().map(|v| (*v as f64).powi(2)).sum::<f64>() / x.len() as f64) + 1e-8).sqrt();
+        let got = loudness_loss(&t(&a), &t(&b))
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap() as f64;
+        let rms = |x: &[f32]| {
+            ((x.iter().map(|v| (*v as f64).powi(2)).sum::<f64>() / x.len() as f64) + 1e-8).sqrt()
+        };
         let want: f64 = (0..3)
             .map(|f| {
                 let r = f * LOUDNESS_FRAME..(f + 1) * LOUDNESS_FRAME;
@@ -459,7 +468,13 @@ mod tests {
             .sum::<f64>()
             / 3.0;
         assert!((got - want).abs() < 1e-4, "{got} vs {want}");
-        assert!(loudness_loss(&t(&a), &t(&a)).unwrap().to_scalar::<f32>().unwrap() < 1e-6);
+        assert!(
+            loudness_loss(&t(&a), &t(&a))
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap()
+                < 1e-6
+        );
     }
 
     fn controls(f0: f32, amp: f32, harmonic: usize, noise: f32) -> FrameControls {

@@ -52,7 +52,8 @@ fn trained_voices(cfg: &TrainConfig) -> Vec<TrainedVoice> {
     };
     (0..banks)
         .flat_map(|bank| {
-            list.iter().map(move |&instrument| TrainedVoice { bank, instrument })
+            list.iter()
+                .map(move |&instrument| TrainedVoice { bank, instrument })
         })
         .collect()
 }

@@ -10,7 +10,7 @@ use crate::ops::engine::Engine;
 use crate::ops::models::{Action, Architecture, ModelEntry};
 
 use super::chords::{ChordSheet, SheetAction};
-use super::picker::Picker;
+use super::picker::{Files, Picker};
 pub use super::types::{JobKind, JobSpec, Key, Params};
 
 /// One state of the document: the music and where its generated part starts.
@@ -362,9 +362,13 @@ impl App {
     fn overlay_key(&mut self, key: Key) -> Option<Effect> {
         match &mut self.overlay {
             Overlay::Picker(p) => {
+                let files = p.files;
                 if let Some(path) = p.key(key) {
                     self.overlay = Overlay::None;
-                    self.load(&path);
+                    match files {
+                        Files::Midi => self.load(&path),
+                        Files::Audio => return self.clone_timbre(path),
+                    }
                 } else if p.closed {
                     self.overlay = Overlay::None;
                 }
@@ -462,7 +466,11 @@ impl App {
     fn view_key(&mut self, key: Key) -> bool {
         match key {
             Key::Char('?') => self.overlay = Overlay::Help,
-            Key::Char('o') => self.open_picker(),
+            Key::Char('o') => self.open_picker(Files::Midi),
+            Key::Char('T') => {
+                self.open_picker(Files::Audio);
+                self.status = "pick a recording of one voice to clone its timbre".into();
+            }
             Key::Tab => {
                 self.focus = match self.focus {
                     Focus::Roll => Focus::Params,
@@ -485,14 +493,15 @@ impl App {
         true
     }
 
-    fn open_picker(&mut self) {
+    /// Opens the file picker on the opened file's folder (or the current one), listing `files`.
+    fn open_picker(&mut self, files: Files) {
         let dir = self
             .path
             .as_ref()
             .and_then(|p| p.parent().map(Path::to_path_buf))
             .filter(|d| !d.as_os_str().is_empty())
             .unwrap_or_else(|| PathBuf::from("."));
-        self.overlay = Overlay::Picker(Picker::open(&dir));
+        self.overlay = Overlay::Picker(Picker::list(&dir, files));
     }
 
     fn open_chords(&mut self) -> Option<Effect> {
@@ -650,7 +659,13 @@ impl App {
                 Engine::Soundfont => "SoundFont".into(),
                 Engine::Neural => "neural".into(),
             },
-            11 => p.timbre.clone(),
+            // A cloned timbre's file by its name.
+            11 => match p.timbre.strip_suffix(".safetensors") {
+                Some(t) => Path::new(t)
+                    .file_name()
+                    .map_or(t.into(), |n| n.to_string_lossy().into_owned()),
+                None => p.timbre.clone(),
+            },
             12 => if p.live { "on" } else { "off" }.into(),
             13 => format!("{:.0} BPM", p.bpm),
             14 if p.to_midi => match &self.ports.midi_out {

@@ -1,9 +1,13 @@
 //! The actions that run in the background — continue, generate, grow a theme, find a theme,
-//! accompany, render — as requests for the worker, and what the app does with their results.
+//! accompany, render, clone a timbre — as requests for the worker, and what the app does with
+//! their results.
+
+use std::path::{Path, PathBuf};
 
 use crate::accompany::chords::chords_line;
 use crate::generate::tasks::GenEvent;
 use crate::midi::Score;
+use crate::ops::engine::Engine;
 use crate::ops::models::Action;
 use crate::tokens::NoteEvent;
 
@@ -226,6 +230,44 @@ impl App {
         Some(Effect::Start(Box::new(spec)))
     }
 
+    /// Clones a timbre from the recording at `recording` (one voice; its notes are transcribed)
+    /// and auditions it on the current music, or on a scale when there is none.
+    pub(super) fn clone_timbre(&mut self, recording: PathBuf) -> Option<Effect> {
+        let mut spec = JobSpec::new(JobKind::Clone, self.score().cloned(), &self.params);
+        spec.origin = self.path.clone();
+        let status = format!("cloning a timbre from {}…", file_name(&recording));
+        spec.recording = Some(recording);
+        self.start_job(JobKind::Clone, status);
+        Some(Effect::Start(Box::new(spec)))
+    }
+
+    /// A cloned timbre becomes the neural engine's timbre, its audition the WAV `p` plays.
+    fn cloned(&mut self, result: JobResult) {
+        let JobResult::Cloned {
+            recording,
+            timbre,
+            audition,
+            before,
+            after,
+            nearest,
+        } = result
+        else {
+            return;
+        };
+        let timbre = timbre.to_string_lossy().into_owned();
+        if !self.timbres.contains(&timbre) {
+            self.timbres.push(timbre.clone());
+        }
+        self.params.timbre = timbre;
+        self.params.engine = Engine::Neural;
+        self.rendered = Some(audition);
+        self.status = format!(
+            "cloned {}: distance {before:.2} (nearest shipped: {nearest}) → {after:.2} · \
+             timbre set for play/render · p auditions",
+            file_name(&recording)
+        );
+    }
+
     fn start_job(&mut self, kind: JobKind, status: String) {
         self.status = status.clone();
         self.job = Some(Job {
@@ -320,6 +362,7 @@ impl App {
                 );
                 self.rendered = Some(path);
             }
+            cloned @ JobResult::Cloned { .. } => self.cloned(cloned),
         }
     }
 
@@ -350,6 +393,14 @@ impl App {
             self.view.start = (latest - cols * 0.5).max(0.0);
         }
     }
+}
+
+/// The file name of `path`, for the status line.
+fn file_name(path: &Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
 }
 
 /// The selection `(a, b)` widened or narrowed to the nearest bar lines (at least one bar): its

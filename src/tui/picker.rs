@@ -1,16 +1,38 @@
-//! A small file picker: the MIDI files and folders of one directory; ↑/↓ choose, Enter opens a file or
-//! enters a folder, Backspace goes up, Esc closes.
+//! A small file picker: the MIDI files (or, to clone a timbre, the audio files) and folders of one
+//! directory; ↑/↓ choose, Enter opens a file or enters a folder, Backspace goes up, Esc closes.
 
 use std::path::{Path, PathBuf};
 
 use super::types::Key;
 
+/// What the picker lists besides folders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Files {
+    /// MIDI files, to open.
+    #[default]
+    Midi,
+    /// Audio files (WAV, FLAC, MP3, Ogg), to clone a timbre from.
+    Audio,
+}
+
+impl Files {
+    /// Whether `path` is one of these files.
+    pub fn matches(self, path: &Path) -> bool {
+        match self {
+            Files::Midi => is_midi(path),
+            Files::Audio => crate::ops::play::is_audio_file(path),
+        }
+    }
+}
+
 /// The picker's state.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Picker {
+    /// What it lists.
+    pub files: Files,
     /// The directory shown.
     pub dir: PathBuf,
-    /// Its entries: `..` first, then folders, then `.mid`/`.midi` files, each sorted.
+    /// Its entries: `..` first, then the files (see [`Files`]), then folders, each sorted.
     pub entries: Vec<Entry>,
     /// The highlighted entry.
     pub selected: usize,
@@ -36,8 +58,13 @@ fn is_midi(p: &Path) -> bool {
 }
 
 impl Picker {
-    /// Lists `dir`.
+    /// Lists the MIDI files and folders of `dir`.
     pub fn open(dir: &Path) -> Picker {
+        Picker::list(dir, Files::Midi)
+    }
+
+    /// Lists the `files` and folders of `dir`.
+    pub fn list(dir: &Path, files_kind: Files) -> Picker {
         let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
         let mut folders = Vec::new();
         let mut files = Vec::new();
@@ -54,7 +81,7 @@ impl Picker {
                         path,
                         is_dir: true,
                     });
-                } else if is_midi(&path) {
+                } else if files_kind.matches(&path) {
                     files.push(Entry {
                         name,
                         path,
@@ -78,6 +105,7 @@ impl Picker {
         entries.extend(folders);
         let selected = usize::from(entries.len() > 1 && entries[0].name == "../");
         Picker {
+            files: files_kind,
             dir,
             entries,
             selected,
@@ -94,13 +122,13 @@ impl Picker {
             Key::Esc | Key::Char('q') => self.closed = true,
             Key::Backspace | Key::Left => {
                 if let Some(parent) = self.dir.parent() {
-                    *self = Picker::open(parent);
+                    *self = Picker::list(parent, self.files);
                 }
             }
             Key::Enter | Key::Right => {
                 let e = self.entries.get(self.selected)?.clone();
                 if e.is_dir {
-                    *self = Picker::open(&e.path);
+                    *self = Picker::list(&e.path, self.files);
                 } else {
                     return Some(e.path);
                 }
@@ -135,5 +163,32 @@ mod tests {
         assert!(p.key(Key::Enter).unwrap().ends_with("c.mid"));
         p.key(Key::Esc);
         assert!(p.closed);
+    }
+
+    #[test]
+    fn the_audio_picker_lists_audio_files_and_keeps_its_kind_in_folders() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "take.wav",
+            "b.FLAC",
+            "c.mp3",
+            "d.ogg",
+            "song.mid",
+            "notes.txt",
+        ] {
+            std::fs::write(dir.path().join(name), b"").unwrap();
+        }
+        std::fs::create_dir(dir.path().join("more")).unwrap();
+        std::fs::write(dir.path().join("more").join("e.wav"), b"").unwrap();
+        let mut p = Picker::list(dir.path(), Files::Audio);
+        let names: Vec<&str> = p.entries.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["../", "b.FLAC", "c.mp3", "d.ogg", "take.wav", "more/"]
+        );
+        p.selected = 5;
+        assert_eq!(p.key(Key::Enter), None);
+        assert_eq!(p.files, Files::Audio);
+        assert!(p.key(Key::Enter).unwrap().ends_with("e.wav"));
     }
 }

@@ -146,6 +146,8 @@ pub enum JobKind {
     Infill,
     /// Write alto, tenor and bass under a track's melody.
     Harmonize,
+    /// Clone a timbre from a recording and render an audition with it.
+    Clone,
 }
 
 impl JobKind {
@@ -160,6 +162,7 @@ impl JobKind {
             JobKind::Extract => "finding the theme",
             JobKind::Infill => "rewriting the selection",
             JobKind::Harmonize => "harmonizing",
+            JobKind::Clone => "cloning a timbre",
         }
     }
 }
@@ -186,6 +189,8 @@ pub struct JobSpec {
     pub params: Params,
     /// Where to write (render).
     pub wav_path: Option<PathBuf>,
+    /// The recording to clone a timbre from (clone).
+    pub recording: Option<PathBuf>,
 }
 
 impl JobSpec {
@@ -201,6 +206,7 @@ impl JobSpec {
             chords: None,
             params: params.clone(),
             wav_path: None,
+            recording: None,
         }
     }
 }
@@ -230,6 +236,21 @@ pub enum JobResult {
         seconds: f64,
         /// The engine, in words.
         engine: String,
+    },
+    /// A timbre cloned from a recording, and a WAV played with it.
+    Cloned {
+        /// The recording it was cloned from.
+        recording: PathBuf,
+        /// The timbre file written.
+        timbre: PathBuf,
+        /// The audition WAV rendered with it.
+        audition: PathBuf,
+        /// STFT distance of the nearest shipped timbre to the recording.
+        before: f64,
+        /// STFT distance of the clone to the recording.
+        after: f64,
+        /// The shipped timbre it started from.
+        nearest: String,
     },
 }
 

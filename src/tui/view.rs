@@ -9,6 +9,7 @@ use ratatui::widgets::{Block, Borders, Clear, List, ListItem, ListState, Paragra
 use ratatui::Frame;
 
 use super::app::{App, Focus, Overlay, PARAM_NAMES};
+use super::picker::Files;
 use crate::console::clock;
 
 /// Width of the right-hand column (parameters and actions).
@@ -369,6 +370,7 @@ pub fn actions(app: &App) -> Vec<(&'static str, &'static str)> {
             },
         ),
         ("w", "render WAV"),
+        ("T", "clone timbre"),
     ]);
     if app.rendered.is_some() {
         a.push(("p", "play the WAV"));
@@ -448,7 +450,7 @@ fn centred(area: Rect, w: u16, h: u16) -> Rect {
 }
 
 /// The help text, one line per key.
-pub const HELP: [(&str, &str); 38] = [
+pub const HELP: [(&str, &str); 40] = [
     ("o", "open a MIDI file"),
     ("c", "continue from the end"),
     ("C", "continue from the cursor"),
@@ -469,6 +471,8 @@ pub const HELP: [(&str, &str); 38] = [
     ("space", "play from cursor / stop"),
     ("w", "render WAV next to file"),
     ("p", "play the rendered WAV"),
+    ("T", "clone a timbre from a"),
+    ("", "  recording (p auditions)"),
     ("r", "record from the keyboard"),
     ("", "  (count-in; r stops)"),
     ("Q", "quantise to sixteenths"),
@@ -577,8 +581,12 @@ fn draw_picker(f: &mut Frame, app: &App) {
         return;
     };
     let area = centred(f.area(), 64, 18);
+    let (title, empty) = match p.files {
+        Files::Midi => ("Open", "(no MIDI files here)"),
+        Files::Audio => ("Clone a timbre from", "(no audio files here)"),
+    };
     let items: Vec<ListItem> = if p.entries.is_empty() {
-        vec![ListItem::new("(no MIDI files here)")]
+        vec![ListItem::new(empty)]
     } else {
         p.entries
             .iter()
@@ -592,7 +600,7 @@ fn draw_picker(f: &mut Frame, app: &App) {
             })
             .collect()
     };
-    let title = format!(" Open — {} ", p.dir.display());
+    let title = format!(" {title} — {} ", p.dir.display());
     let list = List::new(items)
         .block(
             Block::default()

@@ -1,17 +1,18 @@
 //! Background jobs of the terminal UI, each one call into the use-case layer (`ops`): generation,
-//! themes, accompaniment and WAV rendering, reporting progress and notes as they come. `run_job` is
-//! plain blocking code: the runtime calls it on a worker thread, tests inline.
+//! themes, accompaniment, WAV rendering and cloning a timbre, reporting progress and notes as they
+//! come. `run_job` is plain blocking code: the runtime calls it on a worker thread, tests inline.
 
-use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::generate::tasks::{GenEvent, Length};
 use crate::midi::Score;
 use crate::ops::accompany::{accompany, Accompany, ChordSource, Progress};
+use crate::ops::engine::{Engine, Voice};
 use crate::ops::generate::{generate as generate_music, load_model, Generate, Primer, Sampling};
-use crate::ops::render::{render, Render};
+use crate::ops::render::{render, Render, Rendered};
 use crate::ops::theme::{compose, extract, Compose, Extract};
 
 use super::types::JobSpec;
@@ -27,6 +28,7 @@ pub fn run_job(spec: JobSpec, cancel: Arc<AtomicBool>, send: &mut dyn FnMut(JobM
         JobKind::Extract => extract_job(&spec),
         JobKind::Infill => infill_job(&spec, cancel, send),
         JobKind::Harmonize => harmonize_job(&spec, cancel, send),
+        JobKind::Clone => clone_job(&spec, cancel, send),
     };
     send(JobMsg::Done(result.map_err(|e| e.to_string())));
 }
@@ -279,28 +281,153 @@ fn render_job(spec: &JobSpec, send: &mut dyn FnMut(JobMsg)) -> Result<JobResult>
         voice: spec.params.voice(),
         options: Default::default(),
     };
+    let result = render_reporting(&req, send)?;
+    Ok(JobResult::Rendered {
+        path: result.path,
+        seconds: result.seconds,
+        engine: result.engine,
+    })
+}
+
+/// Renders `req`, sending how far it is as progress lines.
+fn render_reporting(req: &Render, send: &mut dyn FnMut(JobMsg)) -> Result<Rendered> {
     // The progress callback must be Send: it hands fractions over a channel read here.
     let (tx, rx) = std::sync::mpsc::channel::<f64>();
-    let result = std::thread::scope(|s| {
+    std::thread::scope(|s| {
         let job = s.spawn(|| {
             let tx = tx;
-            render(&req, &mut |f| {
+            render(req, &mut |f| {
                 let _ = tx.send(f);
             })
         });
         for f in rx {
             send(JobMsg::Progress(format!(
                 "rendering {} … {:.0} %",
-                path.display(),
+                req.output.display(),
                 f * 100.0
             )));
         }
         job.join()
             .unwrap_or_else(|_| Err(Error::Internal("the render panicked".into())))
-    })?;
-    Ok(JobResult::Rendered {
-        path: result.path,
-        seconds: result.seconds,
-        engine: result.engine,
     })
+}
+
+/// Seconds of the current music an audition plays at most.
+pub const AUDITION_SECONDS: f64 = 30.0;
+
+/// Where a timbre cloned from `recording` goes, and its audition:
+/// `DIR/STEM.timbre.safetensors` and `DIR/STEM.timbre.wav` next to the recording.
+pub fn clone_paths(recording: &Path) -> (PathBuf, PathBuf) {
+    let stem = recording
+        .file_stem()
+        .map_or("recording".into(), |s| s.to_string_lossy().into_owned());
+    let dir = recording
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    (
+        dir.join(format!("{stem}.timbre.safetensors")),
+        dir.join(format!("{stem}.timbre.wav")),
+    )
+}
+
+/// Clones a timbre from the spec's recording (its notes transcribed), then renders an audition
+/// with it: the music's first [`AUDITION_SECONDS`], or a scale when there is no pitched music.
+fn clone_job(
+    spec: &JobSpec,
+    cancel: Arc<AtomicBool>,
+    send: &mut dyn FnMut(JobMsg),
+) -> Result<JobResult> {
+    use crate::ops::timbre::{clone, CloneTimbre};
+    let Some(recording) = spec.recording.clone() else {
+        return Err(Error::Internal("clone job without a recording".into()));
+    };
+    let (timbre, audition) = clone_paths(&recording);
+    let voice = spec.params.voice();
+    let req = CloneTimbre {
+        recording: recording.clone(),
+        notes: None,
+        output: timbre.clone(),
+        model: voice.synth_model.clone(),
+        settings: Default::default(),
+        plot: None,
+    };
+    let steps = req.settings.max_steps;
+    let out = clone(&req, &mut |p| send(JobMsg::Progress(clone_line(&p, steps))))?;
+    if cancel.load(Ordering::Acquire) {
+        return Err(Error::Invalid(format!(
+            "cancelled before the audition; the timbre is written to {}",
+            timbre.display()
+        )));
+    }
+    let score = match &spec.primer {
+        Some(s) if s.notes.iter().any(|n| !n.is_drum()) => s.until(AUDITION_SECONDS),
+        _ => scale()?,
+    };
+    let req = Render {
+        score,
+        origin: spec.origin.clone(),
+        output: audition.clone(),
+        voice: Voice {
+            engine: Engine::Neural,
+            timbre: timbre.to_string_lossy().into_owned(),
+            ..voice
+        },
+        options: Default::default(),
+    };
+    render_reporting(&req, send)?;
+    Ok(JobResult::Cloned {
+        recording,
+        timbre,
+        audition,
+        before: out.before,
+        after: out.after,
+        nearest: out.nearest,
+    })
+}
+
+/// A cloning's progress as a status line (`steps`: the most Adam steps it takes).
+fn clone_line(p: &crate::ops::timbre::Progress, steps: usize) -> String {
+    use crate::ops::timbre::Progress;
+    use crate::synth::transcribe::note_name;
+    match p {
+        Progress::Transcribed {
+            notes,
+            range,
+            confidence,
+        } => format!(
+            "cloning: transcribed {notes} notes, {}–{}, confidence {confidence:.2}…",
+            note_name(range.0),
+            note_name(range.1)
+        ),
+        Progress::Candidate { name, loss } => {
+            format!("cloning: shipped timbre {name} is at distance {loss:.2}…")
+        }
+        Progress::Ready {
+            seconds,
+            notes,
+            start,
+            ..
+        } => format!("cloning: {notes} notes in {seconds:.1} s, starting from {start}…"),
+        Progress::Step(step, loss) => {
+            format!(
+                "cloning: step {} of at most {steps}, loss {loss:.3}…",
+                step + 1
+            )
+        }
+    }
+}
+
+/// One octave of C major up, in quarter notes at 120 BPM ending on a held C: the audition when
+/// there is no music.
+pub fn scale() -> Result<Score> {
+    let mut s = Score::new(480, 500_000)?;
+    let t = s.add_track("scale", crate::midi::TrackRole::Melody);
+    for (i, pitch) in [60u8, 62, 64, 65, 67, 69, 71, 72].into_iter().enumerate() {
+        let start = i as u64 * 480;
+        let len = if pitch == 72 { 960 } else { 440 };
+        s.push_note_ticks(t, 0, 0, pitch, 90, start, start + len);
+    }
+    s.sort();
+    Ok(s)
 }
