@@ -211,7 +211,9 @@ fn crop_starts(audio: &[f32], notes: &[FitNote]) -> Vec<usize> {
     starts
 }
 
-/// Mean STFT distance of `timbre` over every crop (a fixed set: comparable across timbres).
+/// Mean STFT distance of `timbre` on the recording's fixed check crops (up to [`CHECK_CROPS`] crops
+/// spread over it, the same ones the cloning checks): comparable across timbres, and cheap enough to
+/// score every shipped timbre before cloning.
 pub fn fit_loss(
     synth: &NeuralSynth,
     timbre: &Timbre,
@@ -225,16 +227,14 @@ pub fn fit_loss(
             CROP_FRAMES as f64 / FRAME_RATE
         )));
     }
+    let crops = check_crops(audio, notes, &starts)?;
     let mut total = 0.0;
-    for &s in &starts {
-        let Some(c) = crop(audio, notes, s).map_err(Error::tensor)? else {
-            continue;
-        };
-        total += crop_terms(synth, timbre, &c)
+    for c in &crops {
+        total += crop_terms(synth, timbre, c)
             .and_then(|(stft, _)| stft.to_scalar::<f32>())
             .map_err(Error::tensor)? as f64;
     }
-    Ok(total / starts.len() as f64)
+    Ok(total / crops.len().max(1) as f64)
 }
 
 /// How a timbre is tuned: Adam at `lr` for at most `max_steps` steps, checked every `check_every`

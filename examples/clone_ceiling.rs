@@ -1,0 +1,64 @@
+//! How close can the synth get? For a held-out program of TimGM6mb: the distance on phrase B of
+//! the nearest shipped timbre, of the bundled and FluidR3 SoundFonts' same program, of a clone from
+//! phrase A, and of a clone fitted on B itself (the ceiling of cloning with this network).
+//! `cargo run --release --example clone_ceiling -- MODEL_DIR PROGRAM STEPS` (STEPS 0: no cloning;
+//! `TARGET=other.sf2` measures against another SoundFont than TimGM6mb, from scripts/soundfonts).
+
+use reprise::synth::clone::{clone_timbre, CloneSettings};
+use reprise::synth::eval::{gm_instrument, mono_phrase, neural_phrase, phrase_distance};
+use reprise::synth::render::{load_network, load_timbre, timbre_names, timbre_path};
+
+fn main() -> reprise::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let dir = std::path::Path::new(&args[1]);
+    let program: u8 = args[2].parse().unwrap();
+    let steps: usize = args[3].parse().unwrap();
+    let net = load_network(dir)?;
+    let sf = |p: &str| reprise::audio::soundfont::load(Some(std::path::Path::new(p)));
+    let target = std::env::var("TARGET").unwrap_or("/usr/share/sounds/sf2/TimGM6mb.sf2".into());
+    let tim = sf(&target)?;
+    let fluid = sf("/usr/share/sounds/sf2/FluidR3_GM.sf2")?;
+    let bundled = reprise::audio::soundfont::load(None)?;
+    let (_, range) = gm_instrument(program);
+    let seed = 0x5F25 + program as u64;
+    let (audio_a, notes_a) = mono_phrase(&tim, program, range, 20.0, seed)?;
+    let (audio_b, notes_b) = mono_phrase(&tim, program, range, 20.0, seed + 1000)?;
+    let n = audio_b.len();
+    let d = |x: &[f32]| phrase_distance(x, &audio_b).unwrap();
+    let (fl, _) = mono_phrase(&fluid, program, range, 20.0, seed + 1000)?;
+    let (bu, _) = mono_phrase(&bundled, program, range, 20.0, seed + 1000)?;
+    println!("fluid {:.3} bundled {:.3}", d(&fl), d(&bu));
+    let mut all = Vec::new();
+    for name in timbre_names(dir) {
+        let t = load_timbre(&timbre_path(dir, &name), net.config())?;
+        all.push((d(&neural_phrase(&net, &t, &notes_b, n)?), name));
+    }
+    all.sort_by(|a, b| a.0.total_cmp(&b.0));
+    println!("{:?}", &all[..all.len().min(6)]);
+    let best = all[0].clone();
+    if steps == 0 {
+        return Ok(());
+    }
+    let init = load_timbre(&timbre_path(dir, &best.1), net.config())?;
+    let settings = CloneSettings {
+        max_steps: steps,
+        patience: 0,
+        ..CloneSettings::default()
+    };
+    for (label, audio, notes) in [("A", &audio_a, &notes_a), ("B", &audio_b, &notes_b)] {
+        let t0 = std::time::Instant::now();
+        let (t, curve) = clone_timbre(&net, &init, audio, notes, &settings, &mut |_, _| {})?;
+        let dist = d(&neural_phrase(&net, &t, &notes_b, n)?);
+        println!(
+            "clone from {label}: {dist:.3} (best step {}, {:.0} s) checks {:?}",
+            curve.best_step,
+            t0.elapsed().as_secs_f64(),
+            curve
+                .checks
+                .iter()
+                .map(|c| (c.1 * 1000.0).round() / 1000.0)
+                .collect::<Vec<_>>()
+        );
+    }
+    Ok(())
+}
