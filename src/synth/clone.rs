@@ -2,7 +2,8 @@
 //! GLA initial states, the network frozen. The recording is decoded, resampled to the synth's rate and
 //! aligned to the notes (a global offset found by matching the audio's energy rises to the note
 //! onsets); then Adam tunes the state factors on crops that start at note onsets, with the
-//! multi-resolution STFT loss. The start is the trained timbre that already fits best.
+//! multi-resolution STFT loss plus a loudness loss, checking a fixed set of crops and stopping when
+//! they stop improving. The start is the trained timbre that already fits best.
 
 use std::collections::HashMap;
 
