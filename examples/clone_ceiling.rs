@@ -2,7 +2,9 @@
 //! the nearest shipped timbre, of the bundled and FluidR3 SoundFonts' same program, of a clone from
 //! phrase A, and of a clone fitted on B itself (the ceiling of cloning with this network).
 //! `cargo run --release --example clone_ceiling -- MODEL_DIR PROGRAM STEPS` (STEPS 0: no cloning;
-//! `TARGET=other.sf2` measures against another SoundFont than TimGM6mb, from scripts/soundfonts).
+//! `TARGET=other.sf2` measures against another SoundFont than TimGM6mb, from scripts/soundfonts;
+//! `START=NAME` starts the clones from that timbre of the model, `LR=x` sets Adam's rate, `ONLY_B=1`
+//! skips the clone from A).
 
 use reprise::synth::clone::{clone_timbre, CloneSettings};
 use reprise::synth::eval::{gm_instrument, mono_phrase, neural_phrase, phrase_distance};
@@ -39,13 +41,20 @@ fn main() -> reprise::Result<()> {
     if steps == 0 {
         return Ok(());
     }
-    let init = load_timbre(&timbre_path(dir, &best.1), net.config())?;
+    let start = std::env::var("START").unwrap_or(best.1.clone());
+    let init = load_timbre(&timbre_path(dir, &start), net.config())?;
+    let lr = std::env::var("LR").map_or(0.1, |v| v.parse().unwrap());
     let settings = CloneSettings {
         max_steps: steps,
         patience: 0,
+        lr,
         ..CloneSettings::default()
     };
+    let only_b = std::env::var("ONLY_B").is_ok();
     for (label, audio, notes) in [("A", &audio_a, &notes_a), ("B", &audio_b, &notes_b)] {
+        if only_b && label == "A" {
+            continue;
+        }
         let t0 = std::time::Instant::now();
         let (t, curve) = clone_timbre(&net, &init, audio, notes, &settings, &mut |_, _| {})?;
         let dist = d(&neural_phrase(&net, &t, &notes_b, n)?);

@@ -34,6 +34,7 @@ fn synth_trains_and_exports_its_timbres() {
         valid_tokens: 0,
         notes_per_instrument: 2,
         synth_catalogue: false,
+        synth_banks: Vec::new(),
         region_weight: 1.0,
         patience: 0,
         infill: 0.0,

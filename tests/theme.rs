@@ -58,6 +58,7 @@ fn theme_model_trains_on_songs_with_found_themes() {
         valid_tokens: 0,
         notes_per_instrument: 0,
         synth_catalogue: false,
+        synth_banks: Vec::new(),
         region_weight: 1.0,
         patience: 0,
         infill: 0.0,

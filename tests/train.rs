@@ -51,6 +51,7 @@ fn config(total_steps: usize) -> TrainConfig {
         valid_tokens: 0,
         notes_per_instrument: 0,
         synth_catalogue: false,
+        synth_banks: Vec::new(),
         region_weight: 1.0,
         patience: 0,
         infill: 0.0,

@@ -35,6 +35,7 @@ pub fn schedule(model: &TransformerConfig) -> TrainConfig {
         valid_tokens: 100_000,
         notes_per_instrument: 0,
         synth_catalogue: false,
+        synth_banks: Vec::new(),
         region_weight: 1.0,
         patience: PATIENCE,
         infill: 0.0,

@@ -131,6 +131,11 @@ pub struct TrainConfig {
     /// SoundFont and in the bundled one, each its own timbre; only the data SoundFont's presets ship.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub synth_catalogue: bool,
+    /// Synth runs with `synth_catalogue`: more sample sets (SF2 files) whose catalogue programs train
+    /// too, each its own timbre named `STEM-PROGRAM`; a program whose samples all come with the data
+    /// SoundFont is left out of them (nothing new to learn).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub synth_banks: Vec<std::path::PathBuf>,
     /// Theme runs: training-loss weight of the tokens inside theme regions, against 1 for the rest
     /// (the loss is the weighted mean NLL); validation is always unweighted.
     #[serde(default = "one")]

@@ -13,6 +13,7 @@ use super::{TrainConfig, TrainOptions};
 use crate::error::{Error, Result};
 use crate::synth::data::{make_notes, Instrument, NoteExample, CATALOGUE, TRAINED};
 use crate::synth::ddsp::{multi_resolution_stft_loss, HOP};
+use crate::synth::eval::shared_samples;
 use crate::synth::loss::{note_batch, synth_loss};
 use crate::synth::model::{NeuralSynth, SynthConfig, Timbre};
 
@@ -22,18 +23,17 @@ const DEFAULT_NOTES: usize = 200;
 /// One trained timbre: an instrument of one sample set.
 #[derive(Debug, Clone)]
 struct TrainedVoice {
-    /// The sample set: 0 the data SoundFont, 1 the bundled one (wide runs).
+    /// The sample set: 0 the data SoundFont, 1 the bundled one, then `synth_banks` (wide runs).
     bank: usize,
+    /// Prefix of the timbre's name in this sample set (empty for the data SoundFont).
+    prefix: String,
     instrument: Instrument,
 }
 
 impl TrainedVoice {
-    /// The timbre's variable name: the instrument's, prefixed `bundled-` in the second bank.
+    /// The timbre's variable name: the instrument's, prefixed in every bank but the data one.
     fn name(&self) -> String {
-        match self.bank {
-            0 => self.instrument.name.to_string(),
-            _ => format!("bundled-{}", self.instrument.name),
-        }
+        format!("{}{}", self.prefix, self.instrument.name)
     }
 
     /// Whether the timbre ships: a preset of the data SoundFont.
@@ -42,39 +42,84 @@ impl TrainedVoice {
     }
 }
 
+/// A loaded sample set and the prefix of its timbres' names.
+struct Bank {
+    sf: std::sync::Arc<rustysynth::SoundFont>,
+    prefix: String,
+}
+
+/// The sample sets a run renders from: the data SoundFont; for a wide run also the bundled one and
+/// `synth_banks`.
+fn load_banks(cfg: &TrainConfig, data: &Path) -> Result<Vec<Bank>> {
+    let load = crate::audio::soundfont::load;
+    let mut banks = vec![Bank {
+        sf: load(Some(data))?,
+        prefix: String::new(),
+    }];
+    if !cfg.synth_catalogue {
+        return Ok(banks);
+    }
+    banks.push(Bank {
+        sf: load(None)?,
+        prefix: "bundled-".into(),
+    });
+    for path in &cfg.synth_banks {
+        let stem = path
+            .file_stem()
+            .map_or("bank".into(), |s| s.to_string_lossy());
+        banks.push(Bank {
+            sf: load(Some(path))?,
+            prefix: format!("{}-", stem.to_lowercase().replace(['_', ' '], "-")),
+        });
+    }
+    Ok(banks)
+}
+
 /// The voices a run trains: the presets of the data SoundFont, or for a wide run
-/// (`synth_catalogue`) the whole catalogue in the data SoundFont and in the bundled one.
-fn trained_voices(cfg: &TrainConfig) -> Vec<TrainedVoice> {
-    let (list, banks): (&[Instrument], usize) = if cfg.synth_catalogue {
-        (&CATALOGUE, 2)
+/// (`synth_catalogue`) the whole catalogue in every bank, except, in the `synth_banks`, programs
+/// whose samples all come with the data SoundFont.
+fn trained_voices(cfg: &TrainConfig, banks: &[Bank]) -> Vec<TrainedVoice> {
+    let list: &[Instrument] = if cfg.synth_catalogue {
+        &CATALOGUE
     } else {
-        (&TRAINED, 1)
+        &TRAINED
     };
-    (0..banks)
+    let new_samples = |bank: usize, i: &Instrument| {
+        bank < 2 || {
+            let (shared, of) = shared_samples(&banks[bank].sf, &banks[0].sf, i.program);
+            shared < of
+        }
+    };
+    (0..banks.len())
         .flat_map(|bank| {
             list.iter()
-                .map(move |&instrument| TrainedVoice { bank, instrument })
+                .filter(move |i| new_samples(bank, i))
+                .map(move |&instrument| TrainedVoice {
+                    bank,
+                    prefix: banks[bank].prefix.clone(),
+                    instrument,
+                })
         })
         .collect()
 }
 
 /// Renders `per` notes of each voice (bank by bank, instrument indices global).
 fn voice_notes(
-    banks: &[std::sync::Arc<rustysynth::SoundFont>],
+    banks: &[Bank],
     voices: &[TrainedVoice],
     per: usize,
     frames: usize,
     seed: u64,
 ) -> Result<Vec<NoteExample>> {
     let mut all = Vec::new();
-    for (b, sf) in banks.iter().enumerate() {
+    for (b, bank) in banks.iter().enumerate() {
         let first = voices.iter().position(|v| v.bank == b).unwrap_or(0);
         let insts: Vec<Instrument> = voices
             .iter()
             .filter(|v| v.bank == b)
             .map(|v| v.instrument)
             .collect();
-        let mut notes = make_notes(sf, &insts, per, frames, seed ^ b as u64)?;
+        let mut notes = make_notes(&bank.sf, &insts, per, frames, seed ^ b as u64)?;
         notes.iter_mut().for_each(|n| n.instrument += first);
         all.extend(notes);
     }
@@ -110,6 +155,33 @@ fn init_network(varmap: &VarMap, cfg: &SynthConfig, dir: &Path) -> Result<()> {
             .ok_or_else(|| Error::bad_file(&weights, format!("missing tensor {net}")))?;
         var.set(&t.to_dtype(DType::F32).map_err(Error::tensor)?)
             .map_err(|e| Error::bad_file(&weights, format!("tensor {net}: {e}")))?;
+    }
+    Ok(())
+}
+
+/// Sets the timbre variables of every voice that has a file in `dir/timbres/` (`NAME.safetensors`,
+/// as `export_synth` writes them) from it: a warm start of the states as well. The others stay new.
+fn init_timbres(varmap: &VarMap, voices: &[TrainedVoice], dir: &Path) -> Result<()> {
+    let data = varmap
+        .data()
+        .lock()
+        .map_err(|_| Error::Internal("var map lock".into()))?;
+    for v in voices {
+        let path = dir
+            .join("timbres")
+            .join(format!("{}.safetensors", v.name()));
+        if !path.is_file() {
+            continue;
+        }
+        let tensors = crate::model::music_transformer::load_safetensors(&path, &Device::Cpu)?;
+        for (name, t) in &tensors {
+            let key = format!("timbres.{}.{name}", v.name());
+            let var = data
+                .get(&key)
+                .ok_or_else(|| Error::bad_file(&path, format!("unexpected tensor {name}")))?;
+            var.set(&t.to_dtype(DType::F32).map_err(Error::tensor)?)
+                .map_err(|e| Error::bad_file(&path, format!("tensor {name}: {e}")))?;
+        }
     }
     Ok(())
 }
@@ -153,11 +225,8 @@ impl SynthJob {
         model_cfg: &SynthConfig,
         opts: &TrainOptions,
     ) -> Result<Self> {
-        let mut banks = vec![crate::audio::soundfont::load(Some(&opts.data))?];
-        if cfg.synth_catalogue {
-            banks.push(crate::audio::soundfont::load(None)?);
-        }
-        let voices = trained_voices(cfg);
+        let banks = load_banks(cfg, &opts.data)?;
+        let voices = trained_voices(cfg, &banks);
         let per = if cfg.notes_per_instrument > 0 {
             cfg.notes_per_instrument
         } else {
@@ -184,6 +253,7 @@ impl SynthJob {
             .map_err(Error::tensor)?;
         if let (false, Some(dir)) = (opts.resume, &opts.init) {
             init_network(&varmap, model_cfg, dir)?;
+            init_timbres(&varmap, &voices, dir)?;
         }
         Ok(SynthJob {
             cfg: cfg.clone(),
@@ -283,4 +353,91 @@ pub fn export_synth(
         w.write_all(text.as_bytes())
             .map_err(|e| Error::io(&path, e))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wide_config(banks: &[&Path]) -> TrainConfig {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/gla-synth-wide.json");
+        let mut cfg: TrainConfig =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        cfg.synth_banks = banks.iter().map(|p| p.to_path_buf()).collect();
+        cfg
+    }
+
+    fn bundled() -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("soundfonts/sf_GMbank.sf2")
+    }
+
+    #[test]
+    fn a_bank_adds_only_programs_with_samples_of_its_own() {
+        // The bundled bank again as an extra bank of a run on the bundled bank: every program's
+        // samples are already there, so it adds no voice; the bundled bank adds the catalogue.
+        let sf2 = bundled();
+        let cfg = wide_config(&[&sf2]);
+        let banks = load_banks(&cfg, &sf2).unwrap();
+        assert_eq!(banks.len(), 3);
+        assert_eq!(banks[2].prefix, "sf-gmbank-");
+        let voices = trained_voices(&cfg, &banks);
+        assert_eq!(voices.len(), 2 * CATALOGUE.len());
+        assert!(voices.iter().all(|v| v.bank < 2));
+        assert_eq!(voices[CATALOGUE.len()].name(), "bundled-piano");
+        let presets = wide_config(&[]);
+        let narrow = TrainConfig {
+            synth_catalogue: false,
+            ..presets
+        };
+        let one = load_banks(&narrow, &sf2).unwrap();
+        assert_eq!(trained_voices(&narrow, &one).len(), TRAINED.len());
+    }
+
+    #[test]
+    fn init_takes_the_timbres_it_finds() {
+        let cfg = SynthConfig {
+            architecture: SynthConfig::ARCHITECTURE.into(),
+            d_model: 16,
+            heads: 2,
+            layers: 2,
+            state_rank: 2,
+            d_ff: 32,
+            chunk: 4,
+        };
+        let voice = |prefix: &str, i: usize| TrainedVoice {
+            bank: usize::from(!prefix.is_empty()),
+            prefix: prefix.into(),
+            instrument: CATALOGUE[i],
+        };
+        let voices = [voice("", 0), voice("bundled-", 1)];
+        let make = |seed| {
+            let varmap = VarMap::new();
+            let vb = crate::train::seeded::var_builder(&varmap, seed, DType::F32, &Device::Cpu);
+            let t: Vec<Timbre> = voices
+                .iter()
+                .map(|v| timbre_vars(&cfg, vb.pp("timbres").pp(v.name())).unwrap())
+                .collect();
+            (varmap, t)
+        };
+        let (_, saved) = make(1);
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("timbres")).unwrap();
+        saved[0]
+            .save(&dir.path().join("timbres/piano.safetensors"))
+            .unwrap();
+        let (varmap, fresh) = make(2);
+        init_timbres(&varmap, &voices, dir.path()).unwrap();
+        let flat = |t: &Timbre| -> Vec<f32> {
+            t.layers
+                .iter()
+                .flat_map(|(k, v)| {
+                    let mut x = k.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+                    x.extend(v.flatten_all().unwrap().to_vec1::<f32>().unwrap());
+                    x
+                })
+                .collect()
+        };
+        assert_eq!(flat(&fresh[0]), flat(&saved[0]));
+        assert_ne!(flat(&fresh[1]), flat(&saved[1]));
+    }
 }
