@@ -337,6 +337,22 @@ pub fn clone_timbre(
     settings: &CloneSettings,
     on_step: &mut dyn FnMut(usize, f64),
 ) -> Result<(Timbre, CloneCurve)> {
+    tune(synth, init, HashMap::new(), audio, notes, settings, on_step)
+}
+
+/// [`clone_timbre`] that also tunes `extra` variables, e.g. the network's own weights when `synth`
+/// was built on them: not a timbre any more (the network changes), but how close this synth can
+/// get to a recording at all (`examples/clone_ceiling`). The returned timbre is the best check's;
+/// the extra variables keep their last values.
+pub fn tune(
+    synth: &NeuralSynth,
+    init: &Timbre,
+    extra: HashMap<String, Var>,
+    audio: &[f32],
+    notes: &[FitNote],
+    settings: &CloneSettings,
+    on_step: &mut dyn FnMut(usize, f64),
+) -> Result<(Timbre, CloneCurve)> {
     let starts = crop_starts(audio, notes);
     if starts.is_empty() {
         return Err(Error::Invalid(
@@ -344,7 +360,8 @@ pub fn clone_timbre(
         ));
     }
     let checks = check_crops(audio, notes, &starts)?;
-    let (vars, timbre) = timbre_vars(init).map_err(Error::tensor)?;
+    let (mut vars, timbre) = timbre_vars(init).map_err(Error::tensor)?;
+    vars.extend(extra);
     let params = AdamWParams {
         weight_decay: 0.0,
         ..Default::default()
