@@ -6,12 +6,13 @@
 
 use std::collections::HashMap;
 
-use candle_core::{Device, Tensor, Var, D};
+use candle_core::{DType, Device, Tensor, Var};
 use reprise::model::optim::{AdamW, AdamWParams};
 use reprise::synth::data::{make_notes, NoteExample, HELD_OUT};
 use reprise::synth::ddsp::{
     filtered_noise, harmonic, multi_resolution_stft_loss, HARMONICS, NOISE_BANDS,
 };
+use reprise::synth::model::split_controls;
 use reprise::synth::render::{load_network, load_timbre, timbre_names, timbre_path};
 
 fn fit(note: &NoteExample, steps: usize) -> candle_core::Result<f64> {
@@ -20,38 +21,21 @@ fn fit(note: &NoteExample, steps: usize) -> candle_core::Result<f64> {
     let n = note.audio.len();
     let target = Tensor::from_vec(note.audio.clone(), (1, n), &dev)?;
     let f0 = Tensor::from_vec(note.frames.iter().map(|x| x.f0()).collect(), (1, f), &dev)?;
-    let amp = Var::from_tensor(&Tensor::zeros((1, f), candle_core::DType::F32, &dev)?)?;
-    let logits = Var::from_tensor(&Tensor::zeros(
-        (1, f, HARMONICS),
-        candle_core::DType::F32,
-        &dev,
-    )?)?;
-    let bands = Var::from_tensor(&Tensor::zeros(
-        (1, f, NOISE_BANDS),
-        candle_core::DType::F32,
-        &dev,
-    )?)?;
-    let prior: Vec<f32> = (0..HARMONICS)
-        .map(|k| -2.0 * ((k + 1) as f32).ln())
-        .collect();
-    let prior = Tensor::from_vec(prior, HARMONICS, &dev)?;
+    // Raw head outputs at zero: the untrained synth's priors, as the network starts.
+    let width = 1 + HARMONICS + NOISE_BANDS;
+    let raw = Var::from_tensor(&Tensor::zeros((1, f, width), DType::F32, &dev)?)?;
     let noise = reprise::synth::loss::fixed_noise(1, n, &dev)?;
-    let phase0 = Tensor::zeros(1, candle_core::DType::F32, &dev)?;
-    let vars: HashMap<String, Var> = [("a", &amp), ("l", &logits), ("b", &bands)]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
-        .collect();
+    let phase0 = Tensor::zeros(1, DType::F32, &dev)?;
+    let vars = HashMap::from([("raw".to_string(), raw.clone())]);
     let params = AdamWParams {
         weight_decay: 0.0,
         ..Default::default()
     };
     let mut opt = AdamW::new(vars, params)?;
     let render = || -> candle_core::Result<Tensor> {
-        let a = ((amp.as_tensor() - 3.0)?.exp()? + 1.0)?.log()? * 0.5; // 0.5 softplus(x − 3)
-        let dist = candle_nn::ops::softmax(&logits.as_tensor().broadcast_add(&prior)?, D::Minus1)?;
-        let nb = (candle_nn::ops::sigmoid(&(bands.as_tensor() - 6.0)?)? * 0.5)?;
-        let (h, _) = harmonic(&f0, &a?, &dist, &phase0)?;
-        h + filtered_noise(&noise, &nb)?
+        let (amp, dist, bands) = split_controls(raw.as_tensor())?;
+        let (h, _) = harmonic(&f0, &amp, &dist, &phase0)?;
+        h + filtered_noise(&noise, &bands)?
     };
     let mut best = f64::MAX;
     for _ in 0..steps {

@@ -261,14 +261,17 @@ impl NeuralSynth {
     }
 }
 
-/// Raw head outputs `[B, F, 1 + K + bands]` → (amplitude, distribution, noise).
-fn split_controls(out: &Tensor) -> candle_core::Result<(Tensor, Tensor, Tensor)> {
+/// Raw head outputs `[B, F, 1 + K + bands]` → (amplitude, distribution, noise): the synth's own
+/// mapping, also for fitting free controls without the network (`examples/ddsp_oracle`).
+pub fn split_controls(out: &Tensor) -> candle_core::Result<(Tensor, Tensor, Tensor)> {
     let amp =
         (softplus(&(out.narrow(D::Minus1, 0, 1)?.squeeze(D::Minus1)? - AMP_OFFSET)?)? * AMP_SCALE)?;
     let prior: Vec<f32> = (0..HARMONICS).map(harmonic_prior).collect();
     let prior = Tensor::from_vec(prior, HARMONICS, out.device())?;
     let logits = out.narrow(D::Minus1, 1, HARMONICS)?.broadcast_add(&prior)?;
-    let dist = candle_nn::ops::softmax_last_dim(&logits.contiguous()?)?;
+    // Not candle's `softmax_last_dim`: it has no backward pass, so the harmonic logits (and the
+    // head rows feeding them) never learned; every timbre kept the 1/k² prior.
+    let dist = crate::model::fused::scaled_softmax(&logits, 1.0)?;
     let noise = (candle_nn::ops::sigmoid(
         &(out.narrow(D::Minus1, 1 + HARMONICS, NOISE_BANDS)? - NOISE_OFFSET)?,
     )? * AMP_SCALE)?;
@@ -459,6 +462,46 @@ mod tests {
 
     fn cfg() -> SynthConfig {
         crate::test_util::tiny_synth_config()
+    }
+
+    #[test]
+    fn every_control_gets_a_gradient() {
+        // A loss on the harmonic distribution must reach the head's harmonic outputs: the softmax
+        // once had no backward pass and the harmonics never trained.
+        let raw = candle_core::Var::from_tensor(
+            &Tensor::randn(0f32, 1.0, (1, 3, 1 + HARMONICS + NOISE_BANDS), &Device::Cpu).unwrap(),
+        )
+        .unwrap();
+        let (amp, dist, noise) = split_controls(raw.as_tensor()).unwrap();
+        let weights = Tensor::arange(0f32, HARMONICS as f32, &Device::Cpu).unwrap();
+        let loss = (dist.broadcast_mul(&weights).unwrap().sum_all().unwrap()
+            + amp.sum_all().unwrap()
+            + noise.sum_all().unwrap())
+        .unwrap();
+        let grad = loss
+            .backward()
+            .unwrap()
+            .get(raw.as_tensor())
+            .unwrap()
+            .clone();
+        let harmonic = grad.narrow(2, 1, HARMONICS).unwrap().abs().unwrap();
+        let largest = harmonic.flatten_all().unwrap().max(0).unwrap();
+        assert!(largest.to_scalar::<f32>().unwrap() > 1e-6);
+        let noise_grad = grad
+            .narrow(2, 1 + HARMONICS, NOISE_BANDS)
+            .unwrap()
+            .abs()
+            .unwrap();
+        assert!(
+            noise_grad
+                .flatten_all()
+                .unwrap()
+                .min(0)
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap()
+                > 0.0
+        );
     }
 
     #[test]
