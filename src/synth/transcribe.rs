@@ -7,7 +7,9 @@
 //! envelope beside it. Voiced, loud enough frames with a steady MIDI pitch make notes: a note ends
 //! when the pitch moves by a semitone or more (rounded, with 0.75-semitone hysteresis) for 20 ms or
 //! the sound stops for 30 ms, and a repeated note splits at an energy rise of 6 dB within 20 ms.
-//! Notes under 60 ms are dropped; velocity follows the note's loudest RMS.
+//! Notes under 60 ms are dropped; velocity follows the note's loudest RMS (the median note is 80). Each onset then moves
+//! back to where its attack starts, and each end back from the end of the release tail to where
+//! the release starts (the note-off), so that a clone does not learn a note's tail as its hold.
 //!
 //! Refused, one line each: silence, noise (too few voiced frames), and several notes at once (see
 //! [`transcribe`]).
@@ -67,7 +69,7 @@ const SPECTRUM_FFT: usize = 2048;
 pub struct TranscribedNote {
     /// MIDI key.
     pub pitch: u8,
-    /// MIDI velocity, from the note's loudest RMS (the loudest note of the recording is 110).
+    /// MIDI velocity, from the note's loudest RMS (the median note of the recording is 80).
     pub velocity: u8,
     /// Onset, seconds into the recording.
     pub start: f64,
@@ -146,7 +148,7 @@ pub fn transcribe(rec: &Recording) -> Result<Transcription> {
     let sounding: Vec<&Frame> = frames.iter().filter(|f| f.db >= floor).collect();
     let voiced: Vec<&&Frame> = sounding.iter().filter(|f| f.midi.is_some()).collect();
     let voiced_fraction = voiced.len() as f64 / sounding.len().max(1) as f64;
-    let notes = segment(&frames, floor);
+    let notes = tighten(segment(&frames, floor), &frames);
     if voiced_fraction < MIN_VOICED || notes.is_empty() {
         return Err(Error::Invalid(format!(
             "no steady pitch in {:.0} % of the sound (noise, unpitched or chords?): \
@@ -165,7 +167,7 @@ pub fn transcribe(rec: &Recording) -> Result<Transcription> {
     let confidence =
         voiced.iter().map(|f| 1.0 - f.aperiodicity).sum::<f64>() / voiced.len().max(1) as f64;
     Ok(Transcription {
-        notes: notes.iter().map(|n| n.timed(&frames)).collect(),
+        notes: timed(&notes, &frames),
         confidence,
         voiced_fraction,
     })
@@ -321,26 +323,46 @@ struct Span {
 }
 
 impl Span {
-    /// The note: key the median of its frames' pitches, velocity from its loudest frame.
-    fn timed(&self, frames: &[Frame]) -> TranscribedNote {
+    /// The note: key the median of its frames' pitches, velocity from its loudest frame's level
+    /// `peak` dB over `reference`, the median note's (see [`MEDIAN_VELOCITY`]).
+    fn timed(&self, frames: &[Frame], reference: f64) -> TranscribedNote {
         let part = &frames[self.start..self.end];
         let mut keys: Vec<f64> = part.iter().filter_map(|f| f.midi).collect();
         keys.sort_by(f64::total_cmp);
         let key = keys
             .get(keys.len() / 2)
             .map_or(self.key as f64, |k| k.round());
-        let loudest = part.iter().map(|f| f.db).fold(f64::NEG_INFINITY, f64::max);
-        let top = frames
-            .iter()
-            .map(|f| f.db)
-            .fold(f64::NEG_INFINITY, f64::max);
+        let velocity = MEDIAN_VELOCITY * 10f64.powf((self.peak(frames) - reference) / 40.0);
         TranscribedNote {
             pitch: key.clamp(0.0, 127.0) as u8,
-            velocity: (110.0 * 10f64.powf((loudest - top) / 40.0)).clamp(1.0, 127.0) as u8,
+            velocity: velocity.round().clamp(1.0, 127.0) as u8,
             start: frame_time(self.start),
             end: frame_time(self.end),
         }
     }
+
+    /// The level of the note's loudest frame, dB.
+    fn peak(&self, frames: &[Frame]) -> f64 {
+        frames[self.start..self.end]
+            .iter()
+            .map(|f| f.db)
+            .fold(f64::NEG_INFINITY, f64::max)
+    }
+}
+
+/// The velocity of the median note's level: mezzo-forte. A recording says nothing of the level it
+/// was played at, only of its notes' levels against each other (40 dB per factor of 10 in
+/// velocity, as General MIDI synths play velocity); anchoring the loudest note at the top instead
+/// put every other note 10–15 under the velocity it was played at, on SoundFont phrases of
+/// velocities 50–115.
+const MEDIAN_VELOCITY: f64 = 80.0;
+
+/// The notes, timed, their velocities around the median note's level.
+fn timed(notes: &[Span], frames: &[Frame]) -> Vec<TranscribedNote> {
+    let mut peaks: Vec<f64> = notes.iter().map(|n| n.peak(frames)).collect();
+    peaks.sort_by(f64::total_cmp);
+    let reference = peaks.get(peaks.len() / 2).copied().unwrap_or(0.0);
+    notes.iter().map(|n| n.timed(frames, reference)).collect()
 }
 
 /// Each frame's key: `None` when quiet or unvoiced; `current` (the open note's key) while the
@@ -351,6 +373,59 @@ fn key_of(frame: &Frame, floor: f64, current: Option<i32>) -> Option<i32> {
         Some(k) if (midi - k as f64).abs() < 0.75 => Some(k),
         _ => Some(midi.round() as i32),
     }
+}
+
+/// Each note's onset moved back to where its attack starts (the steepest rise, where the onset
+/// was found, is 10–20 ms into it) and its end moved back from the end of the release tail to
+/// where the release starts (the note-off: a clone fitted to notes held into their tails learns
+/// a release that is too short).
+fn tighten(mut notes: Vec<Span>, frames: &[Frame]) -> Vec<Span> {
+    let db: Vec<f64> = frames.iter().map(|f| f.db).collect();
+    let mut before = 0;
+    for n in notes.iter_mut() {
+        n.start = attack_start(&db, n.start, before);
+        n.end = release_start(&db, n.start, n.end);
+        before = n.end;
+    }
+    notes
+}
+
+/// Rise in dB from one frame to the next that counts as part of an attack.
+const ATTACK_STEP_DB: f64 = 1.0;
+/// Frames an onset may move back to its attack's start (50 ms).
+const ATTACK_BACK: usize = 10;
+/// Fall in dB over `RISE_SPAN` frames that counts as part of a release (0.375 dB per 5 ms).
+const RELEASE_FALL_DB: f64 = 1.5;
+
+/// The first frame of the run of rising frames (each ≥ `ATTACK_STEP_DB` over the one before) that
+/// `start` is in, at most `ATTACK_BACK` frames back and not before `earliest`.
+fn attack_start(db: &[f64], start: usize, earliest: usize) -> usize {
+    let lo = earliest.max(start.saturating_sub(ATTACK_BACK)).max(1);
+    let mut s = start;
+    while s > lo && db[s - 1] - db[s - 2] >= ATTACK_STEP_DB {
+        s -= 1;
+    }
+    s
+}
+
+/// Where the release tail that ends the note (frames `start..end`) begins: the first frame of the
+/// last run of frames whose level fell ≥ `RELEASE_FALL_DB` over the `RISE_SPAN` frames before
+/// them, less the lag of that test; `end` when the note does not end in a fall. The frames at the
+/// very end may be rising already (the next note's attack) and are skipped.
+fn release_start(db: &[f64], start: usize, end: usize) -> usize {
+    let lo = start + MIN_NOTE + RISE_SPAN;
+    let falls = |g: usize| db[g - RISE_SPAN] - db[g] >= RELEASE_FALL_DB;
+    let mut e = end - 1;
+    while e > lo && !falls(e) && end - e <= RISE_SPAN {
+        e -= 1;
+    }
+    if e <= lo || !falls(e) {
+        return end;
+    }
+    while e > lo && falls(e - 1) {
+        e -= 1;
+    }
+    (e + 1 - RISE_SPAN).max(start + MIN_NOTE)
 }
 
 /// Frames where the level rises by `ONSET_DB` within `RISE_SPAN` frames, at the steepest point.
@@ -541,6 +616,34 @@ mod tests {
         assert_notes(&c5, &[(72, 0.2)]);
         let low = transcribe(&tones(&[(36.0, 0.2, 1.2)], 1.5)).unwrap();
         assert_notes(&low, &[(36, 0.2)]);
+    }
+
+    /// One tone as a wind instrument plays it: `attack` s linear rise, held to `off`, then a
+    /// release falling 60 dB in 0.5 s (as a SoundFont's volume envelope), `seconds` long.
+    fn enveloped(key: f64, start: f64, attack: f64, off: f64, seconds: f64) -> Recording {
+        let mut rec = tones(&[(key, start, seconds)], seconds);
+        let sr = TEST_RATE as f64;
+        for (i, v) in rec.samples.iter_mut().enumerate() {
+            let t = i as f64 / sr;
+            let gain = if t < off {
+                ((t - start) / attack).clamp(0.0, 1.0)
+            } else {
+                10f64.powf(-3.0 * (t - off) / 0.25)
+            };
+            *v *= gain as f32;
+        }
+        rec
+    }
+
+    #[test]
+    fn a_note_starts_at_its_attack_and_ends_where_its_release_starts() {
+        for (attack, off) in [(0.005, 0.8), (0.04, 1.1), (0.08, 0.6)] {
+            let t = transcribe(&enveloped(69.0, 0.25, attack, off, 2.0)).unwrap();
+            assert_eq!(t.notes.len(), 1, "{t:?}");
+            let n = t.notes[0];
+            assert!((n.start - 0.25).abs() < 0.012, "attack {attack}: {n:?}");
+            assert!((n.end - off).abs() < 0.02, "release at {off}: {n:?}");
+        }
     }
 
     #[test]

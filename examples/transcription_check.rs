@@ -1,0 +1,83 @@
+//! Transcribed notes against the notes played, on the held-out phrases of `synth-eval
+//! --heldout-sf2`: onset, hold and velocity errors per note.
+//!
+//! `cargo run --release --example transcription_check -- /usr/share/sounds/sf2/TimGM6mb.sf2 56,65,68`
+
+use std::sync::Arc;
+
+use reprise::audio::decode::Recording;
+use reprise::synth::ddsp::SAMPLE_RATE;
+use reprise::synth::eval::{gm_instrument, mono_phrase};
+use reprise::synth::transcribe::transcribe;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    let mut file = std::fs::File::open(&args[1])?;
+    let sf = Arc::new(rustysynth::SoundFont::new(&mut file)?);
+    for program in args[2].split(',').map(|p| p.parse::<u8>()) {
+        let program = program?;
+        let (_, range) = gm_instrument(program);
+        let (audio, truth) = mono_phrase(&sf, program, range, 20.0, 0x5F25 + program as u64)?;
+        let rec = Recording {
+            samples: audio,
+            sample_rate: SAMPLE_RATE,
+        };
+        let t = transcribe(&rec)?;
+        println!(
+            "program {program}: {} played, {} transcribed",
+            truth.len(),
+            t.notes.len()
+        );
+        let (mut on, mut held, mut vel, mut count) = (0.0, 0.0, 0.0, 0);
+        for n in &truth {
+            let near = t.notes.iter().min_by(|a, b| {
+                (a.start - n.start)
+                    .abs()
+                    .total_cmp(&(b.start - n.start).abs())
+            });
+            if let Some(m) = near.filter(|m| m.pitch == n.pitch) {
+                on += (m.start - n.start).abs();
+                held += ((m.end - m.start) - n.held).abs();
+                vel += m.velocity as f64 - n.velocity as f64;
+                count += 1;
+            }
+            if let Some(m) = near {
+                println!(
+                    "  {:>3} v{:>3} {:6.3}+{:5.3}  |  {:>3} v{:>3} {:+6.3} held {:+6.3}",
+                    n.pitch,
+                    n.velocity,
+                    n.start,
+                    n.held,
+                    m.pitch,
+                    m.velocity,
+                    m.start - n.start,
+                    (m.end - m.start) - n.held
+                );
+            }
+        }
+        println!(
+            "program {program}: {count} of {} found at their pitch; mean |onset error| {:.1} ms, mean |held error| {:.1} ms, mean velocity error {:+.1}",
+            truth.len(),
+            1e3 * on / count as f64,
+            1e3 * held / count as f64,
+            vel / count as f64
+        );
+    }
+    Ok(())
+}
+
+/// dB of 10 ms RMS every 5 ms from `t0` to `t1` seconds.
+#[allow(dead_code)]
+fn envelope(audio: &[f32], t0: f64, t1: f64) -> Vec<i32> {
+    let sr = SAMPLE_RATE as f64;
+    let mut out = Vec::new();
+    let mut t = t0;
+    while t < t1 {
+        let c = (t * sr) as usize;
+        let w = &audio[c.saturating_sub(110)..(c + 110).min(audio.len())];
+        let rms = (w.iter().map(|v| (*v as f64).powi(2)).sum::<f64>() / w.len() as f64).sqrt();
+        out.push((20.0 * (rms + 1e-9).log10()).round() as i32);
+        t += 0.005;
+    }
+    out
+}
