@@ -2,6 +2,7 @@
 //! --heldout-sf2`: onset, hold and velocity errors per note.
 //!
 //! `cargo run --release --example transcription_check -- /usr/share/sounds/sf2/TimGM6mb.sf2 56,65,68`
+//! (`WAV_DIR=dir` also writes each phrase, e.g. to time `reprise clone-timbre` on it).
 
 use std::sync::Arc;
 
@@ -18,6 +19,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let program = program?;
         let (_, range) = gm_instrument(program);
         let (audio, truth) = mono_phrase(&sf, program, range, 20.0, 0x5F25 + program as u64)?;
+        if let Ok(dir) = std::env::var("WAV_DIR") {
+            write_wav(&format!("{dir}/phrase-a-{program}.wav"), &audio)?;
+        }
         let rec = Recording {
             samples: audio,
             sample_rate: SAMPLE_RATE,
@@ -29,6 +33,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             t.notes.len()
         );
         let (mut on, mut held, mut vel, mut count) = (0.0, 0.0, 0.0, 0);
+        let mut slopes = [0.0f64; 5];
         for n in &truth {
             let near = t.notes.iter().min_by(|a, b| {
                 (a.start - n.start)
@@ -39,6 +44,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 on += (m.start - n.start).abs();
                 held += ((m.end - m.start) - n.held).abs();
                 vel += m.velocity as f64 - n.velocity as f64;
+                for (i, s) in [20.0, 30.0, 40.0, 50.0, 60.0].iter().enumerate() {
+                    let v = 80.0 * (m.velocity as f64 / 80.0).powf(40.0 / s);
+                    slopes[i] += (v - n.velocity as f64).abs();
+                }
                 count += 1;
             }
             if let Some(m) = near {
@@ -62,6 +71,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             1e3 * held / count as f64,
             vel / count as f64
         );
+        let per: Vec<String> = slopes
+            .iter()
+            .map(|e| format!("{:.1}", e / count as f64))
+            .collect();
+        println!(
+            "  mean |velocity error| at 20/30/40/50/60 dB per decade: {}",
+            per.join(" / ")
+        );
     }
     Ok(())
 }
@@ -80,4 +97,19 @@ fn envelope(audio: &[f32], t0: f64, t1: f64) -> Vec<i32> {
         t += 0.005;
     }
     out
+}
+
+/// `audio` (the synth's rate) as a 16-bit mono WAV.
+fn write_wav(path: &str, audio: &[f32]) -> Result<(), Box<dyn std::error::Error>> {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: SAMPLE_RATE,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec)?;
+    for v in audio {
+        w.write_sample((v.clamp(-1.0, 1.0) * 32767.0) as i16)?;
+    }
+    Ok(w.finalize()?)
 }
