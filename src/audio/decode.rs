@@ -120,6 +120,9 @@ fn decode(bytes: Vec<u8>, path: &Path) -> Result<Recording> {
     if samples.is_empty() {
         return Err(bad("holds no audio".into()));
     }
+    if samples.iter().any(|v| !v.is_finite()) {
+        return Err(bad("corrupt audio: it holds NaN or infinite samples".into()));
+    }
     Ok(Recording {
         samples,
         sample_rate,
@@ -155,6 +158,27 @@ mod tests {
         let err = decode_file(&junk).unwrap_err().to_string();
         assert!(err.contains("junk.wav"), "{err}");
         assert!(decode_file(&dir.path().join("missing.flac")).is_err());
+    }
+
+    /// A float WAV with a NaN sample made the resampler panic further on: refused here.
+    #[test]
+    fn a_float_wav_with_nan_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nan.wav");
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: 16_000,
+            bits_per_sample: 32,
+            sample_format: hound::SampleFormat::Float,
+        };
+        let mut w = hound::WavWriter::create(&path, spec).unwrap();
+        (0..1600).for_each(|i| {
+            w.write_sample(if i == 800 { f32::NAN } else { 0.1 })
+                .unwrap()
+        });
+        w.finalize().unwrap();
+        let err = decode_file(&path).unwrap_err().to_string();
+        assert!(err.contains("nan.wav") && err.contains("NaN"), "{err}");
     }
 
     /// A WAV whose header says 0 Hz made symphonia panic (units.rs): now one error naming the file.

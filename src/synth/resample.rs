@@ -61,7 +61,8 @@ impl StreamResampler {
         out.extend(y);
     }
 
-    /// Takes more input; returns the output that is ready.
+    /// Takes more input; returns the output that is ready. Samples that are not finite (NaN,
+    /// infinities) are taken as silence: rubato's FFT panics on them.
     pub fn push(&mut self, input: &[f32]) -> Result<Vec<f32>> {
         self.consumed += input.len() as u64;
         let mut out = Vec::new();
@@ -69,7 +70,8 @@ impl StreamResampler {
             self.produced += input.len() as u64;
             return Ok(input.to_vec());
         };
-        self.pending.extend_from_slice(input);
+        self.pending
+            .extend(input.iter().map(|&v| if v.is_finite() { v } else { 0.0 }));
         let mut pos = 0;
         let mut chunks = Vec::new();
         while pos + r.input_frames_next() <= self.pending.len() {

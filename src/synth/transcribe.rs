@@ -676,6 +676,56 @@ mod tests {
         assert!(t.notes[0].velocity < t.notes[1].velocity, "{:?}", t.notes);
     }
 
+    /// Any samples give notes or an error: random tones with gaps, clicks, clipping, bursts of
+    /// noise, NaN and infinities, at random rates. Notes come in order, never overlap, last at
+    /// least 60 ms and have velocities 1–127.
+    #[test]
+    fn any_samples_give_ordered_notes_or_an_error() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(25);
+        let (mut transcribed, mut refused) = (0, 0);
+        for case in 0..40 {
+            let rate = [8_000, 16_000, 22_050, 44_100][case % 4];
+            let n = rng.random_range(rate / 4..rate * 3);
+            let mut x = vec![0f32; n as usize];
+            let mut i = 0;
+            while i < x.len() {
+                let len = rng.random_range(50..rate as usize / 2);
+                let hz = rng.random_range(30.0..3000.0f64);
+                let amp = [0.0, 1e-5, 0.1, 2.0][rng.random_range(0..4)];
+                for (k, v) in x.iter_mut().skip(i).take(len).enumerate() {
+                    let tone = (std::f64::consts::TAU * hz * k as f64 / rate as f64).sin();
+                    *v = (amp * tone) as f32 + rng.random_range(-0.01..0.01f32);
+                }
+                i += len;
+            }
+            if case % 5 == 0 {
+                let at = rng.random_range(0..x.len());
+                x[at] = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY][case % 3];
+            }
+            let rec = Recording {
+                samples: x,
+                sample_rate: rate,
+            };
+            let Ok(t) = transcribe(&rec) else {
+                refused += 1;
+                continue;
+            };
+            transcribed += 1;
+            for w in t.notes.windows(2) {
+                assert!(w[0].end <= w[1].start + 1e-9, "case {case}: {w:?}");
+            }
+            for n in &t.notes {
+                assert!(n.end - n.start >= 0.059, "case {case}: {n:?}");
+                assert!((1..=127).contains(&n.velocity) && n.pitch <= 127, "{n:?}");
+            }
+        }
+        eprintln!("{transcribed} transcribed, {refused} refused");
+        assert!(
+            transcribed >= 5 && refused >= 5,
+            "{transcribed} / {refused}"
+        );
+    }
+
     #[test]
     fn silence_noise_and_two_tones_are_refused() {
         let silent = Recording {
