@@ -117,11 +117,16 @@ fn decode(bytes: Vec<u8>, path: &Path) -> Result<Recording> {
             )));
         }
     }
+    checked(samples, sample_rate).map_err(|m| bad(m.into()))
+}
+
+/// The recording, unless it holds no samples or samples that are not finite.
+fn checked(samples: Vec<f32>, sample_rate: u32) -> std::result::Result<Recording, &'static str> {
     if samples.is_empty() {
-        return Err(bad("holds no audio".into()));
+        return Err("holds no audio");
     }
     if samples.iter().any(|v| !v.is_finite()) {
-        return Err(bad("corrupt audio: it holds NaN or infinite samples".into()));
+        return Err("corrupt audio: it holds NaN or infinite samples");
     }
     Ok(Recording {
         samples,
