@@ -12,7 +12,8 @@ use std::collections::HashMap;
 use candle_core::{DType, Device, Var};
 use candle_nn::{VarBuilder, VarMap};
 use reprise::synth::clone::{tune, CloneSettings};
-use reprise::synth::eval::{gm_instrument, mono_phrase, neural_phrase, phrase_distance};
+use reprise::synth::data::render_phrase;
+use reprise::synth::eval::{heldout_phrases, neural_phrase, phrase_distance};
 use reprise::synth::model::{NeuralSynth, SynthConfig};
 use reprise::synth::render::{load_network, load_timbre, timbre_names, timbre_path};
 
@@ -39,14 +40,11 @@ fn main() -> reprise::Result<()> {
     let tim = sf(&target)?;
     let fluid = sf("/usr/share/sounds/sf2/FluidR3_GM.sf2")?;
     let bundled = reprise::audio::soundfont::load(None)?;
-    let (_, range) = gm_instrument(program);
-    let seed = 0x5F25 + program as u64;
-    let (audio_a, notes_a) = mono_phrase(&tim, program, range, 20.0, seed)?;
-    let (audio_b, notes_b) = mono_phrase(&tim, program, range, 20.0, seed + 1000)?;
+    let ((audio_a, notes_a), (audio_b, notes_b)) = heldout_phrases(&tim, program, 20.0)?;
     let n = audio_b.len();
     let d = |x: &[f32]| phrase_distance(x, &audio_b).unwrap();
-    let (fl, _) = mono_phrase(&fluid, program, range, 20.0, seed + 1000)?;
-    let (bu, _) = mono_phrase(&bundled, program, range, 20.0, seed + 1000)?;
+    let fl = render_phrase(&fluid, program, &notes_b, 20.0)?;
+    let bu = render_phrase(&bundled, program, &notes_b, 20.0)?;
     println!("fluid {:.3} bundled {:.3}", d(&fl), d(&bu));
     let mut all = Vec::new();
     for name in timbre_names(dir) {

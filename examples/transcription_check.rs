@@ -4,21 +4,17 @@
 //! `cargo run --release --example transcription_check -- /usr/share/sounds/sf2/TimGM6mb.sf2 56,65,68`
 //! (`WAV_DIR=dir` also writes each phrase, e.g. to time `reprise clone-timbre` on it).
 
-use std::sync::Arc;
-
 use reprise::audio::decode::Recording;
 use reprise::synth::ddsp::SAMPLE_RATE;
-use reprise::synth::eval::{gm_instrument, mono_phrase};
+use reprise::synth::eval::heldout_phrases;
 use reprise::synth::transcribe::transcribe;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
-    let mut file = std::fs::File::open(&args[1])?;
-    let sf = Arc::new(rustysynth::SoundFont::new(&mut file)?);
+    let sf = reprise::audio::soundfont::load(Some(std::path::Path::new(&args[1])))?;
     for program in args[2].split(',').map(|p| p.parse::<u8>()) {
         let program = program?;
-        let (_, range) = gm_instrument(program);
-        let (audio, truth) = mono_phrase(&sf, program, range, 20.0, 0x5F25 + program as u64)?;
+        let ((audio, truth), _) = heldout_phrases(&sf, program, 20.0)?;
         if let Ok(dir) = std::env::var("WAV_DIR") {
             write_wav(&format!("{dir}/phrase-a-{program}.wav"), &audio)?;
         }

@@ -4,12 +4,10 @@
 //! with the transcribed times but the velocities played. Prints each clone's distance on phrase B.
 //! `cargo run --release --example velocity_probe -- 65 brass` (scripts/soundfonts first).
 
-use std::sync::Arc;
-
 use reprise::audio::decode::Recording;
 use reprise::synth::clone::{clone_timbre, CloneSettings, FitNote};
 use reprise::synth::ddsp::SAMPLE_RATE;
-use reprise::synth::eval::{gm_instrument, mono_phrase, neural_phrase, phrase_distance};
+use reprise::synth::eval::{heldout_phrases, neural_phrase, phrase_distance};
 use reprise::synth::render::{load_network, load_timbre, timbre_path};
 use reprise::synth::transcribe::transcribe;
 
@@ -22,12 +20,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = std::path::Path::new("models/gla-synth");
     let net = load_network(dir)?;
     let t0 = load_timbre(&timbre_path(dir, start), net.config())?;
-    let mut file = std::fs::File::open("/usr/share/sounds/sf2/TimGM6mb.sf2")?;
-    let sf = Arc::new(rustysynth::SoundFont::new(&mut file)?);
-    let (_, range) = gm_instrument(program);
-    let seed = 0x5F25 + program as u64;
-    let (a, notes_a) = mono_phrase(&sf, program, range, 20.0, seed)?;
-    let (b, notes_b) = mono_phrase(&sf, program, range, 20.0, seed + 1000)?;
+    let sf = reprise::audio::soundfont::load(Some(std::path::Path::new(
+        "/usr/share/sounds/sf2/TimGM6mb.sf2",
+    )))?;
+    let ((a, notes_a), (b, notes_b)) = heldout_phrases(&sf, program, 20.0)?;
     let rec = Recording {
         samples: a.clone(),
         sample_rate: SAMPLE_RATE,

@@ -404,6 +404,20 @@ pub fn gm_instrument(program: u8) -> (&'static str, (u8, u8)) {
     (GM_NAMES[p as usize], range)
 }
 
+/// One rendered phrase: the audio at the synth's rate and the notes as played.
+pub type Phrase = (Vec<f32>, Vec<FitNote>);
+
+/// The two phrases of `program` that the held-out measurement uses (`synth-eval --heldout-sf2`):
+/// A, cloned from, and B, measured on; `seconds` long each, from `sf`.
+pub fn heldout_phrases(sf: &Arc<SoundFont>, program: u8, seconds: f64) -> Result<(Phrase, Phrase)> {
+    let (_, range) = gm_instrument(program);
+    let seed = SOUNDFONT_SEED + program as u64;
+    Ok((
+        mono_phrase(sf, program, range, seconds, seed)?,
+        mono_phrase(sf, program, range, seconds, seed + 1000)?,
+    ))
+}
+
 /// A one-voice line of `seconds` of `program` from `sf`: random notes in `range` (0.25–1 s long, a
 /// 20–300 ms rest after each), rendered dry at the synth's rate, with the notes as played.
 pub fn mono_phrase(
@@ -593,11 +607,9 @@ pub fn evaluate_soundfont(
     let samples = (s.phrase_seconds * super::ddsp::SAMPLE_RATE as f64).round() as usize;
     let mut rows = Vec::new();
     for &program in &s.programs {
-        let (name, range) = gm_instrument(program);
-        let seed = SOUNDFONT_SEED + program as u64;
-        let (audio_a, notes_a) = mono_phrase(heldout, program, range, s.phrase_seconds, seed)?;
-        let (audio_b, notes_b) =
-            mono_phrase(heldout, program, range, s.phrase_seconds, seed + 1000)?;
+        let (name, _) = gm_instrument(program);
+        let ((audio_a, notes_a), (audio_b, notes_b)) =
+            heldout_phrases(heldout, program, s.phrase_seconds)?;
         let start = start_timbre(net, shipped, &audio_a, &notes_a)?;
         log(&format!(
             "{program} {name}: cloning from {:.0} s ({} notes), starting from {}",
