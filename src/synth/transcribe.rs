@@ -7,9 +7,10 @@
 //! envelope beside it. Voiced, loud enough frames with a steady MIDI pitch make notes: a note ends
 //! when the pitch moves by a semitone or more (rounded, with 0.75-semitone hysteresis) for 20 ms or
 //! the sound stops for 30 ms, and a repeated note splits at an energy rise of 6 dB within 20 ms.
-//! Notes under 60 ms are dropped; velocity follows the note's loudest RMS (the median note is 80). Each onset then moves
-//! back to where its attack starts, and each end back from the end of the release tail to where
-//! the release starts (the note-off), so that a clone does not learn a note's tail as its hold.
+//! Notes under 60 ms are dropped; velocity follows the note's loudest RMS (the median note is 80).
+//! Each onset then moves back to where its attack starts, and each end back from the end of the
+//! release tail to where the release starts (the note-off), so that a clone does not learn a
+//! note's tail as its hold.
 //!
 //! Refused, one line each: silence, noise (too few voiced frames), and several notes at once (see
 //! [`transcribe`]).
@@ -324,15 +325,15 @@ struct Span {
 
 impl Span {
     /// The note: key the median of its frames' pitches, velocity from its loudest frame's level
-    /// `peak` dB over `reference`, the median note's (see [`MEDIAN_VELOCITY`]).
-    fn timed(&self, frames: &[Frame], reference: f64) -> TranscribedNote {
+    /// `peak` dB against `reference`, the median note's (see [`MEDIAN_VELOCITY`]).
+    fn timed(&self, frames: &[Frame], peak: f64, reference: f64) -> TranscribedNote {
         let part = &frames[self.start..self.end];
         let mut keys: Vec<f64> = part.iter().filter_map(|f| f.midi).collect();
         keys.sort_by(f64::total_cmp);
         let key = keys
             .get(keys.len() / 2)
             .map_or(self.key as f64, |k| k.round());
-        let velocity = MEDIAN_VELOCITY * 10f64.powf((self.peak(frames) - reference) / 40.0);
+        let velocity = MEDIAN_VELOCITY * 10f64.powf((peak - reference) / 40.0);
         TranscribedNote {
             pitch: key.clamp(0.0, 127.0) as u8,
             velocity: velocity.round().clamp(1.0, 127.0) as u8,
@@ -359,10 +360,15 @@ const MEDIAN_VELOCITY: f64 = 80.0;
 
 /// The notes, timed, their velocities around the median note's level.
 fn timed(notes: &[Span], frames: &[Frame]) -> Vec<TranscribedNote> {
-    let mut peaks: Vec<f64> = notes.iter().map(|n| n.peak(frames)).collect();
-    peaks.sort_by(f64::total_cmp);
-    let reference = peaks.get(peaks.len() / 2).copied().unwrap_or(0.0);
-    notes.iter().map(|n| n.timed(frames, reference)).collect()
+    let peaks: Vec<f64> = notes.iter().map(|n| n.peak(frames)).collect();
+    let mut sorted = peaks.clone();
+    sorted.sort_by(f64::total_cmp);
+    let reference = sorted.get(sorted.len() / 2).copied().unwrap_or(0.0);
+    notes
+        .iter()
+        .zip(peaks)
+        .map(|(n, peak)| n.timed(frames, peak, reference))
+        .collect()
 }
 
 /// Each frame's key: `None` when quiet or unvoiced; `current` (the open note's key) while the
@@ -676,9 +682,9 @@ mod tests {
         assert!(t.notes[0].velocity < t.notes[1].velocity, "{:?}", t.notes);
     }
 
-    /// Any samples give notes or an error: random tones with gaps, clicks, clipping, bursts of
-    /// noise, NaN and infinities, at random rates. Notes come in order, never overlap, last at
-    /// least 60 ms and have velocities 1–127.
+    /// Any samples give notes or an error: random runs of tones (silent, very quiet, normal and
+    /// clipping-loud) over a little noise, some with a NaN or an infinite sample, at four rates.
+    /// Notes come in order, never overlap, last at least 60 ms and have velocities 1–127.
     #[test]
     fn any_samples_give_ordered_notes_or_an_error() {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(25);
